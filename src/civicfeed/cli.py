@@ -1,0 +1,192 @@
+"""The command line: a thin layer over the library.
+
+Exit codes: 0 all well; 1 some source failed or a feed could not be written (feeds are still
+written from everything known); 2 configuration or usage error (nothing fetched or written);
+3 another refresh holds the state for longer than --wait.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from typing import TextIO
+
+from . import __version__
+from .config import Config, load_config, parse_duration
+from .errors import CivicfeedError, ConfigError, LockTimeout
+from .lock import state_lock
+from .refresh import SourceResult, inspect_source, refresh
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 3
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"civicfeed: error: {message}\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="civicfeed", description=__doc__.split("\n")[0])
+    parser.add_argument("--version", action="version", version=f"civicfeed {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    config_help = "the configuration file (default: $CIVICFEED_CONFIG or ./sources.yaml)"
+
+    run = commands.add_parser("refresh", help="fetch every source once and write the feeds")
+    run.add_argument("--config", help=config_help)
+    run.add_argument(
+        "--only",
+        nargs="+",
+        metavar="ID",
+        default=[],
+        help="refresh only these sources (all feeds are still rewritten)",
+    )
+    run.add_argument(
+        "--wait",
+        default="10m",
+        help="how long to wait for another refresh of the same state (default 10m)",
+    )
+    run.add_argument("-q", "--quiet", action="store_true", help="print failures only")
+
+    check = commands.add_parser("check", help="show what one source yields; writes nothing")
+    check.add_argument("id", help="the source's id")
+    check.add_argument("--config", help=config_help)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="civicfeed: %(message)s")
+    args = _parser().parse_args(argv)
+    try:
+        config = load_config(args.config or os.environ.get("CIVICFEED_CONFIG", "sources.yaml"))
+        if args.command == "refresh":
+            return _refresh(config, args)
+        return _check(config, args.id)
+    except ConfigError as exc:
+        print(f"civicfeed: configuration error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except LockTimeout as exc:
+        print(f"civicfeed: {exc}", file=sys.stderr)
+        return EXIT_LOCKED
+    except CivicfeedError as exc:
+        print(f"civicfeed: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("civicfeed: interrupted", file=sys.stderr)
+        return 130
+
+
+def _refresh(config: Config, args: argparse.Namespace) -> int:
+    known = {source.id for source in config.sources}
+    unknown = [name for name in args.only if name not in known]
+    if unknown:
+        print(
+            f"civicfeed: --only: no source with id {', '.join(map(repr, unknown))} in "
+            f"{config.path}",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    try:
+        wait = parse_duration(args.wait)
+    except ValueError as exc:
+        print(f"civicfeed: --wait: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    total = len(args.only) or len(config.sources)
+    display = _Display(sys.stdout, sys.stderr, total, quiet=args.quiet)
+    with state_lock(config.state, wait=wait, on_wait=display.note):
+        report = asyncio.run(refresh(config, only=args.only, on_result=display.result))
+    display.finish()
+    for error in report.write_errors:
+        print(f"civicfeed: {error}", file=sys.stderr)
+    if report.failed:
+        names = ", ".join(f"{r.source_id} ({r.error})" for r in report.failed)
+        print(
+            f"civicfeed: {len(report.failed)} of {len(report.results)} source(s) failed: {names}",
+            file=sys.stderr,
+        )
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
+class _Display:
+    """A line per source as it finishes; a progress counter while on a terminal."""
+
+    def __init__(self, out: TextIO, err: TextIO, total: int, *, quiet: bool) -> None:
+        self.out, self.err, self.total, self.quiet = out, err, total, quiet
+        self.done = 0
+        self.live = err.isatty()
+        self._progress()
+
+    def note(self, message: str) -> None:
+        self._clear()
+        print(f"civicfeed: {message}", file=self.err, flush=True)
+
+    def result(self, result: SourceResult) -> None:
+        self.done += 1
+        self._clear()
+        if not (self.quiet and result.ok):
+            print(_line(result), file=self.out, flush=True)
+            if not self.quiet:
+                for warning in result.warnings:
+                    print(f"    warning: {warning}", file=self.out)
+        self._progress()
+
+    def finish(self) -> None:
+        self._clear()
+
+    def _progress(self) -> None:
+        if self.live and self.done < self.total:
+            print(
+                f"\rrefreshing: {self.done}/{self.total} sources done",
+                end="",
+                file=self.err,
+                flush=True,
+            )
+
+    def _clear(self) -> None:
+        if self.live:
+            print("\r\x1b[K", end="", file=self.err, flush=True)
+
+
+def _line(result: SourceResult) -> str:
+    if result.outcome == "failed":
+        detail = f"failed: {result.error}"
+    elif result.outcome == "not-modified":
+        detail = "unchanged (304 not modified)"
+    else:
+        detail = (
+            f"{result.outcome}: {result.new} new, {result.updated} updated, {result.items} items"
+        )
+    return f"{result.source_id:<24} {detail}  [{result.seconds:.1f}s]"
+
+
+def _check(config: Config, source_id: str) -> int:
+    try:
+        source = config.source(source_id)
+    except KeyError:
+        print(f"civicfeed: no source with id {source_id!r} in {config.path}", file=sys.stderr)
+        return EXIT_USAGE
+    inspection = asyncio.run(inspect_source(config, source))
+    if inspection.error:
+        print(f"{source.id}: failed: {inspection.error}")
+        return EXIT_FAILED
+    print(f"{source.id}: {len(inspection.candidates)} items from {source.url}")
+    zone = config.tz
+    for number, candidate in enumerate(inspection.candidates, start=1):
+        when = (
+            candidate.published.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+            if candidate.published
+            else "(no date)"
+        )
+        print(f"{number:>3}. {when}  {candidate.title}")
+        print(f"     {candidate.link or '(no link)'}")
+    for warning in inspection.warnings:
+        print(f"warning: {warning}")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

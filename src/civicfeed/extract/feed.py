@@ -1,0 +1,162 @@
+"""Existing feeds: RSS and Atom through feedparser, JSON Feed through json.
+
+feedparser is used only here; its dictionaries are turned into Items at once.
+"""
+
+from __future__ import annotations
+
+import calendar
+import json
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import feedparser
+import lxml.html
+
+from ..errors import ExtractError
+from ..models import Extraction, Fetched, Item
+from .encoding import browser_codec, http_charset
+
+_XML_DECL_ENCODING = re.compile(rb"""^(\s*<\?xml[^>]*encoding\s*=\s*["'])([^"']+)(["'])""")
+_JSON_TYPES = {"application/feed+json", "application/json"}
+_FEED_VERSIONS_HINT = "expected RSS, Atom or JSON Feed"
+
+
+def extract_feed(fetched: Fetched) -> Extraction:
+    body = fetched.content.lstrip()
+    if not body:
+        raise ExtractError("the response is empty")
+    if fetched.content_type in _JSON_TYPES or body.startswith(b"{"):
+        return _extract_json(fetched.content)
+    return _extract_xml(fetched)
+
+
+# --- RSS / Atom ----------------------------------------------------------------------------
+
+
+def _extract_xml(fetched: Fetched) -> Extraction:
+    content, headers = _as_browsers_read_latin1(fetched.content, dict(fetched.headers))
+    headers.setdefault("content-location", fetched.url)
+    parsed = feedparser.parse(
+        content, response_headers=headers, sanitize_html=True, resolve_relative_uris=True
+    )
+    version = parsed.get("version") or ""
+    entries = parsed.get("entries") or []
+    if not version and not entries:
+        raise ExtractError(f"not a feed ({_FEED_VERSIONS_HINT}): {_describe(fetched, parsed)}")
+    warnings: list[str] = []
+    if parsed.get("bozo") and parsed.get("bozo_exception") is not None:
+        warnings.append(f"feed is not well-formed, read leniently: {parsed['bozo_exception']}")
+    items = []
+    for position, entry in enumerate(entries, start=1):
+        item = _xml_item(entry)
+        if item is None:
+            warnings.append(f"entry {position}: no title found, skipped")
+        else:
+            items.append(item)
+    return Extraction(tuple(items), "feed", tuple(warnings))
+
+
+def _xml_item(entry: Mapping[str, Any]) -> Item | None:
+    title = _plain(entry.get("title", ""), entry.get("title_detail"))
+    summary = entry.get("summary")
+    content = entry.get("content")
+    if not summary and content:
+        summary = content[0].get("value")
+    if not title.strip():
+        return None
+    date_text = entry.get("published") or entry.get("updated") or entry.get("created")
+    parsed = (
+        entry.get("published_parsed") or entry.get("updated_parsed") or entry.get("created_parsed")
+    )
+    hint = datetime.fromtimestamp(calendar.timegm(parsed), UTC) if parsed else None
+    return Item(
+        title=title,
+        link=entry.get("link") or None,
+        date_text=date_text,
+        date_hint=hint,
+        summary_html=summary or None,
+        guid=entry.get("id") or None,
+    )
+
+
+def _plain(value: str, detail: Mapping[str, Any] | None) -> str:
+    if detail and "html" in str(detail.get("type", "")) and "<" in value:
+        try:
+            return str(lxml.html.fragment_fromstring(value, create_parent="div").text_content())
+        except Exception:
+            return value
+    return value
+
+
+def _describe(fetched: Fetched, parsed: Mapping[str, Any]) -> str:
+    head = fetched.content[:512].lower()
+    if b"<html" in head or b"<!doctype html" in head:
+        return "the document is an HTML page"
+    problem = parsed.get("bozo_exception")
+    return str(problem) if problem else "no feed elements found"
+
+
+def _as_browsers_read_latin1(
+    content: bytes, headers: dict[str, str]
+) -> tuple[bytes, dict[str, str]]:
+    """A feed declared ISO-8859-1 is re-encoded from windows-1252 to UTF-8.
+
+    feedparser would decode it as ISO-8859-1 and turn the common windows-1252 quotes and
+    dashes into control characters. Everything else is left to feedparser.
+    """
+    declared = http_charset(headers)
+    match = _XML_DECL_ENCODING.match(content)
+    if declared is None and match:
+        declared = match.group(2).decode("ascii", "replace")
+    if browser_codec(declared) != "cp1252":
+        return content, headers
+    text = content.decode("cp1252", errors="replace").encode("utf-8")
+    if match:
+        text = _XML_DECL_ENCODING.sub(rb"\g<1>utf-8\g<3>", text, count=1)
+    media = headers.get("content-type", "application/xml").split(";")[0]
+    return text, {**headers, "content-type": f"{media}; charset=utf-8"}
+
+
+# --- JSON Feed -----------------------------------------------------------------------------
+
+
+def _extract_json(content: bytes) -> Extraction:
+    try:
+        document = json.loads(content)
+    except (ValueError, RecursionError) as exc:
+        raise ExtractError(f"not a JSON feed: {exc}") from None
+    if not isinstance(document, dict) or not isinstance(document.get("items"), list):
+        raise ExtractError("not a JSON feed: no 'items' list")
+    items, warnings = [], []
+    for position, raw in enumerate(document["items"], start=1):
+        item = _json_item(raw)
+        if item is None:
+            warnings.append(f"item {position}: no title found, skipped")
+        else:
+            items.append(item)
+    return Extraction(tuple(items), "feed", tuple(warnings))
+
+
+def _json_item(raw: object) -> Item | None:
+    if not isinstance(raw, dict):
+        return None
+    text = raw.get("title")
+    title = text if isinstance(text, str) and text.strip() else None
+    summary = raw.get("content_html") or raw.get("summary") or raw.get("content_text")
+    if not isinstance(summary, str):
+        summary = None
+    if title is None:
+        return None
+    link = raw.get("url") or raw.get("external_url")
+    date_text = raw.get("date_published") or raw.get("date_modified")
+    guid = raw.get("id")
+    return Item(
+        title=title,
+        link=link if isinstance(link, str) else None,
+        date_text=date_text if isinstance(date_text, str) else None,
+        summary_html=summary,
+        guid=str(guid) if guid is not None else None,
+    )

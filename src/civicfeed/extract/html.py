@@ -1,0 +1,123 @@
+"""HTML listings: items found by CSS selectors (lxml + cssselect)."""
+
+from __future__ import annotations
+
+import html
+import re
+from functools import lru_cache
+from typing import TYPE_CHECKING, cast
+
+import lxml.etree
+import lxml.html
+from cssselect import SelectorError
+from lxml.cssselect import CSSSelector
+
+from ..errors import ExtractError
+from ..models import Extraction, Fetched, Item
+from .encoding import decode_html
+
+if TYPE_CHECKING:
+    from ..config import HtmlRules
+
+_XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>")
+
+
+@lru_cache(maxsize=512)
+def compile_selector(selector: str) -> CSSSelector:
+    """Compile a CSS selector; ValueError with a readable reason if it is not one."""
+    try:
+        return CSSSelector(selector)
+    except (SelectorError, lxml.etree.XPathError) as exc:
+        raise ValueError(f"{selector!r} is not a valid CSS selector ({exc})") from None
+
+
+def parse_page(fetched: Fetched) -> tuple[lxml.html.HtmlElement, tuple[str, ...]]:
+    """Decode and parse a page, with every link made absolute against its URL or <base>."""
+    decoded = decode_html(fetched.content, fetched.headers)
+    # lxml refuses str input that carries an XML encoding declaration
+    text = _XML_DECL.sub("", decoded.text, count=1)
+    if not text.strip():
+        raise ExtractError("the page is empty")
+    try:
+        root = lxml.html.document_fromstring(text)
+    except (lxml.etree.ParserError, ValueError) as exc:
+        raise ExtractError(f"the page cannot be parsed as HTML: {exc}") from None
+    root.make_links_absolute(  # type: ignore[attr-defined]
+        fetched.url, resolve_base_href=True, handle_failures="ignore"
+    )
+    return root, decoded.warnings
+
+
+def extract_html(fetched: Fetched, rules: HtmlRules) -> Extraction:
+    root, warnings = parse_page(fetched)
+    nodes = select(root, rules.item)
+    if not nodes:
+        raise ExtractError(
+            f"the item selector {rules.item!r} matched nothing on the page "
+            "(has the page layout changed?)"
+        )
+    items: list[Item] = []
+    notes = list(warnings)
+    for position, node in enumerate(nodes, start=1):
+        item = _item(node, rules)
+        if item is None:
+            notes.append(f"item {position}: no title found, skipped")
+        else:
+            items.append(item)
+    if not items:
+        raise ExtractError(f"{len(nodes)} item(s) matched {rules.item!r} but none had a title")
+    return Extraction(tuple(items), "html", tuple(notes))
+
+
+def select(node: lxml.html.HtmlElement, selector: str) -> list[lxml.html.HtmlElement]:
+    return cast(list[lxml.html.HtmlElement], compile_selector(selector)(node))
+
+
+def text_of(root: lxml.html.HtmlElement, selector: str) -> str | None:
+    """Text content of the first element ``selector`` matches, or None."""
+    found = _first(root, selector)
+    return _text(found) if found is not None else None
+
+
+def _item(node: lxml.html.HtmlElement, rules: HtmlRules) -> Item | None:
+    anchor = _first(node, rules.link) if rules.link else _first(node, "a[href]")
+    link = _href(anchor) if anchor is not None else None
+    if rules.title:
+        title_node = _first(node, rules.title)
+        title = _text(title_node) if title_node is not None else ""
+    else:
+        title = _text(anchor) if anchor is not None else ""
+    if not title.strip():
+        return None
+    date_text = text_of(node, rules.date) if rules.date else None
+    summary = None
+    if rules.summary:
+        summary_node = _first(node, rules.summary)
+        summary = _inner_html(summary_node) if summary_node is not None else None
+    return Item(title=title, link=link, date_text=date_text, summary_html=summary)
+
+
+def _first(node: lxml.html.HtmlElement, selector: str) -> lxml.html.HtmlElement | None:
+    found = select(node, selector)
+    return found[0] if found else None
+
+
+def _href(element: lxml.html.HtmlElement) -> str | None:
+    href = element.get("href")
+    if href is None:
+        inner = _first(element, "a[href]")
+        href = inner.get("href") if inner is not None else None
+    href = (href or "").strip()
+    if not href or href.startswith("#") or href.lower().startswith(("javascript:", "mailto:")):
+        return None
+    return href
+
+
+def _text(element: lxml.html.HtmlElement) -> str:
+    return str(element.text_content())
+
+
+def _inner_html(element: lxml.html.HtmlElement) -> str:
+    parts = [html.escape(element.text, quote=False)] if element.text else []
+    parts.extend(lxml.html.tostring(child, encoding="unicode", with_tail=True) for child in element)
+    return "".join(parts)

@@ -1,0 +1,40 @@
+"""Normalise: an extracted Item -> a Candidate (clean title, absolute link, aware date)."""
+
+from __future__ import annotations
+
+from datetime import tzinfo
+
+from ..models import Candidate, Item
+from .dates import parse_date
+from .text import MAX_TITLE, absolute_link, clean_text, sanitise_html
+
+__all__ = ["normalise", "parse_date"]
+
+
+def normalise(
+    item: Item, *, source_id: str, base_url: str, zone: tzinfo
+) -> tuple[Candidate | None, list[str]]:
+    """The item as a candidate entry, or None when nothing usable is left; plus warnings."""
+    warnings: list[str] = []
+    title, cut = clean_text(item.title)
+    if not title:
+        return None, ["an item with an empty title was skipped"]
+    if cut:
+        warnings.append(f"title longer than {MAX_TITLE} characters was shortened: {title[:60]}")
+    link = absolute_link(item.link, base_url)
+    if item.link and link is None:
+        warnings.append(f"{title[:60]}: link {item.link[:80]!r} is not an http(s) URL")
+    # an item without a readable date is reported by the caller, which may still find one
+    published = parse_date(item.date_text, zone) or item.date_hint
+    summary, cut = sanitise_html(item.summary_html, base_url)
+    if cut:
+        warnings.append(f"{title[:60]}: summary was shortened")
+    guid, _ = clean_text(item.guid, limit=2000) if item.guid else (None, False)
+    return Candidate(
+        source_id=source_id,
+        title=title,
+        link=link,
+        published=published,
+        summary=summary,
+        guid=guid or None,
+    ), warnings

@@ -1,0 +1,78 @@
+"""Titles, links and summaries made clean and safe for a feed."""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from urllib.parse import urljoin, urlsplit
+
+import nh3
+
+__all__ = ["MAX_SUMMARY", "MAX_TITLE", "absolute_link", "clean_text", "sanitise_html"]
+
+MAX_TITLE = 300
+MAX_SUMMARY = 64_000
+# C0 controls but tab/newline/return, C1 controls, surrogates and non-characters are all
+# invalid or discouraged in XML 1.0: a single one would make a written feed unreadable.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+_SPACE = re.compile(r"[\s\u200b\u2028\u2029\ufeff]+")
+_SAFE_SCHEMES = {"http", "https", "mailto"}
+_DROP_WITH_CONTENT = {
+    "script",
+    "style",
+    "iframe",
+    "object",
+    "embed",
+    "noscript",
+    "template",
+    "textarea",
+    "select",
+    "svg",
+    "math",
+}
+_TAGS = nh3.ALLOWED_TAGS - _DROP_WITH_CONTENT - {"map", "area", "nav"}
+
+
+def strip_controls(text: str) -> str:
+    return _CONTROL.sub("", text)
+
+
+def clean_text(text: str, limit: int = MAX_TITLE) -> tuple[str, bool]:
+    """Entities decoded, controls removed, white space collapsed; (text, was it cut)."""
+    text = html.unescape(text[: limit * 8])
+    text = unicodedata.normalize("NFC", strip_controls(text))
+    text = _SPACE.sub(" ", text).strip()
+    if len(text) <= limit:
+        return text, False
+    cut = text[: limit - 1].rsplit(" ", 1)[0] if " " in text[: limit - 1] else text[: limit - 1]
+    return cut.rstrip() + "…", True
+
+
+def absolute_link(link: str | None, base: str) -> str | None:
+    """An absolute http(s) link, query kept exactly; None for anything else."""
+    if not link:
+        return None
+    link = strip_controls(link).strip()
+    try:
+        absolute = urljoin(base, link)
+        scheme = urlsplit(absolute).scheme.lower()
+    except ValueError:
+        return None
+    return absolute if scheme in {"http", "https"} else None
+
+
+def sanitise_html(fragment: str | None, base: str) -> tuple[str, bool]:
+    """Allow-listed HTML with absolute links; (html, was it cut)."""
+    if not fragment:
+        return "", False
+    cut = len(fragment) > MAX_SUMMARY
+    fragment = strip_controls(fragment[:MAX_SUMMARY])
+    cleaned = nh3.clean(
+        fragment,
+        tags=_TAGS,
+        clean_content_tags=_DROP_WITH_CONTENT,
+        url_schemes=_SAFE_SCHEMES,
+        url_relative=("rewrite_with_base", base),
+    )
+    return cleaned.strip(), cut

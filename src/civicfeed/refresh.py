@@ -1,0 +1,325 @@
+"""The pipeline: fetch -> extract -> normalise -> deduplicate -> store -> render -> write.
+
+A source's failure is data in its result, never an abort: its stored entries stay as they were.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+from .config import Aggregate, Config, Source
+from .dedup import SourcePlan, merge_stories, plan_source
+from .errors import CivicfeedError, ExtractError, WriteError
+from .extract import extract
+from .extract.html import parse_page, text_of
+from .fetch import Fetcher, user_agent
+from .models import Candidate, Extraction, Item
+from .normalise import normalise, parse_date
+from .render import FeedInfo, render_atom, render_rss
+from .store import Store, open_store
+from .write import write_if_changed
+
+__all__ = ["RefreshReport", "SourceResult", "inspect_source", "refresh", "write_feeds"]
+
+log = logging.getLogger("civicfeed")
+
+Outcome = Literal["new", "updated", "unchanged", "not-modified", "failed"]
+# detail pages fetched at most per source and run, to find dates the listing lacks
+MAX_DETAIL_FETCHES = 25
+
+
+@dataclass(frozen=True)
+class SourceResult:
+    source_id: str
+    outcome: Outcome
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    items: int = 0
+    error: str | None = None
+    warnings: tuple[str, ...] = ()
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome != "failed"
+
+
+@dataclass(frozen=True)
+class RefreshReport:
+    results: tuple[SourceResult, ...]
+    written: tuple[Path, ...] = ()
+    write_errors: tuple[str, ...] = ()
+
+    @property
+    def failed(self) -> tuple[SourceResult, ...]:
+        return tuple(r for r in self.results if not r.ok)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.write_errors
+
+
+@dataclass(frozen=True)
+class Inspection:
+    """What ``check`` shows: the candidates a fetch would produce, nothing stored."""
+
+    source_id: str
+    candidates: tuple[Candidate, ...] = ()
+    warnings: tuple[str, ...] = ()
+    error: str | None = None
+
+
+@dataclass
+class _Run:
+    config: Config
+    fetcher: Fetcher
+    now: datetime
+    store: Store | None = None
+    on_result: Callable[[SourceResult], None] | None = None
+    results: list[SourceResult] = field(default_factory=list)
+
+
+# --- whole runs -----------------------------------------------------------------------------
+
+
+async def refresh(
+    config: Config,
+    *,
+    only: Sequence[str] = (),
+    now: datetime | None = None,
+    on_result: Callable[[SourceResult], None] | None = None,
+    store: Store | None = None,
+    fetcher: Fetcher | None = None,
+) -> RefreshReport:
+    """Refresh the sources (all, or ``only`` these ids), then write every feed that changed."""
+    own_store = store is None
+    store = store or open_store(config.state)
+    try:
+        async with fetcher or _fetcher(config) as client:
+            run = _Run(config, client, now or datetime.now(UTC), store, on_result)
+            chosen = [s for s in config.sources if not only or s.id in only]
+            await asyncio.gather(*(_refresh_one(run, source) for source in chosen))
+        written, errors = write_feeds(config, store)
+        order = {source.id: i for i, source in enumerate(config.sources)}
+        results = sorted(run.results, key=lambda r: order[r.source_id])
+        return RefreshReport(tuple(results), tuple(written), tuple(errors))
+    finally:
+        if own_store:
+            store.close()
+
+
+async def inspect_source(config: Config, source: Source) -> Inspection:
+    """Fetch and extract one source as a refresh would, storing and writing nothing."""
+    async with _fetcher(config) as client:
+        run = _Run(config, client, datetime.now(UTC))
+        try:
+            fetched = await client.fetch(
+                source.url, timeout=source.timeout, max_bytes=source.max_bytes
+            )
+            extraction = extract(fetched, source)
+            candidates, warnings = await _candidates(
+                run, source, extraction, fetched.url, known_links=set()
+            )
+        except CivicfeedError as exc:
+            return Inspection(source.id, error=str(exc))
+    return Inspection(source.id, tuple(candidates), tuple(warnings))
+
+
+def _fetcher(config: Config) -> Fetcher:
+    return Fetcher(
+        concurrency=config.concurrency, per_host=config.per_host, agent=user_agent(config.base_url)
+    )
+
+
+# --- one source -----------------------------------------------------------------------------
+
+
+async def _refresh_one(run: _Run, source: Source) -> None:
+    started = time.monotonic()
+    try:
+        result = await _fetch_and_store(run, source)
+    except CivicfeedError as exc:
+        result = _failed(run, source, str(exc))
+    except Exception as exc:  # a bug must not take the other sources down with it
+        log.exception("internal error while refreshing %s", source.id)
+        result = _failed(run, source, f"internal error: {type(exc).__name__}: {exc}")
+    result = replace(result, seconds=time.monotonic() - started)
+    run.results.append(result)
+    if run.on_result:
+        run.on_result(result)
+
+
+def _failed(run: _Run, source: Source, reason: str) -> SourceResult:
+    assert run.store is not None
+    try:
+        run.store.save_failure(source.id, reason, run.now)
+    except CivicfeedError as exc:
+        reason += f" (and the failure could not be recorded: {exc})"
+    return SourceResult(source.id, "failed", error=reason)
+
+
+async def _fetch_and_store(run: _Run, source: Source) -> SourceResult:
+    assert run.store is not None
+    state = run.store.source_state(source.id)
+    fetched = await run.fetcher.fetch(
+        source.url, timeout=source.timeout, max_bytes=source.max_bytes, validators=state.validators
+    )
+    if fetched.not_modified:
+        run.store.save_not_modified(source.id, run.now)
+        return SourceResult(source.id, "not-modified")
+    extraction = extract(fetched, source)
+    existing = run.store.entries([source.id])
+    known = {e.link for e in existing if e.link and e.date_known}
+    candidates, warnings = await _candidates(run, source, extraction, fetched.url, known)
+    if not candidates:
+        raise ExtractError("no usable items: " + "; ".join(warnings[:3]))
+    plan = plan_source(existing, candidates, now=run.now, zone=run.config.tz)
+    if state.last_item_count and len(extraction.items) < state.last_item_count // 4:
+        warnings.append(
+            f"only {len(extraction.items)} items, {state.last_item_count} last "
+            "time: has the page layout changed?"
+        )
+    run.store.save_success(
+        source.id, plan, validators=fetched.validators, item_count=len(extraction.items), at=run.now
+    )
+    return _success(source.id, plan, len(candidates), warnings)
+
+
+def _success(source_id: str, plan: SourcePlan, items: int, warnings: list[str]) -> SourceResult:
+    outcome: Outcome = "new" if plan.new else "updated" if plan.changed else "unchanged"
+    return SourceResult(
+        source_id,
+        outcome,
+        new=len(plan.new),
+        updated=len(plan.changed),
+        unchanged=plan.unchanged,
+        items=items,
+        warnings=tuple(warnings),
+    )
+
+
+async def _candidates(
+    run: _Run, source: Source, extraction: Extraction, page_url: str, known_links: set[str]
+) -> tuple[list[Candidate], list[str]]:
+    zone = run.config.tz
+    warnings = list(extraction.warnings)
+    pairs: list[tuple[Item, Candidate]] = []
+    for item in extraction.items:
+        candidate, notes = normalise(item, source_id=source.id, base_url=page_url, zone=zone)
+        warnings.extend(notes)
+        if candidate is not None:
+            pairs.append((item, candidate))
+    if source.html is not None and source.html.detail_date:
+        pairs = await _dates_from_detail_pages(run, source, pairs, known_links, warnings)
+    for item, candidate in pairs:
+        if candidate.published is None and candidate.link not in known_links:
+            what = (
+                f"date {item.date_text.strip()[:40]!r} not understood"
+                if item.date_text
+                else "no date"
+            )
+            warnings.append(f"{candidate.title[:60]}: {what}; using the time it was first seen")
+    return [candidate for _, candidate in pairs], warnings
+
+
+async def _dates_from_detail_pages(
+    run: _Run,
+    source: Source,
+    pairs: list[tuple[Item, Candidate]],
+    known_links: set[str],
+    warnings: list[str],
+) -> list[tuple[Item, Candidate]]:
+    selector = source.html.detail_date if source.html else None
+    if not selector:
+        return pairs
+    wanted = [
+        c.link for _, c in pairs if c.published is None and c.link and c.link not in known_links
+    ]
+    wanted = list(dict.fromkeys(wanted))
+    if len(wanted) > MAX_DETAIL_FETCHES:
+        warnings.append(
+            f"{len(wanted)} items need their detail page for a date; "
+            f"{MAX_DETAIL_FETCHES} are read now, the rest in later runs"
+        )
+        wanted = wanted[:MAX_DETAIL_FETCHES]
+
+    async def date_of(link: str) -> tuple[str, datetime | None]:
+        try:
+            page = await run.fetcher.fetch(link, timeout=source.timeout, max_bytes=source.max_bytes)
+            root, _ = parse_page(page)
+        except CivicfeedError as exc:
+            warnings.append(f"detail page {link}: {exc}")
+            return link, None
+        return link, parse_date(text_of(root, selector), run.config.tz)
+
+    found = dict(await asyncio.gather(*(date_of(link) for link in wanted)))
+    return [
+        (item, replace(c, published=found.get(c.link or "")) if c.published is None else c)
+        for item, c in pairs
+    ]
+
+
+# --- render and write -----------------------------------------------------------------------
+
+
+def write_feeds(config: Config, store: Store) -> tuple[list[Path], list[str]]:
+    """Render every source feed and aggregate; write the files whose bytes changed."""
+    written: list[Path] = []
+    errors: list[str] = []
+    zone = config.tz
+    for info, members, limit in _feed_specs(config):
+        stories = merge_stories(store.entries(members), members, zone)[:limit]
+        for extension, render in (("rss", render_rss), ("atom", render_atom)):
+            path = config.output / f"{info.id}.{extension}"
+            try:
+                if write_if_changed(path, render(info, stories, zone)):
+                    written.append(path)
+            except WriteError as exc:
+                errors.append(str(exc))
+    return written, errors
+
+
+def _feed_specs(config: Config) -> list[tuple[FeedInfo, list[str], int]]:
+    specs = [
+        (_source_info(config, source), [source.id], source.max_entries) for source in config.sources
+    ]
+    for aggregate in config.feeds:
+        members = config.members(aggregate)
+        specs.append(
+            (
+                _aggregate_info(config, aggregate, members),
+                [m.id for m in members],
+                aggregate.max_entries,
+            )
+        )
+    return specs
+
+
+def _source_info(config: Config, source: Source) -> FeedInfo:
+    return FeedInfo(
+        id=source.id,
+        title=source.title,
+        description=source.description or f"Meldungen: {source.title}",
+        home=source.home or source.url,
+        base_url=config.base_url,
+    )
+
+
+def _aggregate_info(config: Config, aggregate: Aggregate, members: Sequence[Source]) -> FeedInfo:
+    names = ", ".join(m.title for m in members)
+    home = config.base_url or (members[0].home or members[0].url)
+    return FeedInfo(
+        id=aggregate.id,
+        title=aggregate.title,
+        description=aggregate.description or f"Meldungen aus: {names}",
+        home=home,
+        base_url=config.base_url,
+    )

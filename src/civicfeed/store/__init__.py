@@ -1,0 +1,45 @@
+"""Store: entries and per-source state between runs. SQLite by default.
+
+The pipeline talks to the ``Store`` protocol only, so another backend (PostgreSQL) can be
+added without touching it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+from ..dedup import SourcePlan
+from ..models import Entry, SourceState, Validators
+
+__all__ = ["Store", "open_store"]
+
+
+class Store(Protocol):
+    def source_state(self, source_id: str) -> SourceState: ...
+
+    def entries(self, source_ids: Sequence[str]) -> list[Entry]: ...
+
+    def save_success(
+        self,
+        source_id: str,
+        plan: SourcePlan,
+        *,
+        validators: Validators,
+        item_count: int,
+        at: datetime,
+    ) -> None: ...
+
+    def save_not_modified(self, source_id: str, at: datetime) -> None: ...
+
+    def save_failure(self, source_id: str, reason: str, at: datetime) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def open_store(path: Path) -> Store:
+    from .sqlite import SQLiteStore
+
+    return SQLiteStore(path)

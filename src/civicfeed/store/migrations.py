@@ -1,0 +1,36 @@
+"""Numbered schema migrations. Append only: a released migration is never edited."""
+
+from __future__ import annotations
+
+MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
+    (
+        1,
+        (
+            """CREATE TABLE sources (
+            id TEXT PRIMARY KEY,
+            etag TEXT,
+            last_modified TEXT,
+            last_item_count INTEGER,
+            last_success TEXT,
+            last_error TEXT,
+            last_error_at TEXT,
+            consecutive_failures INTEGER NOT NULL DEFAULT 0
+        )""",
+            """CREATE TABLE entries (
+            id TEXT PRIMARY KEY,
+            source_id TEXT NOT NULL,
+            guid TEXT,
+            link TEXT,
+            title TEXT NOT NULL,
+            published TEXT NOT NULL,
+            date_known INTEGER NOT NULL,
+            summary TEXT NOT NULL,
+            first_seen TEXT NOT NULL,
+            updated TEXT NOT NULL
+        )""",
+            "CREATE INDEX entries_by_source ON entries (source_id, published)",
+        ),
+    ),
+)
+
+LATEST = MIGRATIONS[-1][0]
