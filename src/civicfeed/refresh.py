@@ -104,7 +104,8 @@ async def refresh(
     store = store or open_store(config.state)
     try:
         async with fetcher or _fetcher(config) as client:
-            run = _Run(config, client, now or datetime.now(UTC), store, on_result)
+            moment = now or datetime.now(UTC).replace(microsecond=0)
+            run = _Run(config, client, moment, store, on_result)
             chosen = [s for s in config.sources if not only or s.id in only]
             await asyncio.gather(*(_refresh_one(run, source) for source in chosen))
         written, errors = write_feeds(config, store)

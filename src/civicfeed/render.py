@@ -94,8 +94,7 @@ def _add(fg: FeedGenerator, story: Story, zone: tzinfo) -> None:
     if entry.link:
         fe.link(href=entry.link, rel="alternate")
     if entry.summary:
-        fe.summary(entry.summary, type="html")
-        fe.description(entry.summary)
+        fe.summary(entry.summary, type="html")  # also the RSS <description>
     fe.published(entry.published.astimezone(zone))
     fe.pubDate(entry.published.astimezone(zone))
     fe.updated(_entry_updated(story).astimezone(zone))

@@ -1,0 +1,106 @@
+"""A small origin web server on 127.0.0.1 for tests: real sockets, scripted answers."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+Handler = Callable[[BaseHTTPRequestHandler], None]
+
+
+@dataclass
+class Page:
+    body: bytes
+    status: int = 200
+    content_type: str = "text/html; charset=utf-8"
+    headers: dict[str, str] = field(default_factory=dict)
+    etag: bool = True  # answer If-None-Match with 304
+    last_modified: str | None = None
+
+
+@dataclass
+class Seen:
+    path: str
+    headers: dict[str, str]
+    at: float
+
+
+class Origin:
+    """Routes are set by the test; every request is recorded in ``requests``."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, Page | Handler] = {}
+        self.requests: list[Seen] = []
+        origin = self
+
+        class _Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                origin.requests.append(Seen(self.path, dict(self.headers), time.monotonic()))
+                route = origin.routes.get(self.path)
+                try:
+                    if route is None:
+                        self._send(Page(b"not found", status=404, content_type="text/plain"))
+                    elif isinstance(route, Page):
+                        self._send(route)
+                    else:
+                        route(self)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            def _send(self, page: Page) -> None:
+                tag = '"' + hashlib.sha1(page.body).hexdigest()[:16] + '"'
+                if page.etag and page.status == 200 and self.headers.get("If-None-Match") == tag:
+                    self.send_response(304)
+                    self.send_header("ETag", tag)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                self.send_response(page.status)
+                self.send_header("Content-Type", page.content_type)
+                self.send_header("Content-Length", str(len(page.body)))
+                if page.etag:
+                    self.send_header("ETag", tag)
+                if page.last_modified:
+                    self.send_header("Last-Modified", page.last_modified)
+                for name, value in page.headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(page.body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def start(self) -> Origin:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def url(self, path: str, host: str = "127.0.0.1") -> str:
+        return f"http://{host}:{self.port}{path}"
+
+    def set(self, path: str, body: bytes | str, **options: object) -> None:
+        data = body.encode("utf-8") if isinstance(body, str) else body
+        self.routes[path] = Page(data, **options)  # type: ignore[arg-type]
+
+    def serve_fixture(self, path: str, name: str, **options: object) -> None:
+        self.set(path, (FIXTURES / name).read_bytes(), **options)
+
+    def hits(self, path: str) -> list[Seen]:
+        return [r for r in self.requests if r.path == path]
