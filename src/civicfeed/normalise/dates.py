@@ -71,7 +71,8 @@ _ZONE = (
     r"(?:\s*(?P<zone>z\b|utc|gmt|ut\b|[+-]\d{2}:?\d{2}|[ecmp][sd]t\b|mesz|mez|cest|cet"
     r"|eest|eet|bst))?"
 )
-_YEAR = r"(?P<year>\d{4}|\d{2})(?!\d)"
+_YEAR = r"(?P<year>\d{4})(?!\d)"
+_SHORT_YEAR = r"(?P<year>\d{4}|\d{2})(?!\d)"  # only in numeric dates: "27. Februar, 17 Uhr"
 
 _PATTERNS = [
     re.compile(p, re.IGNORECASE)
@@ -99,7 +100,7 @@ _PATTERNS = [
         + _TIME
         + _ZONE,
         # 04.11.2019 / 4.11.19 14:30 Uhr
-        r"(?<![\d.])(?P<day>\d{1,2})\.\s?(?P<mon>\d{1,2})\.\s?" + _YEAR + _TIME + _ZONE,
+        r"(?<![\d.])(?P<day>\d{1,2})\.\s?(?P<mon>\d{1,2})\.\s?" + _SHORT_YEAR + _TIME + _ZONE,
     )
 ]
 
