@@ -8,7 +8,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from origin import Origin  # noqa: E402
+from origin import Origin
 
 
 @pytest.fixture

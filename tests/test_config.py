@@ -71,12 +71,17 @@ def test_valid_config_resolves_defaults_paths_and_members(tmp_path: Path) -> Non
 
 
 def test_minimal_config_gets_documented_defaults(tmp_path: Path) -> None:
-    config = load_config(write(tmp_path, """\
+    config = load_config(
+        write(
+            tmp_path,
+            """\
         sources:
           - id: a
             title: A
             url: http://example.org/feed
-        """))
+        """,
+        )
+    )
     assert config.timezone == "UTC"
     assert config.output == tmp_path / "feeds"
     assert config.sources[0].timeout == 20.0
@@ -84,14 +89,18 @@ def test_minimal_config_gets_documented_defaults(tmp_path: Path) -> None:
     assert config.per_host == 2
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("500ms", 0.5), ("20s", 20), ("30m", 1800),
-                                              ("1h", 3600), ("2d", 172800), ("1.5h", 5400)])
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("500ms", 0.5), ("20s", 20), ("30m", 1800), ("1h", 3600), ("2d", 172800), ("1.5h", 5400)],
+)
 def test_durations(text: str, seconds: float) -> None:
     assert parse_duration(text) == seconds
 
 
-@pytest.mark.parametrize(("text", "size"), [("10MB", 10_000_000), ("512KiB", 524288),
-                                           ("1GiB", 2**30), (4096, 4096), ("100 kb", 100_000)])
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [("10MB", 10_000_000), ("512KiB", 524288), ("1GiB", 2**30), (4096, 4096), ("100 kb", 100_000)],
+)
 def test_sizes(text: str | int, size: int) -> None:
     assert parse_size(text) == size
 
@@ -100,63 +109,144 @@ def test_sizes(text: str | int, size: int) -> None:
 BAD = [
     ("yaml syntax", "sources:\n  - id: a\n    title: [unclosed\n", 4, None, "YAML syntax"),
     ("unknown top key", "colour: red\nsources: []\n", 1, "colour", "unknown key"),
-    ("unknown source key",
-     "sources:\n  - id: a\n    title: A\n    url: http://x.org/\n    colour: red\n",
-     5, "sources[0].colour", "unknown key"),
-    ("unknown html key",
-     "sources:\n  - id: a\n    title: A\n    url: http://x.org/\n    html:\n"
-     "      item: li\n      heading: h2\n", 7, "sources[0].html.heading", "unknown key"),
-    ("missing url", "sources:\n  - id: a\n    title: A\n", 2, "sources[0].url",
-     "missing required key"),
-    ("missing html item",
-     "sources:\n  - id: a\n    title: A\n    url: http://x.org/\n    html:\n      title: h2\n",
-     6, "sources[0].html.item", "missing required key"),
-    ("bad duration",
-     "sources:\n  - id: a\n    title: A\n    url: http://x.org/\n    timeout: 20 seconds\n",
-     5, "sources[0].timeout", "not a duration"),
-    ("bad duration in defaults",
-     "defaults:\n  every: soon\nsources:\n  - id: a\n    title: A\n    url: http://x.org/\n",
-     2, "defaults.every", "not a duration"),
-    ("bad size",
-     "sources:\n  - id: a\n    title: A\n    url: http://x.org/\n    max_bytes: lots\n",
-     5, "sources[0].max_bytes", "not a size"),
-    ("duplicate id",
-     "sources:\n  - id: a\n    title: A\n    url: http://x.org/\n"
-     "  - id: a\n    title: B\n    url: http://y.org/\n", 5, "sources[1].id",
-     "duplicate source id"),
-    ("aggregate id is a source id",
-     "sources:\n  - id: a\n    title: A\n    url: http://x.org/\n"
-     "feeds:\n  - id: a\n    title: All\n    sources: [a]\n", 6, "feeds[0].id",
-     "already a source id"),
-    ("aggregate names unknown source",
-     "sources:\n  - id: a\n    title: A\n    url: http://x.org/\n"
-     "feeds:\n  - id: all\n    title: All\n    sources: [a, b]\n", 8, "feeds[0].sources[1]",
-     "unknown source 'b'"),
-    ("aggregate names unknown tag",
-     "sources:\n  - id: a\n    title: A\n    url: http://x.org/\n    tags: [x]\n"
-     "feeds:\n  - id: all\n    title: All\n    tags: [y]\n", 9, "feeds[0].tags[0]",
-     "no source has the tag 'y'"),
-    ("bad css selector",
-     "sources:\n  - id: a\n    title: A\n    url: http://x.org/\n    html:\n"
-     "      item: 'li[[['\n", 6, "sources[0].html.item", "not a valid CSS selector"),
-    ("bad id", "sources:\n  - id: Herne_1\n    title: A\n    url: http://x.org/\n", 2,
-     "sources[0].id", "not a valid id"),
-    ("bad url", "sources:\n  - id: a\n    title: A\n    url: ftp://x.org/\n", 4,
-     "sources[0].url", "not an http(s) URL"),
-    ("bad timezone", "timezone: Europe/Herne\nsources:\n  - id: a\n    title: A\n"
-     "    url: http://x.org/\n", 1, "timezone", "not a known time zone"),
-    ("duplicate key", "sources:\n  - id: a\n    title: A\n    title: B\n    url: http://x.org/\n",
-     4, "title", "duplicate key"),
+    (
+        "unknown source key",
+        "sources:\n  - id: a\n    title: A\n    url: http://x.org/\n    colour: red\n",
+        5,
+        "sources[0].colour",
+        "unknown key",
+    ),
+    (
+        "unknown html key",
+        "sources:\n  - id: a\n    title: A\n    url: http://x.org/\n    html:\n"
+        "      item: li\n      heading: h2\n",
+        7,
+        "sources[0].html.heading",
+        "unknown key",
+    ),
+    (
+        "missing url",
+        "sources:\n  - id: a\n    title: A\n",
+        2,
+        "sources[0].url",
+        "missing required key",
+    ),
+    (
+        "missing html item",
+        "sources:\n  - id: a\n    title: A\n    url: http://x.org/\n    html:\n      title: h2\n",
+        6,
+        "sources[0].html.item",
+        "missing required key",
+    ),
+    (
+        "bad duration",
+        "sources:\n  - id: a\n    title: A\n    url: http://x.org/\n    timeout: 20 seconds\n",
+        5,
+        "sources[0].timeout",
+        "not a duration",
+    ),
+    (
+        "bad duration in defaults",
+        "defaults:\n  every: soon\nsources:\n  - id: a\n    title: A\n    url: http://x.org/\n",
+        2,
+        "defaults.every",
+        "not a duration",
+    ),
+    (
+        "bad size",
+        "sources:\n  - id: a\n    title: A\n    url: http://x.org/\n    max_bytes: lots\n",
+        5,
+        "sources[0].max_bytes",
+        "not a size",
+    ),
+    (
+        "duplicate id",
+        "sources:\n  - id: a\n    title: A\n    url: http://x.org/\n"
+        "  - id: a\n    title: B\n    url: http://y.org/\n",
+        5,
+        "sources[1].id",
+        "duplicate source id",
+    ),
+    (
+        "aggregate id is a source id",
+        "sources:\n  - id: a\n    title: A\n    url: http://x.org/\n"
+        "feeds:\n  - id: a\n    title: All\n    sources: [a]\n",
+        6,
+        "feeds[0].id",
+        "already a source id",
+    ),
+    (
+        "aggregate names unknown source",
+        "sources:\n  - id: a\n    title: A\n    url: http://x.org/\n"
+        "feeds:\n  - id: all\n    title: All\n    sources: [a, b]\n",
+        8,
+        "feeds[0].sources[1]",
+        "unknown source 'b'",
+    ),
+    (
+        "aggregate names unknown tag",
+        "sources:\n  - id: a\n    title: A\n    url: http://x.org/\n    tags: [x]\n"
+        "feeds:\n  - id: all\n    title: All\n    tags: [y]\n",
+        9,
+        "feeds[0].tags[0]",
+        "no source has the tag 'y'",
+    ),
+    (
+        "bad css selector",
+        "sources:\n  - id: a\n    title: A\n    url: http://x.org/\n    html:\n"
+        "      item: 'li[[['\n",
+        6,
+        "sources[0].html.item",
+        "not a valid CSS selector",
+    ),
+    (
+        "bad id",
+        "sources:\n  - id: Herne_1\n    title: A\n    url: http://x.org/\n",
+        2,
+        "sources[0].id",
+        "not a valid id",
+    ),
+    (
+        "bad url",
+        "sources:\n  - id: a\n    title: A\n    url: ftp://x.org/\n",
+        4,
+        "sources[0].url",
+        "not an http(s) URL",
+    ),
+    (
+        "bad timezone",
+        "timezone: Europe/Herne\nsources:\n  - id: a\n    title: A\n    url: http://x.org/\n",
+        1,
+        "timezone",
+        "not a known time zone",
+    ),
+    (
+        "duplicate key",
+        "sources:\n  - id: a\n    title: A\n    title: B\n    url: http://x.org/\n",
+        4,
+        "title",
+        "duplicate key",
+    ),
     ("no sources", "timezone: UTC\n", 1, "sources", "missing required key"),
-    ("id only per source", "defaults:\n  url: http://x.org/\nsources:\n  - id: a\n    title: A\n",
-     2, "defaults.url", "per source only"),
+    (
+        "id only per source",
+        "defaults:\n  url: http://x.org/\nsources:\n  - id: a\n    title: A\n",
+        2,
+        "defaults.url",
+        "per source only",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("name", "text", "line", "key", "words"), BAD, ids=[b[0] for b in BAD])
 def test_bad_config_exits_2_with_file_line_and_key(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, text: str, line: int,
-    key: str | None, words: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    text: str,
+    line: int,
+    key: str | None,
+    words: str,
 ) -> None:
     path = tmp_path / "sources.yaml"
     path.write_text(text, encoding="utf-8")
@@ -181,8 +271,9 @@ def test_missing_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert "nope.yaml: file not found" in capsys.readouterr().err
 
 
-def test_unknown_only_id_is_a_usage_error(tmp_path: Path,
-                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_unknown_only_id_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = write(tmp_path, VALID)
     assert main(["refresh", "--config", str(path), "--only", "bochum"]) == 2
     assert "no source with id 'bochum'" in capsys.readouterr().err
@@ -192,8 +283,13 @@ def test_unknown_only_id_is_a_usage_error(tmp_path: Path,
 def test_bad_config_as_a_real_process_prints_no_traceback(tmp_path: Path) -> None:
     path = tmp_path / "sources.yaml"
     path.write_text("sources:\n  - id: a\n    title: A\n    url: http://x.org/\n    every: x\n")
-    done = subprocess.run([sys.executable, "-m", "civicfeed", "refresh", "--config", str(path)],
-                          capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "civicfeed", "refresh", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 2
     assert f"{path}:5: sources[0].every:" in done.stderr
     assert "Traceback" not in done.stderr

@@ -19,23 +19,29 @@ T0 = datetime(2019, 2, 12, 8, 0, tzinfo=UTC)
 STORY = "Städtekooperation feiert „10 Jahre Integration.Interkommunal“ – Gemeinsam stark"
 
 
-@pytest.mark.parametrize("variant", [
-    'Städtekooperation feiert "10 Jahre Integration.Interkommunal" - Gemeinsam stark.',
-    "STÄDTEKOOPERATION FEIERT »10 JAHRE INTEGRATION.INTERKOMMUNAL« — GEMEINSAM STARK",
-    "Städtekooperation  feiert “10 Jahre Integration.Interkommunal”  –  Gemeinsam stark!",
-    "Städtekooperation feiert ‚10 Jahre Integration.Interkommunal‘—Gemeinsam stark …",
-    "Städtekooperation feiert «10 Jahre Integration.Interkommunal» ‒ Gemeinsam stark?:",
-    "Ｓtädtekooperation feiert „10 Jahre Integration.Interkommunal“ – Gemeinsam stark",  # NFKC
-])
+@pytest.mark.parametrize(
+    "variant",
+    [
+        'Städtekooperation feiert "10 Jahre Integration.Interkommunal" - Gemeinsam stark.',
+        "STÄDTEKOOPERATION FEIERT »10 JAHRE INTEGRATION.INTERKOMMUNAL« — GEMEINSAM STARK",
+        "Städtekooperation  feiert “10 Jahre Integration.Interkommunal”  –  Gemeinsam stark!",
+        "Städtekooperation feiert ‚10 Jahre Integration.Interkommunal‘—Gemeinsam stark …",
+        "Städtekooperation feiert «10 Jahre Integration.Interkommunal» ‒ Gemeinsam stark?:",
+        "Ｓtädtekooperation feiert „10 Jahre Integration.Interkommunal“ – Gemeinsam stark",  # NFKC
+    ],
+)
 def test_title_variants_share_a_key(variant: str) -> None:
     assert title_key(variant) == title_key(STORY)
 
 
-@pytest.mark.parametrize("other", [
-    "Städtekooperation feiert 10 Jahre Integration.Interkommunal – Gemeinsam stark",  # no quotes
-    "Städtekooperation feiert „11 Jahre Integration.Interkommunal“ – Gemeinsam stark",
-    "Städtekooperation feiert „10 Jahre Integration.Interkommunal“ – Gemeinsam stärker",
-])
+@pytest.mark.parametrize(
+    "other",
+    [
+        "Städtekooperation feiert 10 Jahre Integration.Interkommunal – Gemeinsam stark",  # no quotes
+        "Städtekooperation feiert „11 Jahre Integration.Interkommunal“ – Gemeinsam stark",
+        "Städtekooperation feiert „10 Jahre Integration.Interkommunal“ – Gemeinsam stärker",
+    ],
+)
 def test_different_titles_keep_different_keys(other: str) -> None:
     assert title_key(other) != title_key(STORY)
 
@@ -46,23 +52,36 @@ def test_title_key_is_idempotent(text: str) -> None:
     assert title_key(once) == once
 
 
-def candidate(title: str, *, day: int | None = 4, link: str | None = None,
-              source: str = "herne", guid: str | None = None, hour: int = 0,
-              summary: str = "") -> Candidate:
+def candidate(
+    title: str,
+    *,
+    day: int | None = 4,
+    link: str | None = None,
+    source: str = "herne",
+    guid: str | None = None,
+    hour: int = 0,
+    summary: str = "",
+) -> Candidate:
     published = datetime(2019, 2, day, hour, 0, tzinfo=BERLIN) if day else None
-    return Candidate(source_id=source, title=title, link=link, published=published,
-                     summary=summary, guid=guid)
+    return Candidate(
+        source_id=source, title=title, link=link, published=published, summary=summary, guid=guid
+    )
 
 
 def ids() -> itertools.count[int]:
     return itertools.count(1)
 
 
-def plan(existing: list[Entry], candidates: list[Candidate], now: datetime = T0,
-         counter: itertools.count[int] | None = None):  # type: ignore[no-untyped-def]
+def plan(
+    existing: list[Entry],
+    candidates: list[Candidate],
+    now: datetime = T0,
+    counter: itertools.count[int] | None = None,
+):  # type: ignore[no-untyped-def]
     counter = counter or itertools.count(len(existing) + 1)
-    return plan_source(existing, candidates, now=now, zone=BERLIN,
-                       new_id=lambda: f"id-{next(counter)}")
+    return plan_source(
+        existing, candidates, now=now, zone=BERLIN, new_id=lambda: f"id-{next(counter)}"
+    )
 
 
 def test_new_items_get_ids_and_first_seen() -> None:
@@ -73,16 +92,20 @@ def test_new_items_get_ids_and_first_seen() -> None:
 
 
 def test_same_story_twice_in_one_fetch_is_one_entry() -> None:
-    result = plan([], [candidate("Wahl 2019", link="http://x/1"),
-                       candidate("WAHL 2019.", link="http://x/2")])
+    result = plan(
+        [], [candidate("Wahl 2019", link="http://x/1"), candidate("WAHL 2019.", link="http://x/2")]
+    )
     assert len(result.new) == 1
     assert result.new[0].link == "http://x/1"
 
 
 def test_unchanged_refetch_changes_nothing() -> None:
     first = plan([], [candidate("A", link="http://x/a", summary="<p>s</p>")])
-    again = plan(list(first.new), [candidate("A", link="http://x/a", summary="<p>s</p>")],
-                 now=T0 + timedelta(hours=1))
+    again = plan(
+        list(first.new),
+        [candidate("A", link="http://x/a", summary="<p>s</p>")],
+        now=T0 + timedelta(hours=1),
+    )
     assert again.new == ()
     assert again.changed == ()
     assert again.unchanged == 1
@@ -91,8 +114,11 @@ def test_unchanged_refetch_changes_nothing() -> None:
 def test_corrected_title_with_same_link_updates_the_entry() -> None:
     first = plan([], [candidate("Demokratiekonferenz: Was braucht Wane?", link="http://x/a")])
     later = T0 + timedelta(hours=2)
-    second = plan(list(first.new), [candidate("Demokratiekonferenz: Was braucht Wanne?",
-                                              link="http://x/a")], now=later)
+    second = plan(
+        list(first.new),
+        [candidate("Demokratiekonferenz: Was braucht Wanne?", link="http://x/a")],
+        now=later,
+    )
     assert second.new == ()
     (entry,) = second.changed
     assert entry.id == first.new[0].id
@@ -112,9 +138,14 @@ def test_shared_link_on_a_page_is_not_used_to_match() -> None:
     # every item links to the same overview page: matching by link would merge them all
     first = plan([], [candidate("A", link="http://x/list"), candidate("B", link="http://x/list")])
     assert len(first.new) == 2
-    second = plan(list(first.new), [candidate("A", link="http://x/list"),
-                                    candidate("B", link="http://x/list"),
-                                    candidate("C", link="http://x/list")])
+    second = plan(
+        list(first.new),
+        [
+            candidate("A", link="http://x/list"),
+            candidate("B", link="http://x/list"),
+            candidate("C", link="http://x/list"),
+        ],
+    )
     assert [e.title for e in second.new] == ["C"]
     assert second.unchanged == 2
 
@@ -137,12 +168,21 @@ def test_date_found_later_updates_an_undated_entry() -> None:
     assert entry.published == datetime(2019, 2, 4, tzinfo=BERLIN)
 
 
-def entry(source: str, title: str, *, eid: str, seen: datetime, hour: int = 0,
-          day: int = 4) -> Entry:
+def entry(
+    source: str, title: str, *, eid: str, seen: datetime, hour: int = 0, day: int = 4
+) -> Entry:
     published = datetime(2019, 2, day, hour, 20, tzinfo=BERLIN)
-    return Entry(id=eid, source_id=source, title=title, link=f"http://{source}/x",
-                 published=published, date_known=True, summary="", first_seen=seen,
-                 updated=seen)
+    return Entry(
+        id=eid,
+        source_id=source,
+        title=title,
+        link=f"http://{source}/x",
+        published=published,
+        date_known=True,
+        summary="",
+        first_seen=seen,
+        updated=seen,
+    )
 
 
 def test_four_sources_one_story_shown_from_the_first_listed_source() -> None:
@@ -169,24 +209,53 @@ def test_four_sources_one_story_shown_from_the_first_listed_source() -> None:
 def test_story_id_is_stable_when_a_higher_priority_source_joins() -> None:
     order = ["herne", "dortmund"]
     alone = merge_stories([entry("dortmund", STORY, eid="d", seen=T0)], order, BERLIN)
-    joined = merge_stories([entry("dortmund", STORY, eid="d", seen=T0),
-                            entry("herne", STORY, eid="h", seen=T0 + timedelta(days=1))],
-                           order, BERLIN)
+    joined = merge_stories(
+        [
+            entry("dortmund", STORY, eid="d", seen=T0),
+            entry("herne", STORY, eid="h", seen=T0 + timedelta(days=1)),
+        ],
+        order,
+        BERLIN,
+    )
     assert alone[0].id == joined[0].id == "d"
     assert joined[0].entry.source_id == "herne"
 
 
 def test_midnight_local_time_is_the_same_calendar_day() -> None:
     # 23:20 UTC on the 3rd is 00:20 on the 4th in Berlin: the same day as a date-only item
-    late = Entry(id="d", source_id="dortmund", title=STORY, link=None,
-                 published=datetime(2019, 2, 3, 23, 20, tzinfo=UTC), date_known=True,
-                 summary="", first_seen=T0, updated=T0)
-    day_only = Entry(id="h", source_id="herne", title=STORY, link=None,
-                     published=datetime(2019, 2, 4, tzinfo=BERLIN), date_known=True,
-                     summary="", first_seen=T0, updated=T0)
+    late = Entry(
+        id="d",
+        source_id="dortmund",
+        title=STORY,
+        link=None,
+        published=datetime(2019, 2, 3, 23, 20, tzinfo=UTC),
+        date_known=True,
+        summary="",
+        first_seen=T0,
+        updated=T0,
+    )
+    day_only = Entry(
+        id="h",
+        source_id="herne",
+        title=STORY,
+        link=None,
+        published=datetime(2019, 2, 4, tzinfo=BERLIN),
+        date_known=True,
+        summary="",
+        first_seen=T0,
+        updated=T0,
+    )
     assert len(merge_stories([late, day_only], ["herne", "dortmund"], BERLIN)) == 1
     # read in UTC, the same listing date is the 4th in UTC, and 23:20 UTC is still the 3rd
-    day_only_utc = Entry(id="h", source_id="herne", title=STORY, link=None,
-                         published=datetime(2019, 2, 4, tzinfo=UTC), date_known=True,
-                         summary="", first_seen=T0, updated=T0)
+    day_only_utc = Entry(
+        id="h",
+        source_id="herne",
+        title=STORY,
+        link=None,
+        published=datetime(2019, 2, 4, tzinfo=UTC),
+        date_known=True,
+        summary="",
+        first_seen=T0,
+        updated=T0,
+    )
     assert len(merge_stories([late, day_only_utc], ["herne", "dortmund"], UTC)) == 2

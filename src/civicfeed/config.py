@@ -111,9 +111,21 @@ class HtmlRules(_Strict):
     date: OptionalSelector = None
     link: OptionalSelector = None
     summary: OptionalSelector = None
+    # a regular expression removed from every title, e.g. "mehr zur Meldung:"
+    title_remove: str | None = None
     # When an item has no date on the listing, its detail page (the item's link) is
     # fetched once and this selector's text is read for a date.
     detail_date: OptionalSelector = None
+
+    @field_validator("title_remove")
+    @classmethod
+    def _pattern(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"{value!r} is not a regular expression ({exc})") from None
+        return value
 
 
 class Source(_Strict):

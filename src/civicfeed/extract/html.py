@@ -87,6 +87,8 @@ def _item(node: lxml.html.HtmlElement, rules: HtmlRules) -> Item | None:
         title = _text(title_node) if title_node is not None else ""
     else:
         title = _text(anchor) if anchor is not None else ""
+    if rules.title_remove:
+        title = re.sub(rules.title_remove, " ", title)
     if not title.strip():
         return None
     date_text = text_of(node, rules.date) if rules.date else None
@@ -104,9 +106,10 @@ def _first(node: lxml.html.HtmlElement, selector: str) -> lxml.html.HtmlElement 
 
 def _href(element: lxml.html.HtmlElement) -> str | None:
     href = element.get("href")
-    if href is None:
+    if href is None:  # the element's first link, else the link around it
         inner = _first(element, "a[href]")
-        href = inner.get("href") if inner is not None else None
+        outer = next((a for a in element.iterancestors("a") if a.get("href")), None)
+        href = next((a.get("href") for a in (inner, outer) if a is not None), None)
     href = (href or "").strip()
     if not href or href.startswith("#") or href.lower().startswith(("javascript:", "mailto:")):
         return None
