@@ -37,7 +37,8 @@ def test_title_variants_share_a_key(variant: str) -> None:
 @pytest.mark.parametrize(
     "other",
     [
-        "Städtekooperation feiert 10 Jahre Integration.Interkommunal – Gemeinsam stark",  # no quotes
+        # without quotes
+        "Städtekooperation feiert 10 Jahre Integration.Interkommunal – Gemeinsam stark",
         "Städtekooperation feiert „11 Jahre Integration.Interkommunal“ – Gemeinsam stark",
         "Städtekooperation feiert „10 Jahre Integration.Interkommunal“ – Gemeinsam stärker",
     ],

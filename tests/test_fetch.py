@@ -1,0 +1,216 @@
+"""The fetcher over real loopback HTTP: conditional requests, limits, retries, errors."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import threading
+import time
+from http.server import BaseHTTPRequestHandler
+
+import pytest
+
+from civicfeed import __version__
+from civicfeed.errors import FetchError
+from civicfeed.fetch import Fetcher
+from civicfeed.models import Validators
+from origin import Origin
+
+
+def fetch(url: str, **options: object):  # type: ignore[no-untyped-def]
+    async def go():  # type: ignore[no-untyped-def]
+        async with Fetcher(backoff=0.05) as fetcher:
+            return await fetcher.fetch(url, **options)  # type: ignore[arg-type]
+
+    return asyncio.run(go())
+
+
+def test_get_sends_user_agent_and_returns_body_and_validators(origin: Origin) -> None:
+    origin.set(
+        "/feed",
+        b"<rss/>",
+        content_type="application/rss+xml",
+        last_modified="Mon, 11 Feb 2019 10:00:00 GMT",
+    )
+    fetched = fetch(origin.url("/feed"))
+    assert fetched.status == 200
+    assert fetched.content == b"<rss/>"
+    assert fetched.content_type == "application/rss+xml"
+    assert fetched.validators.etag
+    assert fetched.validators.last_modified == "Mon, 11 Feb 2019 10:00:00 GMT"
+    agent = origin.hits("/feed")[0].headers["User-Agent"]
+    assert agent.startswith(f"civicfeed/{__version__}")
+
+
+def test_conditional_get_answers_304(origin: Origin) -> None:
+    origin.set(
+        "/feed",
+        b"<rss/>",
+        content_type="application/rss+xml",
+        last_modified="Mon, 11 Feb 2019 10:00:00 GMT",
+    )
+    first = fetch(origin.url("/feed"))
+    second = fetch(origin.url("/feed"), validators=first.validators)
+    assert second.not_modified
+    assert second.content == b""
+    sent = origin.hits("/feed")[1].headers
+    assert sent["If-None-Match"] == first.validators.etag
+    assert sent["If-Modified-Since"] == "Mon, 11 Feb 2019 10:00:00 GMT"
+
+
+def test_redirects_are_followed_and_final_url_kept(origin: Origin) -> None:
+    def moved(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(301)
+        handler.send_header("Location", "/new/place?x=1&y=2")
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+
+    origin.routes["/old"] = moved
+    origin.set("/new/place?x=1&y=2", b"<html></html>")
+    fetched = fetch(origin.url("/old"))
+    assert fetched.url == origin.url("/new/place?x=1&y=2")
+
+
+def test_gzip_is_decoded(origin: Origin) -> None:
+    origin.set(
+        "/z",
+        gzip.compress(b"<rss>" + b" " * 1000 + b"</rss>"),
+        content_type="application/rss+xml",
+        headers={"Content-Encoding": "gzip"},
+    )
+    assert fetch(origin.url("/z")).content.startswith(b"<rss>")
+
+
+def test_over_max_bytes_is_an_error(origin: Origin) -> None:
+    origin.set("/big", b"x" * 50_000)
+    with pytest.raises(FetchError, match="larger than max_bytes"):
+        fetch(origin.url("/big"), max_bytes=10_000)
+
+
+def test_over_max_bytes_after_decompression_is_an_error(origin: Origin) -> None:
+    bomb = gzip.compress(b"<" * 5_000_000)  # 5 MB that travel as a few KB
+    origin.set("/bomb", bomb, headers={"Content-Encoding": "gzip"})
+    with pytest.raises(FetchError, match="larger than max_bytes"):
+        fetch(origin.url("/bomb"), max_bytes=100_000)
+
+
+def test_http_error_is_not_retried(origin: Origin) -> None:
+    with pytest.raises(FetchError, match="HTTP 404"):
+        fetch(origin.url("/missing"))
+    assert len(origin.hits("/missing")) == 1
+
+
+def test_server_error_is_retried_then_succeeds(origin: Origin) -> None:
+    calls = []
+
+    def flaky(handler: BaseHTTPRequestHandler) -> None:
+        calls.append(1)
+        status, body = (500, b"oops") if len(calls) == 1 else (200, b"<rss/>")
+        handler.send_response(status)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    origin.routes["/flaky"] = flaky
+    assert fetch(origin.url("/flaky")).content == b"<rss/>"
+    assert len(calls) == 2
+
+
+def test_binary_content_type_is_refused(origin: Origin) -> None:
+    origin.set("/doc.pdf", b"%PDF-1.4", content_type="application/pdf")
+    with pytest.raises(FetchError, match="application/pdf, neither an HTML page nor a feed"):
+        fetch(origin.url("/doc.pdf"))
+
+
+def test_connection_refused_is_a_fetch_error() -> None:
+    origin = Origin()
+    port = origin.port
+    origin.server.server_close()  # nothing listens there any more
+    with pytest.raises(FetchError, match="cannot connect"):
+        fetch(f"http://127.0.0.1:{port}/", timeout=3)
+
+
+def test_a_hanging_server_hits_the_deadline(origin: Origin) -> None:
+    release = threading.Event()
+
+    def hang(handler: BaseHTTPRequestHandler) -> None:
+        release.wait(10)
+
+    origin.routes["/hang"] = hang
+    started = time.monotonic()
+    try:
+        with pytest.raises(FetchError, match="timed out"):
+            fetch(origin.url("/hang"), timeout=1.0)
+    finally:
+        release.set()
+    assert time.monotonic() - started < 5
+
+
+def test_at_most_two_requests_per_host_at_once(origin: Origin) -> None:
+    active = []
+    peak = []
+    lock = threading.Lock()
+
+    def slow(handler: BaseHTTPRequestHandler) -> None:
+        with lock:
+            active.append(1)
+            peak.append(len(active))
+        time.sleep(0.2)
+        with lock:
+            active.pop()
+        handler.send_response(200)
+        handler.send_header("Content-Length", "2")
+        handler.end_headers()
+        handler.wfile.write(b"ok")
+
+    for n in range(6):
+        origin.routes[f"/slow{n}"] = slow
+
+    async def go() -> None:
+        async with Fetcher(per_host=2) as fetcher:
+            await asyncio.gather(*(fetcher.fetch(origin.url(f"/slow{n}")) for n in range(6)))
+
+    asyncio.run(go())
+    assert max(peak) == 2
+    assert len(origin.requests) == 6
+
+
+def test_other_hosts_are_not_held_up_by_the_per_host_limit(origin: Origin) -> None:
+    # 127.0.0.1 and localhost are different hosts to the limiter
+    origin.set("/a", b"a")
+    origin.set("/b", b"b")
+
+    async def go() -> list[bytes]:
+        async with Fetcher(per_host=1) as fetcher:
+            results = await asyncio.gather(
+                fetcher.fetch(origin.url("/a")), fetcher.fetch(origin.url("/b", host="localhost"))
+            )
+        return [r.content for r in results]
+
+    assert asyncio.run(go()) == [b"a", b"b"]
+
+
+def test_retry_after_is_honoured(origin: Origin) -> None:
+    calls: list[float] = []
+
+    def busy(handler: BaseHTTPRequestHandler) -> None:
+        calls.append(time.monotonic())
+        status = 429 if len(calls) == 1 else 200
+        handler.send_response(status)
+        if status == 429:
+            handler.send_header("Retry-After", "1")
+        handler.send_header("Content-Length", "2")
+        handler.end_headers()
+        handler.wfile.write(b"ok")
+
+    origin.routes["/busy"] = busy
+    assert fetch(origin.url("/busy"), timeout=10).content == b"ok"
+    assert calls[1] - calls[0] >= 0.9
+
+
+def test_validators_none_sends_no_conditions(origin: Origin) -> None:
+    origin.set("/x", b"x")
+    fetch(origin.url("/x"), validators=Validators())
+    headers = origin.hits("/x")[0].headers
+    assert "If-None-Match" not in headers
+    assert "If-Modified-Since" not in headers

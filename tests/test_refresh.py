@@ -1,0 +1,304 @@
+"""End to end: sources.yaml in, feeds out, over real loopback HTTP and a real SQLite file."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from civicfeed.cli import main
+from feedcheck import atom_ids, check_atom, check_rss, rss_items
+from origin import Origin
+
+BASE = "https://feeds.example.org/"
+SHARED = (
+    "Städtekooperation feiert „10 Jahre Integration.Interkommunal“ – Gemeinsam stark für "
+    "Integration"
+)
+
+
+def listing(items: list[tuple[str, str, str]]) -> str:
+    """A Herne-like listing page: (date line, title, detail path) per item."""
+    teasers = "\n".join(
+        f"""<article class="news-teaser"><p class="news-date">{date}</p>
+        <h3 class="news-title">{title}</h3><div class="news-text"><p>Text zu {title}.</p></div>
+        <a class="more" href="{path}">mehr zur Meldung: {title}</a></article>"""
+        for date, title, path in items
+    )
+    return f"""<!DOCTYPE html><html lang="de"><head><meta charset="utf-8">
+    <script src="/tracking.js"></script></head><body>
+    <div class="cookie-banner">Wir verwenden Cookies.</div>
+    <main><h1>Pressemeldungen</h1><section class="news-list">{teasers}</section></main>
+    </body></html>"""
+
+
+HERNE_RULES = (
+    "{item: article.news-teaser, title: h3, date: .news-date, link: a.more, summary: .news-text}"
+)
+
+
+@pytest.fixture
+def project(tmp_path: Path, origin: Origin) -> Callable[[str], Path]:
+    def write(sources: str, feeds: str = "") -> Path:
+        path = tmp_path / "sources.yaml"
+        path.write_text(
+            f"timezone: Europe/Berlin\nbase_url: {BASE}\n"
+            f"defaults:\n  timeout: 5s\nsources:\n{sources}\n{feeds}",
+            encoding="utf-8",
+        )
+        return path
+
+    return write  # type: ignore[return-value]
+
+
+def herne_source(origin: Origin, path: str = "/herne/") -> str:
+    return (
+        f"  - id: herne\n    title: Integrationsportal der Stadt Herne\n"
+        f"    url: {origin.url(path)}\n    tags: [herne]\n    html: {HERNE_RULES}\n"
+    )
+
+
+def refresh(config: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, str]:
+    code = main(["refresh", "--config", str(config), *extra])
+    out = capsys.readouterr()
+    assert "Traceback" not in out.err
+    return code, out.out + out.err
+
+
+def test_herne_listing_becomes_valid_rss_and_atom(
+    origin: Origin, project: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    origin.serve_fixture("/herne/", "herne-2019.html")
+    config = project(herne_source(origin))
+    code, output = refresh(config, capsys)
+    assert code == 0, output
+    assert "herne" in output
+    assert "new: 5 new, 0 updated, 5 items" in output
+    feeds = config.parent / "feeds"
+    check_rss(feeds / "herne.rss", self_url=f"{BASE}herne.rss")
+    check_atom(feeds / "herne.atom", self_url=f"{BASE}herne.atom")
+    items = rss_items(feeds / "herne.rss")
+    assert [i["title"] for i in items] == [
+        "Demokratiekonferenz: Was braucht Wanne?",
+        SHARED,
+        "Wie Geflüchtete in Schule und Arbeit kommen",
+        "Begleiter für Kultur und Freizeitangebote gesucht",
+        "Elf Workshops zwischen Integration und Inklusion",
+    ]
+    assert items[0]["link"] == origin.url(
+        "/Meldungen/News-Detailansicht_27101.html?ref=integration&p=1"
+    )
+    assert items[0]["pubDate"] == "Mon, 11 Feb 2019 00:00:00 +0100"
+    summary = items[1]["description"]
+    assert 'href="' + origin.url("/Dortmund/Rathaus.html") + '"' in summary
+    for bad in ("<script", "onmouseover", "javascript:", "Cookies"):
+        assert bad not in summary
+    assert origin.hits("/herne/")[0].headers["User-Agent"].startswith("civicfeed/")
+
+
+def test_one_story_from_four_sources_is_one_entry_in_the_aggregate(
+    origin: Origin, project: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    origin.serve_fixture("/herne/", "herne-2019.html")
+    origin.serve_fixture("/dortmund.rss", "dortmund-cp1252.rss", content_type="application/rss+xml")
+    origin.serve_fixture("/muelheim.atom", "muelheim.atom", content_type="application/atom+xml")
+    origin.serve_fixture("/bochum/presse.php", "bochum-latin1.html", content_type="text/html")
+    sources = herne_source(origin) + (
+        f"  - id: dortmund\n    title: Stadt Dortmund\n    url: {origin.url('/dortmund.rss')}\n"
+        f"  - id: muelheim\n    title: Stadt Mülheim an der Ruhr\n"
+        f"    url: {origin.url('/muelheim.atom')}\n"
+        f"  - id: bochum\n    title: Stadt Bochum\n    url: {origin.url('/bochum/presse.php')}\n"
+        "    html: {item: tr.eintrag, link: a.titel, date: td.datum, summary: .kurz}\n"
+    )
+    feeds = (
+        "feeds:\n  - id: ruhr\n    title: Integration im Ruhrgebiet\n"
+        "    sources: [herne, dortmund, muelheim, bochum]\n"
+    )
+    config = project(sources, feeds)
+    code, output = refresh(config, capsys)
+    assert code == 0, output
+    out = config.parent / "feeds"
+    for name in ("herne", "dortmund", "muelheim", "bochum", "ruhr"):
+        check_rss(out / f"{name}.rss", self_url=f"{BASE}{name}.rss")
+        check_atom(out / f"{name}.atom", self_url=f"{BASE}{name}.atom")
+    items = rss_items(out / "ruhr.rss")
+    shared = [i for i in items if "10 Jahre" in i["title"] or "10 JAHRE" in i["title"]]
+    assert len(shared) == 1, [i["title"] for i in items]
+    assert shared[0]["title"] == SHARED  # Herne is listed first: Herne's wording
+    assert shared[0]["link"] == origin.url("/Meldungen/News-Detailansicht_27044.html")
+    # 5 Herne + 1 other Dortmund + 1 other Mülheim + 2 other Bochum stories
+    assert len(items) == 9
+    assert len(atom_ids(out / "ruhr.atom")) == 9
+    # every source's own feed still has its own copy, in its own wording
+    dortmund = rss_items(out / "dortmund.rss")
+    assert dortmund[1]["title"].endswith("Gemeinsam stark für Integration.")
+    assert "0 €" in dortmund[1]["description"]  # windows-1252 decoded correctly
+
+
+def test_history_is_kept_and_ids_never_change_across_three_states(
+    origin: Origin, project: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = project(herne_source(origin))
+    rss = config.parent / "feeds" / "herne.rss"
+    states = [
+        [
+            ("Meldung vom 24. Januar 2019", "Begleiter gesucht", "/m/3.html"),
+            ("Meldung vom 30. Januar 2019", "Wie Geflüchtete in Schule kommen", "/m/2.html"),
+            ("Meldung vom 26. November 2018", "Elf Workshops", "/m/1.html"),
+        ],
+        # a new item on top, one title corrected under the same link, the oldest gone
+        [
+            ("Meldung vom 04. Februar 2019", "Gemeinsam stark", "/m/4.html"),
+            ("Meldung vom 24. Januar 2019", "Begleiter für Kultur gesucht", "/m/3.html"),
+            ("Meldung vom 30. Januar 2019", "Wie Geflüchtete in Schule kommen", "/m/2.html"),
+        ],
+        [
+            ("Meldung vom 11. Februar 2019", "Was braucht Wanne?", "/m/5.html"),
+            ("Meldung vom 04. Februar 2019", "Gemeinsam stark", "/m/4.html"),
+        ],
+    ]
+    ids_by_link: dict[str, str] = {}
+    for number, state in enumerate(states):
+        origin.set("/herne/", listing(state))
+        code, output = refresh(config, capsys)
+        assert code == 0, output
+        check_rss(rss)
+        for item in rss_items(rss):
+            assert ids_by_link.setdefault(item["link"], item["guid"]) == item["guid"]
+        if number == 1:
+            assert "new: 1 new, 1 updated" in output
+    titles = [i["title"] for i in rss_items(rss)]
+    assert titles == [
+        "Was braucht Wanne?",
+        "Gemeinsam stark",
+        "Wie Geflüchtete in Schule kommen",
+        "Begleiter für Kultur gesucht",
+        "Elf Workshops",
+    ]
+    assert len(ids_by_link) == 5
+    with sqlite3.connect(config.parent / ".civicfeed" / "state.db") as db:
+        assert db.execute("SELECT COUNT(*) FROM entries").fetchone()[0] == 5
+
+
+def test_nothing_new_leaves_every_file_untouched(
+    origin: Origin, project: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    origin.serve_fixture("/herne/", "herne-2019.html")
+    origin.serve_fixture("/plain/", "herne-2019.html", etag=False)  # no validators at all
+    sources = herne_source(origin) + (
+        f"  - id: plain\n    title: Ohne ETag\n    url: {origin.url('/plain/')}\n"
+        f"    tags: [herne]\n    html: {HERNE_RULES}\n"
+    )
+    config = project(sources, "feeds:\n  - id: alle\n    title: Alle\n    tags: [herne]\n")
+    assert refresh(config, capsys)[0] == 0
+    files = sorted((config.parent / "feeds").iterdir())
+    assert len(files) == 6
+    before = {f: (f.read_bytes(), f.stat().st_mtime_ns) for f in files}
+    code, output = refresh(config, capsys)
+    assert code == 0
+    assert "herne" in output
+    assert "unchanged (304 not modified)" in output
+    assert "unchanged: 0 new, 0 updated, 5 items" in output  # plain: fetched, parsed, same
+    assert origin.hits("/herne/")[1].headers.get("If-None-Match")
+    after = {f: (f.read_bytes(), f.stat().st_mtime_ns) for f in files}
+    assert after == before
+    assert sorted((config.parent / "feeds").iterdir()) == files  # no temporary files left
+
+
+def test_a_failing_source_loses_nothing_and_exits_1(
+    origin: Origin, project: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    origin.serve_fixture("/herne/", "herne-2019.html")
+    origin.serve_fixture("/dortmund.rss", "dortmund-cp1252.rss", content_type="application/rss+xml")
+    sources = herne_source(origin) + (
+        f"  - id: dortmund\n    title: Stadt Dortmund\n    url: {origin.url('/dortmund.rss')}\n"
+    )
+    config = project(sources)
+    assert refresh(config, capsys)[0] == 0
+    out = config.parent / "feeds"
+    before = {f.name: f.read_bytes() for f in out.iterdir()}
+
+    # the page layout changes: the item selector finds nothing
+    origin.set("/herne/", "<html><body><div class='new-layout'>Neu!</div></body></html>")
+    origin.set("/dortmund.rss", b"gone", status=404, content_type="text/plain")
+    code, output = refresh(config, capsys)
+    assert code == 1
+    assert "herne" in output
+    assert "matched nothing" in output
+    assert "HTTP 404" in output
+    assert "2 of 2 source(s) failed" in output
+    assert {f.name: f.read_bytes() for f in out.iterdir()} == before
+    assert len(rss_items(out / "herne.rss")) == 5
+
+    # the source recovers: nothing was lost, nothing doubled
+    origin.serve_fixture("/herne/", "herne-2019.html")
+    code, output = refresh(config, capsys, "--only", "herne")
+    assert code == 0, output
+    assert "dortmund" not in output
+    assert len(rss_items(out / "herne.rss")) == 5
+
+
+def test_dates_from_detail_pages_when_the_listing_has_none(
+    origin: Origin, project: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    origin.serve_fixture("/herne/", "herne-2026.html")
+    details = {"41002": "Meldung vom 20. November 2026", "40987": "Meldung vom 3. November 2026"}
+    for number, date in details.items():
+        origin.set(
+            f"/Meldungen/News-Detailansicht_{number}.html",
+            f"<html><body><header>Stadt Herne</header><main id='content'><p>{date}</p>"
+            f"<h1>Titel</h1><p>Am 1. Dezember 2026 im Rathaus.</p></main></body></html>",
+        )
+    rules = (
+        '{item: ".teaser-list .teaser", link: a, title_remove: "^\\\\s*mehr zur Meldung:",'
+        ' summary: p, detail_date: "#content"}'
+    )
+    config = project(
+        f"  - id: herne\n    title: Herne\n    url: {origin.url('/herne/')}\n    html: {rules}\n"
+    )
+    code, output = refresh(config, capsys)
+    assert code == 0, output
+    # the third detail page is missing: a warning, and the time first seen as its date
+    assert "News-Detailansicht_40950.html: HTTP 404" in output
+    assert "Sprachpaten gesucht: no date; using the time it was first seen" in output
+    items = {i["title"]: i for i in rss_items(config.parent / "feeds" / "herne.rss")}
+    assert items["Fest der Kulturen 2026"]["pubDate"] == "Fri, 20 Nov 2026 00:00:00 +0100"
+    assert (
+        items["Kommunales Integrationszentrum – neue Sprechzeiten"]["pubDate"]
+        == "Tue, 03 Nov 2026 00:00:00 +0100"
+    )
+
+    # known entries keep their dates without their detail pages being fetched again
+    origin.set(
+        "/herne/",
+        (Path(__file__).parent / "fixtures" / "herne-2026.html").read_bytes() + b"<!-- changed -->",
+    )
+    detail_hits = len([r for r in origin.requests if "Detailansicht" in r.path])
+    assert refresh(config, capsys)[0] == 0
+    again = len([r for r in origin.requests if "Detailansicht" in r.path])
+    assert again - detail_hits == 1  # only the one that has no date yet
+
+
+def test_check_shows_items_and_writes_nothing(
+    origin: Origin, project: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    origin.serve_fixture("/herne/", "herne-2019.html")
+    config = project(herne_source(origin))
+    assert main(["check", "herne", "--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert "herne: 5 items" in out
+    assert "2019-02-11 00:00 CET  Demokratiekonferenz: Was braucht Wanne?" in out
+    assert origin.url("/Meldungen/News-Detailansicht_27101.html?ref=integration&p=1") in out
+    assert not (config.parent / "feeds").exists()
+    assert not (config.parent / ".civicfeed").exists()
+
+
+def test_check_reports_a_failure(
+    origin: Origin, project: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = project(herne_source(origin, "/nothing/"))
+    assert main(["check", "herne", "--config", str(config)]) == 1
+    assert "failed: HTTP 404" in capsys.readouterr().out
+    assert main(["check", "bochum", "--config", str(config)]) == 2
