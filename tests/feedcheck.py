@@ -34,7 +34,8 @@ def check_rss(path: Path, self_url: str | None = None) -> etree._Element:
     for item in channel.findall("item"):
         assert item.findtext("title") or item.findtext("description")
         guid = item.find("guid")
-        assert guid is not None and guid.text
+        assert guid is not None
+        assert guid.text
         guids.append(guid.text)
         date = item.findtext("pubDate")
         assert date and RFC822.match(date), date
