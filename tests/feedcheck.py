@@ -26,7 +26,8 @@ def check_rss(path: Path, self_url: str | None = None) -> etree._Element:
     for name in ("title", "link", "description"):
         assert (channel.findtext(name) or "").strip(), f"channel lacks <{name}>"
     build = channel.findtext("lastBuildDate")
-    assert build and RFC822.match(build), build
+    assert build
+    assert RFC822.match(build), build
     if self_url:
         links = channel.findall(f"{ATOM}link")
         assert [(a.get("rel"), a.get("href")) for a in links] == [("self", self_url)]
@@ -38,7 +39,8 @@ def check_rss(path: Path, self_url: str | None = None) -> etree._Element:
         assert guid.text
         guids.append(guid.text)
         date = item.findtext("pubDate")
-        assert date and RFC822.match(date), date
+        assert date
+        assert RFC822.match(date), date
         parsedate_to_datetime(date)
         link = item.findtext("link")
         assert link is None or link.startswith(("http://", "https://"))
@@ -66,7 +68,8 @@ def check_atom(path: Path, self_url: str | None = None) -> etree._Element:
         assert published is None or RFC3339.match(published)
         summary = entry.find(f"{ATOM}summary")
         assert summary is None or summary.get("type") == "html"
-    assert all(ids) and len(ids) == len(set(ids)), "ids missing or repeated"
+    assert all(ids), "an entry has no id"
+    assert len(ids) == len(set(ids)), "ids repeat"
     assert not feedparser.parse(path.read_bytes()).bozo
     return root
 
