@@ -132,11 +132,12 @@ BAD = [
         "missing required key",
     ),
     (
-        "missing html item",
-        "sources:\n  - id: a\n    title: A\n    url: http://x.org/\n    html:\n      title: h2\n",
+        "bad title_remove",
+        "sources:\n  - id: a\n    title: A\n    url: http://x.org/\n    html:\n"
+        "      title_remove: '(('\n",
         6,
-        "sources[0].html.item",
-        "missing required key",
+        "sources[0].html.title_remove",
+        "not a regular expression",
     ),
     (
         "bad duration",
@@ -294,3 +295,29 @@ def test_bad_config_as_a_real_process_prints_no_traceback(tmp_path: Path) -> Non
     assert f"{path}:5: sources[0].every:" in done.stderr
     assert "Traceback" not in done.stderr
     assert done.stdout == ""
+
+
+def test_html_auto_means_detected_items(tmp_path: Path) -> None:
+    config = load_config(
+        write(
+            tmp_path,
+            """\
+        sources:
+          - id: a
+            title: A
+            url: http://example.org/news/
+            html: auto
+          - id: b
+            title: B
+            url: http://example.org/more/
+            html:
+              detail_date: main
+        """,
+        )
+    )
+    first, second = config.sources
+    assert first.html is not None
+    assert first.html.item is None
+    assert second.html is not None
+    assert second.html.item is None
+    assert second.html.detail_date == "main"

@@ -28,7 +28,9 @@ def run_case(case: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
     headers = {k.lower(): v for k, v in case.get("headers", {}).items()}
     fetched = Fetched(case["url"], 200, MappingProxyType(headers), body)
     rules = case.get("html")
-    extraction = extract_html(fetched, HtmlRules(**rules)) if rules else extract_feed(fetched)
+    extraction = (
+        extract_html(fetched, HtmlRules(**rules)) if rules is not None else extract_feed(fetched)
+    )
     zone = ZoneInfo(case.get("timezone", "Europe/Berlin"))
     entries, warnings = [], list(extraction.warnings)
     for item in extraction.items:

@@ -302,3 +302,73 @@ def test_check_reports_a_failure(
     assert main(["check", "herne", "--config", str(config)]) == 1
     assert "failed: HTTP 404" in capsys.readouterr().out
     assert main(["check", "bochum", "--config", str(config)]) == 2
+
+
+def test_shipped_sources_yaml_copes_with_both_herne_layouts(
+    origin: Origin, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The repository's own sources.yaml, its URLs pointed at the test origin."""
+    text = (Path(__file__).parents[1] / "sources.yaml").read_text(encoding="utf-8")
+    moves = {
+        "https://www.herne.de/Stadt-und-Leben/Integration/": "/Stadt-und-Leben/Integration/",
+        "https://www.herne.de/Meldungen/": "/Meldungen/",
+        "https://www.dortmund.de/rss/pressemitteilungen.xml": "/dortmund.rss",
+        "https://www.muelheim-ruhr.de/rss/pressemitteilungen.xml": "/muelheim.atom",
+        "https://www.bochum.de/rss/pressemitteilungen.xml": "/bochum.rss",
+    }
+    for real, path in moves.items():
+        assert real in text
+        text = text.replace(real, origin.url(path))
+    config = tmp_path / "sources.yaml"
+    config.write_text(text, encoding="utf-8")
+    origin.serve_fixture("/Stadt-und-Leben/Integration/", "herne-2019.html")
+    origin.serve_fixture("/Meldungen/", "herne-2019.html")
+    origin.serve_fixture("/dortmund.rss", "dortmund-latin1-declared.rss", content_type="text/xml")
+    origin.serve_fixture("/muelheim.atom", "muelheim.atom", content_type="application/atom+xml")
+    origin.set("/bochum.rss", b"temporarily broken", status=503, content_type="text/plain")
+
+    code, output = refresh(config, capsys)
+    assert code == 1  # Bochum is down
+    assert "bochum" in output
+    assert "HTTP 503" in output
+    feeds = tmp_path / "feeds"
+    herne = rss_items(feeds / "herne-integration.rss")
+    assert [i["pubDate"][:16] for i in herne] == [
+        "Mon, 11 Feb 2019",
+        "Mon, 04 Feb 2019",
+        "Wed, 30 Jan 2019",
+        "Thu, 24 Jan 2019",
+        "Mon, 26 Nov 2018",
+    ]
+    assert not [r for r in origin.requests if "Detailansicht" in r.path]  # dates were listed
+    # both Herne listings carry the same stories: one entry each in the aggregate
+    assert [i["title"] for i in rss_items(feeds / "herne.rss")] == [i["title"] for i in herne]
+    shared = [
+        i
+        for i in rss_items(feeds / "integration-interkommunal.rss")
+        if "10 jahre" in i["title"].lower()
+    ]
+    assert len(shared) == 1
+    assert shared[0]["link"].startswith(origin.url("/Meldungen/News-Detailansicht_27044"))
+
+    # 2026: the listing lost its date lines; the dates come from the detail pages
+    origin.serve_fixture("/Stadt-und-Leben/Integration/", "herne-2026.html")
+    template = (Path(__file__).parent / "fixtures" / "herne-detail.html").read_text()
+    for number, title, date in [
+        ("41002", "Fest der Kulturen 2026", "20. November 2026"),
+        ("40987", "Neue Sprechzeiten", "3. November 2026"),
+        ("40950", "Sprachpaten gesucht", "28. Oktober 2026"),
+    ]:
+        origin.set(
+            f"/Meldungen/News-Detailansicht_{number}.html",
+            template.replace("{title}", title).replace("{date}", date),
+        )
+    origin.set("/bochum.rss", b"still broken", status=503, content_type="text/plain")
+    code, output = refresh(config, capsys)
+    herne = rss_items(feeds / "herne-integration.rss")
+    assert len(herne) == 8  # the 2019 entries stay
+    assert [(i["title"], i["pubDate"][:16]) for i in herne[:3]] == [
+        ("Fest der Kulturen 2026", "Fri, 20 Nov 2026"),
+        ("Kommunales Integrationszentrum – neue Sprechzeiten", "Tue, 03 Nov 2026"),
+        ("Sprachpaten gesucht", "Wed, 28 Oct 2026"),
+    ]

@@ -99,6 +99,13 @@ def _check_id(value: str) -> str:
 Ident = Annotated[str, AfterValidator(_check_id)]
 
 
+def _auto_html(value: object) -> object:
+    """``html: auto`` is an HTML listing whose items are found automatically."""
+    if value == "auto":
+        return {}
+    return value
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
 
@@ -106,7 +113,7 @@ class _Strict(BaseModel):
 class HtmlRules(_Strict):
     """How to read an HTML listing. Selectors inside an item are relative to it."""
 
-    item: Selector
+    item: OptionalSelector = None  # None: the items are detected automatically
     title: OptionalSelector = None
     date: OptionalSelector = None
     link: OptionalSelector = None
@@ -114,7 +121,7 @@ class HtmlRules(_Strict):
     # a regular expression removed from every title, e.g. "mehr zur Meldung:"
     title_remove: str | None = None
     # When an item has no date on the listing, its detail page (the item's link) is
-    # fetched once and this selector's text is read for a date.
+    # fetched once and this selector's text is read for a date; "auto": the page's main text.
     detail_date: OptionalSelector = None
 
     @field_validator("title_remove")
@@ -135,7 +142,7 @@ class Source(_Strict):
     description: str | None = None
     home: str | None = None  # the human page a feed source stands for; default: url
     tags: tuple[str, ...] = ()
-    html: HtmlRules | None = None
+    html: Annotated[HtmlRules | None, BeforeValidator(_auto_html)] = None
     timeout: Duration = 20.0
     max_bytes: Size = 10 * 10**6
     every: Duration = 1800.0

@@ -17,7 +17,7 @@ from typing import Literal
 from .config import Aggregate, Config, Source
 from .dedup import SourcePlan, merge_stories, plan_source
 from .errors import CivicfeedError, ExtractError, WriteError
-from .extract import extract
+from .extract import detect, extract
 from .extract.html import parse_page, text_of
 from .fetch import Fetcher, user_agent
 from .models import Candidate, Extraction, Item
@@ -259,7 +259,8 @@ async def _dates_from_detail_pages(
         except CivicfeedError as exc:
             warnings.append(f"detail page {link}: {exc}")
             return link, None
-        return link, parse_date(text_of(root, selector), run.config.tz)
+        text = detect.detail_date_text(root) if selector == "auto" else text_of(root, selector)
+        return link, parse_date(text, run.config.tz)
 
     found = dict(await asyncio.gather(*(date_of(link) for link in wanted)))
     return [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+from dataclasses import replace
 from functools import lru_cache
 from typing import TYPE_CHECKING, cast
 
@@ -14,6 +15,7 @@ from lxml.cssselect import CSSSelector
 
 from ..errors import ExtractError
 from ..models import Extraction, Fetched, Item
+from . import detect
 from .encoding import decode_html
 
 if TYPE_CHECKING:
@@ -50,14 +52,26 @@ def parse_page(fetched: Fetched) -> tuple[lxml.html.HtmlElement, tuple[str, ...]
 
 def extract_html(fetched: Fetched, rules: HtmlRules) -> Extraction:
     root, warnings = parse_page(fetched)
-    nodes = select(root, rules.item)
-    if not nodes:
-        raise ExtractError(
-            f"the item selector {rules.item!r} matched nothing on the page "
-            "(has the page layout changed?)"
+    notes = list(warnings)
+    if rules.item:
+        nodes = select(root, rules.item)
+        if not nodes:
+            raise ExtractError(
+                f"the item selector {rules.item!r} matched nothing on the page "
+                "(has the page layout changed?)"
+            )
+        wanted = repr(rules.item)
+    else:
+        detect.strip_furniture(root)
+        nodes = detect.find_items(root)
+        if not nodes:
+            raise ExtractError("no listing found on the page; set html.item to a CSS selector")
+        wanted = f"the detected {detect.describe(nodes)!r}"
+        notes.append(
+            f"items detected automatically: {detect.describe(nodes)} "
+            f"({len(nodes)} found); set html.item to fix the choice"
         )
     items: list[Item] = []
-    notes = list(warnings)
     for position, node in enumerate(nodes, start=1):
         item = _item(node, rules)
         if item is None:
@@ -65,7 +79,10 @@ def extract_html(fetched: Fetched, rules: HtmlRules) -> Extraction:
         else:
             items.append(item)
     if not items:
-        raise ExtractError(f"{len(nodes)} item(s) matched {rules.item!r} but none had a title")
+        raise ExtractError(f"{len(nodes)} item(s) matched {wanted} but none had a title")
+    if not rules.item and not rules.title and not rules.title_remove:
+        titles = detect.strip_common_prefix([item.title for item in items])
+        items = [replace(item, title=title) for item, title in zip(items, titles, strict=True)]
     return Extraction(tuple(items), "html", tuple(notes))
 
 
@@ -80,23 +97,37 @@ def text_of(root: lxml.html.HtmlElement, selector: str) -> str | None:
 
 
 def _item(node: lxml.html.HtmlElement, rules: HtmlRules) -> Item | None:
-    anchor = _first(node, rules.link) if rules.link else _first(node, "a[href]")
+    """One item: by the selectors given, by the detection heuristics for those not given."""
+    auto = not rules.item
+    if rules.link:
+        anchor = _first(node, rules.link)
+    else:
+        anchor = detect.guess_link(node) if auto else _first(node, "a[href]")
     link = _href(anchor) if anchor is not None else None
+    title_node = _first(node, rules.title) if rules.title else None
     if rules.title:
-        title_node = _first(node, rules.title)
         title = _text(title_node) if title_node is not None else ""
     else:
-        title = _text(anchor) if anchor is not None else ""
+        title = detect.guess_title(node, anchor) if auto else _text_or_empty(anchor)
     if rules.title_remove:
         title = re.sub(rules.title_remove, " ", title)
     if not title.strip():
         return None
-    date_text = text_of(node, rules.date) if rules.date else None
+    if rules.date:
+        date_text = text_of(node, rules.date)
+    else:
+        date_text = detect.guess_date_text(node) if auto else None
     summary = None
     if rules.summary:
         summary_node = _first(node, rules.summary)
         summary = _inner_html(summary_node) if summary_node is not None else None
+    elif auto:
+        summary = detect.guess_summary(node, [e for e in (anchor, title_node) if e is not None])
     return Item(title=title, link=link, date_text=date_text, summary_html=summary)
+
+
+def _text_or_empty(element: lxml.html.HtmlElement | None) -> str:
+    return _text(element) if element is not None else ""
 
 
 def _first(node: lxml.html.HtmlElement, selector: str) -> lxml.html.HtmlElement | None:
