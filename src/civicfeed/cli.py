@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import sys
 from collections.abc import Sequence
+from datetime import datetime
 from typing import TextIO
 
 from . import __version__
 from .config import Config, load_config, parse_duration
 from .errors import CivicfeedError, ConfigError, LockTimeout
 from .lock import state_lock
-from .refresh import SourceResult, inspect_source, refresh
+from .refresh import SourceResult, inspect_source, refresh, source_status
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 3
 
@@ -51,6 +53,15 @@ def _parser() -> argparse.ArgumentParser:
         help="how long to wait for another refresh of the same state (default 10m)",
     )
     run.add_argument("-q", "--quiet", action="store_true", help="print failures only")
+    run.add_argument(
+        "--force",
+        action="store_true",
+        help="also fetch sources that are held back after repeated failures",
+    )
+
+    status = commands.add_parser("status", help="show the health of every source")
+    status.add_argument("--config", help=config_help)
+    status.add_argument("--json", action="store_true", help="machine-readable output")
 
     check = commands.add_parser("check", help="show what one source yields; writes nothing")
     check.add_argument("id", help="the source's id")
@@ -65,6 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = load_config(args.config or os.environ.get("CIVICFEED_CONFIG", "sources.yaml"))
         if args.command == "refresh":
             return _refresh(config, args)
+        if args.command == "status":
+            return _status(config, as_json=args.json)
         return _check(config, args.id)
     except ConfigError as exc:
         print(f"civicfeed: configuration error: {exc}", file=sys.stderr)
@@ -98,7 +111,9 @@ def _refresh(config: Config, args: argparse.Namespace) -> int:
     total = len(args.only) or len(config.sources)
     display = _Display(sys.stdout, sys.stderr, total, quiet=args.quiet)
     with state_lock(config.state, wait=wait, on_wait=display.note):
-        report = asyncio.run(refresh(config, only=args.only, on_result=display.result))
+        report = asyncio.run(
+            refresh(config, only=args.only, force=args.force, on_result=display.result)
+        )
     display.finish()
     for error in report.write_errors:
         print(f"civicfeed: {error}", file=sys.stderr)
@@ -154,6 +169,8 @@ class _Display:
 def _line(result: SourceResult) -> str:
     if result.outcome == "failed":
         detail = f"failed: {result.error}"
+    elif result.outcome == "skipped":
+        detail = f"failing, not tried now: {result.error}"
     elif result.outcome == "not-modified":
         detail = "unchanged (304 not modified)"
     else:
@@ -161,6 +178,36 @@ def _line(result: SourceResult) -> str:
             f"{result.outcome}: {result.new} new, {result.updated} updated, {result.items} items"
         )
     return f"{result.source_id:<24} {detail}  [{result.seconds:.1f}s]"
+
+
+def _status(config: Config, *, as_json: bool) -> int:
+    rows = source_status(config)
+    if as_json:
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        return EXIT_OK
+    headers = ("source", "state", "entries", "last success", "next attempt", "last error")
+    table = [headers] + [
+        (
+            r["id"],
+            r["state"],
+            str(r["entries"]),
+            _when(r["last_success"]),
+            _when(r["next_attempt"]) if r["next_attempt"] else "-",
+            f"{_when(r['last_error_at'])}: {r['last_error']}" if r["last_error"] else "-",
+        )
+        for r in rows
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(len(headers) - 1)]
+    for row in table:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        print("  ".join([*cells, row[-1]]).rstrip())
+    return EXIT_OK
+
+
+def _when(value: str | None) -> str:
+    if not value:
+        return "never"
+    return datetime.fromisoformat(value).astimezone().strftime("%Y-%m-%d %H:%M")
 
 
 def _check(config: Config, source_id: str) -> int:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from .config import Aggregate, Config, Source
 from .dedup import SourcePlan, merge_stories, plan_source
@@ -20,17 +20,25 @@ from .errors import CivicfeedError, ExtractError, WriteError
 from .extract import detect, extract
 from .extract.html import parse_page, text_of
 from .fetch import Fetcher, user_agent
-from .models import Candidate, Extraction, Item
+from .health import health, is_due, next_attempt
+from .models import Candidate, Extraction, Item, SourceState
 from .normalise import normalise, parse_date
 from .render import FeedInfo, render_atom, render_rss
 from .store import Store, open_store
 from .write import write_if_changed
 
-__all__ = ["RefreshReport", "SourceResult", "inspect_source", "refresh", "write_feeds"]
+__all__ = [
+    "RefreshReport",
+    "SourceResult",
+    "inspect_source",
+    "refresh",
+    "source_status",
+    "write_feeds",
+]
 
 log = logging.getLogger("civicfeed")
 
-Outcome = Literal["new", "updated", "unchanged", "not-modified", "failed"]
+Outcome = Literal["new", "updated", "unchanged", "not-modified", "failed", "skipped"]
 # detail pages fetched at most per source and run, to find dates the listing lacks
 MAX_DETAIL_FETCHES = 25
 
@@ -49,7 +57,7 @@ class SourceResult:
 
     @property
     def ok(self) -> bool:
-        return self.outcome != "failed"
+        return self.outcome not in ("failed", "skipped")
 
 
 @dataclass(frozen=True)
@@ -95,11 +103,16 @@ async def refresh(
     *,
     only: Sequence[str] = (),
     now: datetime | None = None,
+    force: bool = False,
     on_result: Callable[[SourceResult], None] | None = None,
     store: Store | None = None,
     fetcher: Fetcher | None = None,
 ) -> RefreshReport:
-    """Refresh the sources (all, or ``only`` these ids), then write every feed that changed."""
+    """Refresh the sources (all, or ``only`` these ids), then write every feed that changed.
+
+    A source that keeps failing is skipped until its next attempt is due (see health.py),
+    unless ``force`` is set or it is named in ``only``.
+    """
     own_store = store is None
     store = store or open_store(config.state)
     try:
@@ -107,7 +120,9 @@ async def refresh(
             moment = now or datetime.now(UTC).replace(microsecond=0)
             run = _Run(config, client, moment, store, on_result)
             chosen = [s for s in config.sources if not only or s.id in only]
-            await asyncio.gather(*(_refresh_one(run, source) for source in chosen))
+            await asyncio.gather(
+                *(_refresh_one(run, source, force=force or bool(only)) for source in chosen)
+            )
         written, errors = write_feeds(config, store)
         order = {source.id: i for i, source in enumerate(config.sources)}
         results = sorted(run.results, key=lambda r: order[r.source_id])
@@ -121,13 +136,14 @@ async def inspect_source(config: Config, source: Source) -> Inspection:
     """Fetch and extract one source as a refresh would, storing and writing nothing."""
     async with _fetcher(config) as client:
         run = _Run(config, client, datetime.now(UTC))
+        deadline = time.monotonic() + source.timeout
         try:
             fetched = await client.fetch(
                 source.url, timeout=source.timeout, max_bytes=source.max_bytes
             )
             extraction = extract(fetched, source)
             candidates, warnings = await _candidates(
-                run, source, extraction, fetched.url, known_links=set()
+                run, source, extraction, fetched.url, set(), deadline
             )
         except CivicfeedError as exc:
             return Inspection(source.id, error=str(exc))
@@ -143,10 +159,15 @@ def _fetcher(config: Config) -> Fetcher:
 # --- one source -----------------------------------------------------------------------------
 
 
-async def _refresh_one(run: _Run, source: Source) -> None:
+async def _refresh_one(run: _Run, source: Source, *, force: bool) -> None:
     started = time.monotonic()
     try:
-        result = await _fetch_and_store(run, source)
+        assert run.store is not None
+        state = run.store.source_state(source.id)
+        if not force and not is_due(state, source.every, run.now):
+            result = _held_back(source, state)
+        else:
+            result = await _fetch_and_store(run, source, state, started + source.timeout)
     except CivicfeedError as exc:
         result = _failed(run, source, str(exc))
     except Exception as exc:  # a bug must not take the other sources down with it
@@ -167,9 +188,20 @@ def _failed(run: _Run, source: Source, reason: str) -> SourceResult:
     return SourceResult(source.id, "failed", error=reason)
 
 
-async def _fetch_and_store(run: _Run, source: Source) -> SourceResult:
+def _held_back(source: Source, state: SourceState) -> SourceResult:
+    when = next_attempt(state, source.every)
+    assert when is not None
+    reason = (
+        f"{state.last_error} (failed {state.consecutive_failures} times in a row; next "
+        f"attempt after {when.astimezone().strftime('%Y-%m-%d %H:%M %Z')})"
+    )
+    return SourceResult(source.id, "skipped", error=reason)
+
+
+async def _fetch_and_store(
+    run: _Run, source: Source, state: SourceState, deadline: float
+) -> SourceResult:
     assert run.store is not None
-    state = run.store.source_state(source.id)
     fetched = await run.fetcher.fetch(
         source.url, timeout=source.timeout, max_bytes=source.max_bytes, validators=state.validators
     )
@@ -179,7 +211,7 @@ async def _fetch_and_store(run: _Run, source: Source) -> SourceResult:
     extraction = extract(fetched, source)
     existing = run.store.entries([source.id])
     known = {e.link for e in existing if e.link and e.date_known}
-    candidates, warnings = await _candidates(run, source, extraction, fetched.url, known)
+    candidates, warnings = await _candidates(run, source, extraction, fetched.url, known, deadline)
     if not candidates:
         raise ExtractError("no usable items: " + "; ".join(warnings[:3]))
     plan = plan_source(existing, candidates, now=run.now, zone=run.config.tz)
@@ -208,7 +240,12 @@ def _success(source_id: str, plan: SourcePlan, items: int, warnings: list[str]) 
 
 
 async def _candidates(
-    run: _Run, source: Source, extraction: Extraction, page_url: str, known_links: set[str]
+    run: _Run,
+    source: Source,
+    extraction: Extraction,
+    page_url: str,
+    known_links: set[str],
+    deadline: float,
 ) -> tuple[list[Candidate], list[str]]:
     zone = run.config.tz
     warnings = list(extraction.warnings)
@@ -219,7 +256,7 @@ async def _candidates(
         if candidate is not None:
             pairs.append((item, candidate))
     if source.html is not None and source.html.detail_date:
-        pairs = await _dates_from_detail_pages(run, source, pairs, known_links, warnings)
+        pairs = await _dates_from_detail_pages(run, source, pairs, known_links, warnings, deadline)
     for item, candidate in pairs:
         if candidate.published is None and candidate.link not in known_links:
             what = (
@@ -237,6 +274,7 @@ async def _dates_from_detail_pages(
     pairs: list[tuple[Item, Candidate]],
     known_links: set[str],
     warnings: list[str],
+    deadline: float,
 ) -> list[tuple[Item, Candidate]]:
     selector = source.html.detail_date if source.html else None
     if not selector:
@@ -253,8 +291,13 @@ async def _dates_from_detail_pages(
         wanted = wanted[:MAX_DETAIL_FETCHES]
 
     async def date_of(link: str) -> tuple[str, datetime | None]:
+        # detail pages share the source's deadline: they must not stretch the run
+        remaining = deadline - time.monotonic()
+        if remaining <= 0.5:
+            warnings.append(f"detail page {link}: no time left within the source's timeout")
+            return link, None
         try:
-            page = await run.fetcher.fetch(link, timeout=source.timeout, max_bytes=source.max_bytes)
+            page = await run.fetcher.fetch(link, timeout=remaining, max_bytes=source.max_bytes)
             root, _ = parse_page(page)
         except CivicfeedError as exc:
             warnings.append(f"detail page {link}: {exc}")
@@ -267,6 +310,43 @@ async def _dates_from_detail_pages(
         (item, replace(c, published=found.get(c.link or "")) if c.published is None else c)
         for item, c in pairs
     ]
+
+
+# --- health --------------------------------------------------------------------------------
+
+
+def source_status(config: Config) -> list[dict[str, Any]]:
+    """Every configured source's health, as plain data (for ``status`` and monitoring)."""
+    if not config.state.exists():  # nothing was ever refreshed: do not create the store
+        return [_row(source, SourceState(source.id), 0) for source in config.sources]
+    store = open_store(config.state)
+    try:
+        counts = store.entry_counts()
+        rows = []
+        for source in config.sources:
+            state = store.source_state(source.id)
+            retry = next_attempt(state, source.every)
+            rows.append(
+                {
+                    "id": source.id,
+                    "state": health(state),
+                    "entries": counts.get(source.id, 0),
+                    "last_success": _iso(state.last_success),
+                    "last_error": state.last_error if state.consecutive_failures else None,
+                    "last_error_at": _iso(state.last_error_at)
+                    if state.consecutive_failures
+                    else None,
+                    "consecutive_failures": state.consecutive_failures,
+                    "next_attempt": _iso(retry),
+                }
+            )
+        return rows
+    finally:
+        store.close()
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
 
 
 # --- render and write -----------------------------------------------------------------------

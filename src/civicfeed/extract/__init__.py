@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from ..models import Extraction, Fetched
@@ -11,11 +12,23 @@ from .html import extract_html
 if TYPE_CHECKING:
     from ..config import Source
 
-__all__ = ["extract"]
+__all__ = ["MAX_ITEMS", "extract"]
+
+
+# More items than any listing or feed shows: a page with more is broken or hostile, and the
+# surplus is left out rather than stored.
+MAX_ITEMS = 1000
 
 
 def extract(fetched: Fetched, source: Source) -> Extraction:
     """Items of one fetched document, by the source's kind; ExtractError if there are none."""
     if source.html is not None:
-        return extract_html(fetched, source.html)
-    return extract_feed(fetched)
+        extraction = extract_html(fetched, source.html)
+    else:
+        extraction = extract_feed(fetched)
+    if len(extraction.items) <= MAX_ITEMS:
+        return extraction
+    note = f"{len(extraction.items)} items on one page; only the first {MAX_ITEMS} are read"
+    return replace(
+        extraction, items=extraction.items[:MAX_ITEMS], warnings=(*extraction.warnings, note)
+    )

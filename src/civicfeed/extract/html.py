@@ -22,6 +22,10 @@ if TYPE_CHECKING:
     from ..config import HtmlRules
 
 _XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>")
+_FEED_ROOT = re.compile(
+    rb"^(\xef\xbb\xbf)?\s*(<\?xml[^>]*>\s*)?(<!--.*?-->\s*)*<(rss|feed|rdf:RDF)[\s>]", re.DOTALL
+)
+_FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/feed+json")
 
 
 @lru_cache(maxsize=512)
@@ -35,6 +39,11 @@ def compile_selector(selector: str) -> CSSSelector:
 
 def parse_page(fetched: Fetched) -> tuple[lxml.html.HtmlElement, tuple[str, ...]]:
     """Decode and parse a page, with every link made absolute against its URL or <base>."""
+    if fetched.content_type in _FEED_TYPES or _FEED_ROOT.match(fetched.content[:4096]):
+        raise ExtractError(
+            "the document is a feed, not an HTML page: remove 'html:' from the "
+            "source to read it as a feed"
+        )
     decoded = decode_html(fetched.content, fetched.headers)
     # lxml refuses str input that carries an XML encoding declaration
     text = _XML_DECL.sub("", decoded.text, count=1)

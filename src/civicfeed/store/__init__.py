@@ -22,6 +22,8 @@ class Store(Protocol):
 
     def entries(self, source_ids: Sequence[str]) -> list[Entry]: ...
 
+    def entry_counts(self) -> dict[str, int]: ...
+
     def save_success(
         self,
         source_id: str,

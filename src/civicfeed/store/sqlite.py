@@ -126,6 +126,10 @@ class SQLiteStore:
             for r in rows
         ]
 
+    def entry_counts(self) -> dict[str, int]:
+        rows = self._read("SELECT source_id, COUNT(*) FROM entries GROUP BY source_id", ())
+        return {str(source_id): int(count) for source_id, count in rows}
+
     def _read(self, sql: str, args: tuple[object, ...]) -> list[tuple[Any, ...]]:
         try:
             return self._db.execute(sql, args).fetchall()
