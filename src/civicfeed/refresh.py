@@ -322,27 +322,25 @@ def source_status(config: Config) -> list[dict[str, Any]]:
     store = open_store(config.state)
     try:
         counts = store.entry_counts()
-        rows = []
-        for source in config.sources:
-            state = store.source_state(source.id)
-            retry = next_attempt(state, source.every)
-            rows.append(
-                {
-                    "id": source.id,
-                    "state": health(state),
-                    "entries": counts.get(source.id, 0),
-                    "last_success": _iso(state.last_success),
-                    "last_error": state.last_error if state.consecutive_failures else None,
-                    "last_error_at": _iso(state.last_error_at)
-                    if state.consecutive_failures
-                    else None,
-                    "consecutive_failures": state.consecutive_failures,
-                    "next_attempt": _iso(retry),
-                }
-            )
-        return rows
+        return [
+            _row(source, store.source_state(source.id), counts.get(source.id, 0))
+            for source in config.sources
+        ]
     finally:
         store.close()
+
+
+def _row(source: Source, state: SourceState, entries: int) -> dict[str, Any]:
+    return {
+        "id": source.id,
+        "state": health(state),
+        "entries": entries,
+        "last_success": _iso(state.last_success),
+        "last_error": state.last_error,
+        "last_error_at": _iso(state.last_error_at),
+        "consecutive_failures": state.consecutive_failures,
+        "next_attempt": _iso(next_attempt(state, source.every)),
+    }
 
 
 def _iso(value: datetime | None) -> str | None:
