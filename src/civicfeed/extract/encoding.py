@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ..errors import ExtractError
+from ..xmlsafe import strip_controls
 
 _BOMS = (
     (codecs.BOM_UTF8, "utf_8"),
@@ -82,7 +83,7 @@ def decode_html(content: bytes, headers: Mapping[str, str]) -> Decoded:
         if declared:
             return _decode(content, declared, origin)
     try:
-        return Decoded(content.decode("utf-8"), "utf_8")
+        return Decoded(strip_controls(content.decode("utf-8")), "utf_8")
     except UnicodeDecodeError:
         return _decode(content, "cp1252", "fallback")
 
@@ -97,4 +98,4 @@ def _decode(content: bytes, codec: str, origin: str) -> Decoded:
             f"the response cannot be decoded as {codec} ({origin}): {bad} invalid byte sequences"
         )
     warnings = (f"{bad} invalid byte sequence(s) for {codec} ({origin}) replaced",) if bad else ()
-    return Decoded(text, codec, warnings)
+    return Decoded(strip_controls(text), codec, warnings)

@@ -23,6 +23,7 @@ _XML_DECL_ENCODING = re.compile(rb"""^(\s*<\?xml[^>]*encoding\s*=\s*["'])([^"']+
 # An internal DTD subset that declares entities: entity expansion ("billion laughs") or
 # external entities (XXE). No real feed needs one; such a document is refused unread.
 _ENTITY_DECLARATION = re.compile(rb"<!DOCTYPE[^>\[]*\[[^\]]*<!ENTITY", re.IGNORECASE)
+_ROOT_CLOSED = re.compile(rb"</(?:\w+:)?(?:rss|feed|RDF)>\s*(?:<!--.*?-->\s*)*$", re.DOTALL)
 _JSON_TYPES = {"application/feed+json", "application/json"}
 _FEED_VERSIONS_HINT = "expected RSS, Atom or JSON Feed"
 
@@ -51,6 +52,9 @@ def _extract_xml(fetched: Fetched) -> Extraction:
     entries = parsed.get("entries") or []
     if not version and not entries:
         raise ExtractError(f"not a feed ({_FEED_VERSIONS_HINT}): {_describe(fetched, parsed)}")
+    if parsed.get("bozo") and not _ROOT_CLOSED.search(fetched.content[-1024:]):
+        # a cut-off document would be read as a feed with fewer entries than it has
+        raise ExtractError(f"the feed is incomplete (truncated?): {parsed.get('bozo_exception')}")
     warnings: list[str] = []
     if parsed.get("bozo") and parsed.get("bozo_exception") is not None:
         warnings.append(f"feed is not well-formed, read leniently: {parsed['bozo_exception']}")

@@ -9,13 +9,12 @@ from urllib.parse import urljoin, urlsplit
 
 import nh3
 
+from ..xmlsafe import strip_controls
+
 __all__ = ["MAX_SUMMARY", "MAX_TITLE", "absolute_link", "clean_text", "sanitise_html"]
 
 MAX_TITLE = 300
 MAX_SUMMARY = 64_000
-# C0 controls but tab/newline/return, C1 controls, surrogates and non-characters are all
-# invalid or discouraged in XML 1.0: a single one would make a written feed unreadable.
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 _SPACE = re.compile(r"[\s\u200b\u2028\u2029\ufeff]+")
 _SAFE_SCHEMES = {"http", "https", "mailto"}
 _DROP_WITH_CONTENT = {
@@ -32,10 +31,6 @@ _DROP_WITH_CONTENT = {
     "math",
 }
 _TAGS = nh3.ALLOWED_TAGS - _DROP_WITH_CONTENT - {"map", "area", "nav"}
-
-
-def strip_controls(text: str) -> str:
-    return _CONTROL.sub("", text)
 
 
 def clean_text(text: str, limit: int = MAX_TITLE) -> tuple[str, bool]:
