@@ -55,7 +55,7 @@ def parse_page(fetched: Fetched) -> tuple[lxml.html.HtmlElement, tuple[str, ...]
         raise ExtractError(f"the page cannot be parsed as HTML: {exc}") from None
     # script and style text is never content, not even inside a title
     for element in list(root.iter("script", "style", "noscript", "template")):
-        element.drop_tree()
+        cast(lxml.html.HtmlElement, element).drop_tree()
     root.make_links_absolute(  # type: ignore[attr-defined]
         fetched.url, resolve_base_href=True, handle_failures="ignore"
     )
