@@ -25,7 +25,7 @@ from .models import Candidate, Extraction, Item, SourceState
 from .normalise import normalise, parse_date
 from .render import FeedInfo, render_atom, render_rss
 from .store import Store, open_store
-from .write import write_if_changed
+from .write import remove_leftovers, write_if_changed
 
 __all__ = [
     "RefreshReport",
@@ -355,6 +355,7 @@ def write_feeds(config: Config, store: Store) -> tuple[list[Path], list[str]]:
     written: list[Path] = []
     errors: list[str] = []
     zone = config.tz
+    remove_leftovers(config.output)
     for info, members, limit in _feed_specs(config):
         stories = merge_stories(store.entries(members), members, zone)[:limit]
         for extension, render in (("rss", render_rss), ("atom", render_atom)):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .errors import WriteError
 
-__all__ = ["write_if_changed"]
+__all__ = ["remove_leftovers", "write_if_changed"]
 
 
 def write_if_changed(path: Path, data: bytes) -> bool:
@@ -56,3 +56,12 @@ def _sync_folder(folder: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def remove_leftovers(folder: Path) -> None:
+    """Delete temporary files that a killed run left behind (never a finished feed)."""
+    if not folder.is_dir():
+        return
+    for leftover in folder.glob(".*.tmp"):
+        with contextlib.suppress(OSError):
+            leftover.unlink()
