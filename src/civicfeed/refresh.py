@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Literal
 
 from .config import Aggregate, Config, Source
@@ -391,6 +392,7 @@ def _source_info(config: Config, source: Source) -> FeedInfo:
         description=source.description or f"Meldungen: {source.title}",
         home=source.home or source.url,
         base_url=config.base_url,
+        source_pages=MappingProxyType({source.id: source.home or source.url}),
     )
 
 
@@ -403,4 +405,5 @@ def _aggregate_info(config: Config, aggregate: Aggregate, members: Sequence[Sour
         description=aggregate.description or f"Meldungen aus: {names}",
         home=home,
         base_url=config.base_url,
+        source_pages=MappingProxyType({m.id: m.home or m.url for m in members}),
     )

@@ -7,9 +7,10 @@ among its entries, never the clock, so an unchanged feed renders to identical by
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
+from types import MappingProxyType
 
 from feedgen.feed import FeedGenerator
 
@@ -29,6 +30,8 @@ class FeedInfo:
     home: str  # the human page the feed stands for
     base_url: str | None = None  # public URL of the output folder
     language: str = "de"
+    # the page of each source, the link of an entry that has none of its own
+    source_pages: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     def self_url(self, extension: str) -> str | None:
         return f"{self.base_url}{self.id}.{extension}" if self.base_url else None
@@ -81,18 +84,19 @@ def _build(info: FeedInfo, stories: Sequence[Story], zone: tzinfo, kind: str) ->
             fg.link(href=own, rel="self", type="application/rss+xml")
         fg.link(href=info.home, rel="alternate")
     for story in stories:
-        _add(fg, story, zone)
+        _add(fg, info, story, zone)
     return fg
 
 
-def _add(fg: FeedGenerator, story: Story, zone: tzinfo) -> None:
+def _add(fg: FeedGenerator, info: FeedInfo, story: Story, zone: tzinfo) -> None:
     entry = story.entry
     fe = fg.add_entry(order="append")
     fe.id(story.id)
     fe.guid(story.id, permalink=False)
     fe.title(entry.title)
-    if entry.link:
-        fe.link(href=entry.link, rel="alternate")
+    # Atom wants a link or content in every entry; an item without a link of its own still
+    # stands on its source's page
+    fe.link(href=entry.link or info.source_pages.get(entry.source_id, info.home), rel="alternate")
     if entry.summary:
         fe.summary(entry.summary, type="html")  # also the RSS <description>
     fe.published(entry.published.astimezone(zone))

@@ -42,7 +42,7 @@ def browser_codec(label: str | None) -> str | None:
         return None
     try:
         name = codecs.lookup(label.strip().strip("\"'")).name
-    except LookupError:
+    except (LookupError, ValueError):  # unknown, or not even a name ("utf\x00-8")
         return None
     name = name.replace("-", "_")
     if name in _LATIN1_ALIASES:

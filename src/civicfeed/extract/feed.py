@@ -45,9 +45,12 @@ def _extract_xml(fetched: Fetched) -> Extraction:
         raise ExtractError("the feed declares XML entities (<!ENTITY ...>); refused for safety")
     content, headers = _as_browsers_read_latin1(fetched.content, dict(fetched.headers))
     headers.setdefault("content-location", fetched.url)
-    parsed = feedparser.parse(
-        content, response_headers=headers, sanitize_html=True, resolve_relative_uris=True
-    )
+    try:
+        parsed = feedparser.parse(
+            content, response_headers=headers, sanitize_html=True, resolve_relative_uris=True
+        )
+    except Exception as exc:  # feedparser fails in many ways on garbage
+        raise ExtractError(f"not a feed: the parser gave up ({type(exc).__name__}: {exc})") from exc
     version = parsed.get("version") or ""
     entries = parsed.get("entries") or []
     if not version and not entries:
