@@ -424,3 +424,25 @@ def test_unwritable_feed_keeps_the_old_file_and_the_store(
     (feeds / "herne.rss").rmdir()
     assert main(["refresh", "--config", str(config)]) == 0  # and it heals
     assert "Zwölf Workshops" in rss_items(feeds / "herne.rss")[-1]["title"]
+
+
+def test_many_hanging_sources_on_one_host_end_within_one_deadline(
+    origin: Origin, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # per_host is 2: the sources waiting for a slot spend their deadline waiting, so the run
+    # still ends after about one timeout, not five
+    lines = [f"defaults:\n  timeout: {TIMEOUT}s\nsources:"]
+    for n in range(5):
+        origin.routes[f"/hang{n}/"] = hang_after_headers
+        lines.append(
+            f"  - id: hang-{n}\n    title: H{n}\n    url: {origin.url(f'/hang{n}/')}\n"
+            "    html: auto"
+        )
+    config = tmp_path / "sources.yaml"
+    config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    started = time.monotonic()
+    assert main(["refresh", "--config", str(config)]) == 1
+    elapsed = time.monotonic() - started
+    out = capsys.readouterr().out
+    assert out.count("failed: timed out after 2s") == 5
+    assert elapsed < TIMEOUT + 2, f"took {elapsed:.1f}s"
