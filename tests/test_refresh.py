@@ -372,3 +372,49 @@ def test_shipped_sources_yaml_copes_with_both_herne_layouts(
         ("Kommunales Integrationszentrum – neue Sprechzeiten", "Tue, 03 Nov 2026"),
         ("Sprachpaten gesucht", "Wed, 28 Oct 2026"),
     ]
+
+
+def test_progress_is_shown_on_a_terminal_only(
+    origin: Origin, project: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    origin.serve_fixture("/herne/", "herne-2019.html")
+    config = project(herne_source(origin))
+    primary, secondary = os.openpty()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "civicfeed", "refresh", "--config", str(config)],
+            stdout=subprocess.PIPE,
+            stderr=secondary,
+            timeout=60,
+            check=False,
+        )
+        os.close(secondary)
+        terminal = b""
+        while True:
+            try:
+                chunk = os.read(primary, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            terminal += chunk
+    finally:
+        os.close(primary)
+    assert done.returncode == 0
+    assert b"refreshing: 0/1 sources done" in terminal
+    assert b"\x1b[K" in terminal  # the counter is cleared before the result lines
+    assert b"refreshing" not in done.stdout
+    assert done.stdout.startswith(b"herne")
+    # without a terminal there is no counter at all
+    plain = subprocess.run(
+        [sys.executable, "-m", "civicfeed", "refresh", "--config", str(config)],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert b"refreshing" not in plain.stderr
+    assert b"unchanged (304 not modified)" in plain.stdout
