@@ -8,7 +8,7 @@ from __future__ import annotations
 import calendar
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -61,14 +61,16 @@ def _extract_xml(fetched: Fetched) -> Extraction:
     warnings: list[str] = []
     if parsed.get("bozo") and parsed.get("bozo_exception") is not None:
         warnings.append(f"feed is not well-formed, read leniently: {parsed['bozo_exception']}")
-    items = []
-    for position, entry in enumerate(entries, start=1):
-        item = _xml_item(entry)
+    return _extraction([_xml_item(entry) for entry in entries], warnings)
+
+
+def _extraction(converted: Sequence[Item | None], warnings: list[str]) -> Extraction:
+    """The items that could be read; a warning for each that could not."""
+    for position, item in enumerate(converted, start=1):
         if item is None:
             warnings.append(f"entry {position}: no title found, skipped")
-        else:
-            items.append(item)
-    return Extraction(tuple(items), "feed", tuple(warnings))
+    items = tuple(item for item in converted if item is not None)
+    return Extraction(items, "feed", tuple(warnings))
 
 
 def _xml_item(entry: Mapping[str, Any]) -> Item | None:
@@ -142,14 +144,7 @@ def _extract_json(content: bytes) -> Extraction:
         raise ExtractError(f"not a JSON feed: {exc}") from None
     if not isinstance(document, dict) or not isinstance(document.get("items"), list):
         raise ExtractError("not a JSON feed: no 'items' list")
-    items, warnings = [], []
-    for position, raw in enumerate(document["items"], start=1):
-        item = _json_item(raw)
-        if item is None:
-            warnings.append(f"item {position}: no title found, skipped")
-        else:
-            items.append(item)
-    return Extraction(tuple(items), "feed", tuple(warnings))
+    return _extraction([_json_item(raw) for raw in document["items"]], [])
 
 
 def _json_item(raw: object) -> Item | None:
