@@ -194,7 +194,14 @@ def test_nothing_new_leaves_every_file_untouched(
     config = project(sources, "feeds:\n  - id: alle\n    title: Alle\n    tags: [herne]\n")
     assert refresh(config, capsys)[0] == 0
     files = sorted((config.parent / "feeds").iterdir())
-    assert len(files) == 6
+    assert sorted(f.name for f in files) == sorted(
+        [
+            f"{feed}.{ext}"
+            for feed in ("herne", "plain", "alle")
+            for ext in ("rss", "atom", "json", "html")
+        ]
+        + ["index.html", "feeds.opml", "feed.xsl"]
+    )
     before = {f: (f.read_bytes(), f.stat().st_mtime_ns) for f in files}
     code, output = refresh(config, capsys)
     assert code == 0

@@ -112,7 +112,12 @@ def _refresh(config: Config, args: argparse.Namespace) -> int:
     display = _Display(sys.stdout, sys.stderr, total, quiet=args.quiet)
     with state_lock(config.state, wait=wait, on_wait=display.note):
         report = asyncio.run(
-            refresh(config, only=args.only, force=args.force, on_result=display.result)
+            refresh(
+                config,
+                only=args.only,
+                force=args.force or bool(args.only),
+                on_result=display.result,
+            )
         )
     display.finish()
     for error in report.write_errors:

@@ -179,6 +179,8 @@ class Config(_Strict):
     """The whole resolved configuration. Paths are absolute."""
 
     path: Path
+    title: str = Field(default="Meldungen als Feeds", min_length=1)  # the index page's title
+    websub_hub: str | None = None  # a WebSub hub to declare in the feeds and to ping
     timezone: str = "UTC"
     output: Path = Path("feeds")
     state: Path = Path(".civicfeed/state.db")
@@ -196,6 +198,19 @@ class Config(_Strict):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"{value!r} is not a known time zone (e.g. Europe/Berlin)") from exc
         return value
+
+    @field_validator("websub_hub")
+    @classmethod
+    def _hub(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value
+
+    @model_validator(mode="after")
+    def _hub_needs_base(self) -> Config:
+        if self.websub_hub and not self.base_url:
+            raise ValueError("websub_hub needs base_url: the hub is told the feeds' public URLs")
+        return self
 
     @field_validator("base_url")
     @classmethod

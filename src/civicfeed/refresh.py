@@ -12,21 +12,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any, Literal
 
-from .config import Aggregate, Config, Source
-from .dedup import SourcePlan, merge_stories, plan_source
-from .errors import CivicfeedError, ExtractError, WriteError
+from .config import Config, Source
+from .dedup import SourcePlan, plan_source
+from .errors import CivicfeedError, ExtractError
 from .extract import detect, extract
 from .extract.html import parse_page, text_of
 from .fetch import Fetcher, user_agent
 from .health import health, is_due, next_attempt
 from .models import Candidate, Extraction, Item, SourceState
 from .normalise import normalise, parse_date
-from .render import FeedInfo, render_atom, render_rss
+from .publish import Publisher
 from .store import Store, open_store
-from .write import remove_leftovers, write_if_changed
 
 __all__ = [
     "RefreshReport",
@@ -34,7 +32,6 @@ __all__ = [
     "inspect_source",
     "refresh",
     "source_status",
-    "write_feeds",
 ]
 
 log = logging.getLogger("civicfeed")
@@ -66,6 +63,7 @@ class RefreshReport:
     results: tuple[SourceResult, ...]
     written: tuple[Path, ...] = ()
     write_errors: tuple[str, ...] = ()
+    changed_feeds: tuple[str, ...] = ()
 
     @property
     def failed(self) -> tuple[SourceResult, ...]:
@@ -108,11 +106,13 @@ async def refresh(
     on_result: Callable[[SourceResult], None] | None = None,
     store: Store | None = None,
     fetcher: Fetcher | None = None,
+    publisher: Publisher | None = None,
 ) -> RefreshReport:
     """Refresh the sources (all, or ``only`` these ids), then write every feed that changed.
 
     A source that keeps failing is skipped until its next attempt is due (see health.py),
-    unless ``force`` is set or it is named in ``only``.
+    unless ``force`` is set. A long-running caller passes its own store, fetcher and publisher;
+    the publisher then renders only the feeds that include the refreshed sources.
     """
     own_store = store is None
     store = store or open_store(config.state)
@@ -121,13 +121,15 @@ async def refresh(
             moment = now or datetime.now(UTC).replace(microsecond=0)
             run = _Run(config, client, moment, store, on_result)
             chosen = [s for s in config.sources if not only or s.id in only]
-            await asyncio.gather(
-                *(_refresh_one(run, source, force=force or bool(only)) for source in chosen)
-            )
-        written, errors = write_feeds(config, store)
+            await asyncio.gather(*(_refresh_one(run, source, force=force) for source in chosen))
+        published = (publisher or Publisher(config)).publish(
+            store, affected=None if publisher is None else [s.id for s in chosen]
+        )
         order = {source.id: i for i, source in enumerate(config.sources)}
         results = sorted(run.results, key=lambda r: order[r.source_id])
-        return RefreshReport(tuple(results), tuple(written), tuple(errors))
+        return RefreshReport(
+            tuple(results), published.written, published.errors, published.changed_feeds
+        )
     finally:
         if own_store:
             store.close()
@@ -346,64 +348,3 @@ def _row(source: Source, state: SourceState, entries: int) -> dict[str, Any]:
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
-
-
-# --- render and write -----------------------------------------------------------------------
-
-
-def write_feeds(config: Config, store: Store) -> tuple[list[Path], list[str]]:
-    """Render every source feed and aggregate; write the files whose bytes changed."""
-    written: list[Path] = []
-    errors: list[str] = []
-    zone = config.tz
-    remove_leftovers(config.output)
-    for info, members, limit in _feed_specs(config):
-        stories = merge_stories(store.entries(members), members, zone)[:limit]
-        for extension, render in (("rss", render_rss), ("atom", render_atom)):
-            path = config.output / f"{info.id}.{extension}"
-            try:
-                if write_if_changed(path, render(info, stories, zone)):
-                    written.append(path)
-            except WriteError as exc:
-                errors.append(str(exc))
-    return written, errors
-
-
-def _feed_specs(config: Config) -> list[tuple[FeedInfo, list[str], int]]:
-    specs = [
-        (_source_info(config, source), [source.id], source.max_entries) for source in config.sources
-    ]
-    for aggregate in config.feeds:
-        members = config.members(aggregate)
-        specs.append(
-            (
-                _aggregate_info(config, aggregate, members),
-                [m.id for m in members],
-                aggregate.max_entries,
-            )
-        )
-    return specs
-
-
-def _source_info(config: Config, source: Source) -> FeedInfo:
-    return FeedInfo(
-        id=source.id,
-        title=source.title,
-        description=source.description or f"Meldungen: {source.title}",
-        home=source.home or source.url,
-        base_url=config.base_url,
-        source_pages=MappingProxyType({source.id: source.home or source.url}),
-    )
-
-
-def _aggregate_info(config: Config, aggregate: Aggregate, members: Sequence[Source]) -> FeedInfo:
-    names = ", ".join(m.title for m in members)
-    home = config.base_url or (members[0].home or members[0].url)
-    return FeedInfo(
-        id=aggregate.id,
-        title=aggregate.title,
-        description=aggregate.description or f"Meldungen aus: {names}",
-        home=home,
-        base_url=config.base_url,
-        source_pages=MappingProxyType({m.id: m.home or m.url for m in members}),
-    )

@@ -1,0 +1,234 @@
+"""Render and write: every feed of the configuration, in every format, plus the index.
+
+For each feed (one per source, one per aggregate) the stories are taken from the store and
+written as RSS, Atom, JSON Feed and a readable HTML page; older stories beyond max_entries go
+to RFC 5005 archive pages. Files are replaced only when their bytes change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+
+from .config import Aggregate, Config, Source
+from .dedup import Story, merge_stories
+from .errors import WriteError
+from .render import (
+    STYLESHEET_NAME,
+    Archive,
+    FeedInfo,
+    FeedSummary,
+    SourceRef,
+    feed_updated,
+    render_atom,
+    render_index,
+    render_json,
+    render_opml,
+    render_preview,
+    render_rss,
+    stylesheet,
+)
+from .render.model import EPOCH
+from .store import Store
+from .write import remove_leftovers, write_if_changed
+
+__all__ = ["FeedSpec", "PublishReport", "Publisher", "feed_specs", "page_stories"]
+
+INDEX_NAME = "index.html"
+OPML_NAME = "feeds.opml"
+
+
+@dataclass(frozen=True)
+class FeedSpec:
+    info: FeedInfo
+    members: tuple[str, ...]  # source ids, in priority order
+    max_entries: int
+
+
+@dataclass(frozen=True)
+class PublishReport:
+    written: tuple[Path, ...] = ()
+    errors: tuple[str, ...] = ()
+    changed_feeds: tuple[str, ...] = ()  # ids of feeds whose subscription documents changed
+
+
+def feed_specs(config: Config) -> list[FeedSpec]:
+    refs = {source.id: _source_ref(config, source) for source in config.sources}
+    specs = [
+        FeedSpec(_source_info(config, source, refs), (source.id,), source.max_entries)
+        for source in config.sources
+    ]
+    for aggregate in config.feeds:
+        members = config.members(aggregate)
+        specs.append(
+            FeedSpec(
+                _aggregate_info(config, aggregate, members, refs),
+                tuple(m.id for m in members),
+                aggregate.max_entries,
+            )
+        )
+    return specs
+
+
+def page_stories(stories: Sequence[Story], size: int) -> tuple[list[Story], list[list[Story]]]:
+    """(subscription document, complete archive pages oldest first).
+
+    Stories are numbered in the order they were first seen, which never changes: page k holds
+    numbers (k-1)·size+1 … k·size and is published once complete. The subscription document
+    holds the last ``size`` stories to arrive, so with the pages it covers every story.
+    """
+    sequence = sorted(stories, key=lambda s: (_first_seen(s), s.published, s.id))
+    pages = [sequence[start : start + size] for start in range(0, len(sequence) - size + 1, size)]
+    pages = [page for page in pages if len(page) == size]
+    current = sorted(sequence[-size:], key=_newest_first)
+    return current, [sorted(page, key=_newest_first) for page in pages]
+
+
+def _first_seen(story: Story) -> object:
+    return min(copy.first_seen for copy in (story.entry, *story.origins))
+
+
+def _newest_first(story: Story) -> tuple[object, ...]:
+    return (-story.published.timestamp(), -story.entry.first_seen.timestamp(), story.id)
+
+
+@dataclass
+class Publisher:
+    """Writes the files of a configuration; remembers each feed's summary for the index, so
+    that after one source's refresh only the feeds it is part of need rendering."""
+
+    config: Config
+    summaries: dict[str, FeedSummary] = field(default_factory=dict)
+
+    def publish(self, store: Store, affected: Iterable[str] | None = None) -> PublishReport:
+        """Render the feeds that include an ``affected`` source (all when None); write what
+        changed; then the index, the OPML file and the stylesheet."""
+        config = self.config
+        chosen = None if affected is None else set(affected)
+        written: list[Path] = []
+        errors: list[str] = []
+        changed: list[str] = []
+        remove_leftovers(config.output)
+        specs = feed_specs(config)
+        for spec in specs:
+            if (
+                chosen is not None
+                and spec.info.id in self.summaries
+                and not chosen.intersection(spec.members)
+            ):
+                continue
+            stories = merge_stories(store.entries(spec.members), spec.members, config.tz)
+            files = self._feed_files(spec, stories)
+            feed_changed = self._write(files, written, errors)
+            if any(name.startswith(spec.info.id + ".") for name in feed_changed):
+                changed.append(spec.info.id)
+        site = [
+            (STYLESHEET_NAME, stylesheet()),
+            (OPML_NAME, self._opml(specs)),
+            (INDEX_NAME, self._index(specs)),
+        ]
+        self._write(site, written, errors)
+        return PublishReport(tuple(written), tuple(errors), tuple(changed))
+
+    def _feed_files(self, spec: FeedSpec, stories: list[Story]) -> list[tuple[str, bytes]]:
+        info, zone = spec.info, self.config.tz
+        current, pages = page_stories(stories, spec.max_entries)
+        newest = max(stories, key=lambda s: (s.published, s.id), default=None)
+        self.summaries[info.id] = FeedSummary(info, len(stories), newest, feed_updated(stories))
+        head = Archive(None, len(pages))
+        files = [
+            (f"{info.id}.rss", render_rss(info, current, zone, head)),
+            (f"{info.id}.atom", render_atom(info, current, zone, head)),
+            (f"{info.id}.json", render_json(info, current, zone)),
+            (f"{info.id}.html", render_preview(info, current, zone)),
+        ]
+        for number, page in enumerate(pages, start=1):
+            place = Archive(number, len(pages))
+            for extension, render in (("rss", render_rss), ("atom", render_atom)):
+                files.append(
+                    (place.name(info.id, extension, number), render(info, page, zone, place))
+                )
+        return files
+
+    def _index(self, specs: Sequence[FeedSpec]) -> bytes:
+        # aggregates first: they are what most people want
+        ordered = [s for s in specs if s.info.aggregate] + [
+            s for s in specs if not s.info.aggregate
+        ]
+        summaries = [self.summaries[s.info.id] for s in ordered if s.info.id in self.summaries]
+        return render_index(
+            self.config.title, summaries, self.config.tz, specs[0].info.url(OPML_NAME)
+        )
+
+    def _opml(self, specs: Sequence[FeedSpec]) -> bytes:
+        updated = max((s.updated for s in self.summaries.values()), default=EPOCH)
+        return render_opml(self.config.title, [s.info for s in specs], updated)
+
+    def _write(
+        self, files: Iterable[tuple[str, bytes]], written: list[Path], errors: list[str]
+    ) -> list[str]:
+        changed = []
+        for name, data in files:
+            path = self.config.output / name
+            try:
+                if write_if_changed(path, data):
+                    written.append(path)
+                    changed.append(name)
+            except WriteError as exc:
+                errors.append(str(exc))
+        return changed
+
+
+# --- what the renderers are told about each feed ---------------------------------------------
+
+
+def _url(config: Config, name: str) -> str | None:
+    return f"{config.base_url}{name}" if config.base_url else None
+
+
+def _source_ref(config: Config, source: Source) -> SourceRef:
+    info = FeedInfo(
+        id=source.id,
+        title=source.title,
+        description="",
+        home=source.home or source.url,
+        base_url=config.base_url,
+    )
+    return SourceRef(
+        id=source.id,
+        title=source.title,
+        page=source.home or source.url,
+        atom_id=info.atom_id,
+        atom_url=_url(config, f"{source.id}.atom"),
+        rss_url=_url(config, f"{source.id}.rss"),
+    )
+
+
+def _source_info(config: Config, source: Source, refs: dict[str, SourceRef]) -> FeedInfo:
+    return FeedInfo(
+        id=source.id,
+        title=source.title,
+        description=source.description or f"Meldungen: {source.title}",
+        home=source.home or source.url,
+        base_url=config.base_url,
+        sources=MappingProxyType({source.id: refs[source.id]}),
+        hub=config.websub_hub,
+    )
+
+
+def _aggregate_info(
+    config: Config, aggregate: Aggregate, members: Sequence[Source], refs: dict[str, SourceRef]
+) -> FeedInfo:
+    names = ", ".join(m.title for m in members)
+    return FeedInfo(
+        id=aggregate.id,
+        title=aggregate.title,
+        description=aggregate.description or f"Meldungen aus: {names}",
+        home=config.base_url or (members[0].home or members[0].url),
+        base_url=config.base_url,
+        sources=MappingProxyType({m.id: refs[m.id] for m in members}),
+        aggregate=True,
+        hub=config.websub_hub,
+    )

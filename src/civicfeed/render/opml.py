@@ -1,0 +1,35 @@
+"""OPML 2.0: every feed, for import into feed readers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from email.utils import format_datetime
+
+from lxml import etree
+
+from .model import FeedInfo
+
+__all__ = ["render_opml"]
+
+
+def render_opml(title: str, feeds: Sequence[FeedInfo], updated: datetime) -> bytes:
+    root = etree.Element("opml", version="2.0")
+    head = etree.SubElement(root, "head")
+    etree.SubElement(head, "title").text = title
+    etree.SubElement(head, "dateModified").text = format_datetime(updated)
+    body = etree.SubElement(root, "body")
+    for info in feeds:
+        etree.SubElement(
+            body,
+            "outline",
+            type="rss",
+            text=info.title,
+            title=info.title,
+            description=info.description,
+            xmlUrl=info.url(f"{info.id}.rss"),
+            htmlUrl=info.home,
+            language=info.language,
+        )
+    etree.indent(root, space="  ")
+    return etree.tostring(root, encoding="UTF-8", xml_declaration=True) + b"\n"
