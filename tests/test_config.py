@@ -230,6 +230,14 @@ BAD = [
     ),
     ("no sources", "timezone: UTC\n", 1, "sources", "missing required key"),
     (
+        "websub hub without base_url",
+        "websub_hub: https://hub.example.org/\nsources:\n  - id: a\n    title: A\n"
+        "    url: http://x.org/\n",
+        1,
+        "websub_hub",
+        "websub_hub needs base_url",
+    ),
+    (
         "id only per source",
         "defaults:\n  url: http://x.org/\nsources:\n  - id: a\n    title: A\n",
         2,

@@ -206,12 +206,6 @@ class Config(_Strict):
             raise ValueError(f"{value!r} is not an http(s) URL")
         return value
 
-    @model_validator(mode="after")
-    def _hub_needs_base(self) -> Config:
-        if self.websub_hub and not self.base_url:
-            raise ValueError("websub_hub needs base_url: the hub is told the feeds' public URLs")
-        return self
-
     @field_validator("base_url")
     @classmethod
     def _base(cls, value: str | None) -> str | None:
@@ -247,6 +241,8 @@ _TOP_KEYS = {
     "output",
     "state",
     "base_url",
+    "title",
+    "websub_hub",
     "defaults",
     "sources",
     "feeds",
@@ -379,6 +375,8 @@ def _cross_check(config: Config, root: yaml.Node | None, where: str) -> None:
     def fail(message: str, loc: tuple[Any, ...]) -> None:
         raise ConfigError(message, path=where, line=_line(root, loc), key=_dotted(loc))
 
+    if config.websub_hub and not config.base_url:
+        fail("websub_hub needs base_url: the hub is told the feeds' public URLs", ("websub_hub",))
     seen: set[str] = set()
     for index, source in enumerate(config.sources):
         if source.id in seen:
