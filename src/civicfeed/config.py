@@ -146,7 +146,17 @@ class Source(_Strict):
     timeout: Duration = 20.0
     max_bytes: Size = 10 * 10**6
     every: Duration = 1800.0
+    cron: str | None = None  # a crontab line for `civicfeed run`; instead of `every`
     max_entries: int = Field(default=100, ge=1)
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from .scheduler import check_cron  # the one place that knows crontab syntax
+
+        return check_cron(value)
 
     @field_validator("url", "home")
     @classmethod

@@ -137,6 +137,18 @@ class Fetcher:
                 url, max(deadline - time.monotonic(), 0.001), max_bytes, validators
             )
 
+    async def notify_hub(self, hub: str, topics: list[str], *, timeout: float = 10.0) -> None:
+        """Tell a WebSub hub that these feed URLs changed (hub.mode=publish)."""
+        for topic in topics:
+            try:
+                response = await self._client.post(
+                    hub, data={"hub.mode": "publish", "hub.url": topic}, timeout=timeout
+                )
+            except httpx.HTTPError as exc:
+                raise FetchError(f"WebSub hub {hub}: {_describe(exc)}") from exc
+            if not 200 <= response.status_code < 300:
+                raise FetchError(f"WebSub hub {hub}: HTTP {response.status_code} for {topic}")
+
     def _pause(self, attempt: int) -> float:
         base: float = self._backoff * 2 ** (attempt - 1)
         return base + random.uniform(0, base)

@@ -9,6 +9,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any, Literal
 
 from .config import Config, Source
 from .dedup import SourcePlan, plan_source
-from .errors import CivicfeedError, ExtractError
+from .errors import CivicfeedError, ExtractError, FetchError
 from .extract import detect, extract
 from .extract.html import parse_page, text_of
 from .fetch import Fetcher, user_agent
@@ -117,22 +118,44 @@ async def refresh(
     own_store = store is None
     store = store or open_store(config.state)
     try:
-        async with fetcher or _fetcher(config) as client:
+        async with AsyncExitStack() as stack:
+            # a fetcher passed in is shared: it stays open for its owner
+            client = (
+                fetcher
+                if fetcher is not None
+                else await stack.enter_async_context(_fetcher(config))
+            )
             moment = now or datetime.now(UTC).replace(microsecond=0)
             run = _Run(config, client, moment, store, on_result)
             chosen = [s for s in config.sources if not only or s.id in only]
             await asyncio.gather(*(_refresh_one(run, source, force=force) for source in chosen))
-        published = (publisher or Publisher(config)).publish(
-            store, affected=None if publisher is None else [s.id for s in chosen]
-        )
+            published = (publisher or Publisher(config)).publish(
+                store, affected=None if publisher is None else [s.id for s in chosen]
+            )
+            hub_errors = await _notify_hub(config, client, published.changed_feeds)
         order = {source.id: i for i, source in enumerate(config.sources)}
         results = sorted(run.results, key=lambda r: order[r.source_id])
         return RefreshReport(
-            tuple(results), published.written, published.errors, published.changed_feeds
+            tuple(results),
+            published.written,
+            published.errors + hub_errors,
+            published.changed_feeds,
         )
     finally:
         if own_store:
             store.close()
+
+
+async def _notify_hub(config: Config, client: Fetcher, feeds: Sequence[str]) -> tuple[str, ...]:
+    """Ping the WebSub hub for every changed feed; a failure is reported, not fatal."""
+    if not config.websub_hub or not config.base_url or not feeds:
+        return ()
+    topics = [f"{config.base_url}{feed}.{ext}" for feed in feeds for ext in ("rss", "atom", "json")]
+    try:
+        await client.notify_hub(config.websub_hub, topics)
+    except FetchError as exc:
+        return (str(exc),)
+    return ()
 
 
 async def inspect_source(config: Config, source: Source) -> Inspection:
