@@ -45,6 +45,8 @@ class Origin:
     def __init__(self) -> None:
         self.routes: dict[str, Page | Handler] = {}
         self.requests: list[Seen] = []
+        self.posts: list[tuple[str, bytes]] = []  # (path, body) of every POST
+        self.post_status = 202
         origin = self
 
         class _Handler(BaseHTTPRequestHandler):
@@ -65,6 +67,13 @@ class Origin:
                         route(self)
                 except (BrokenPipeError, ConnectionResetError):
                     pass
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                origin.posts.append((self.path, self.rfile.read(length)))
+                self.send_response(origin.post_status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
 
             def _send(self, page: Page) -> None:
                 tag = '"' + hashlib.sha1(page.body).hexdigest()[:16] + '"'

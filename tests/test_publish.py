@@ -7,6 +7,7 @@ import json
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import parse_qs
 
 import pytest
 from lxml import etree
@@ -33,7 +34,7 @@ def four_cities(origin: Origin, tmp_path: Path) -> Path:
         f"""title: Integration im Ruhrgebiet
 timezone: Europe/Berlin
 base_url: {BASE}
-websub_hub: https://hub.example.org/
+websub_hub: {origin.url("/hub")}
 sources:
   - id: herne
     title: Integrationsportal der Stadt Herne
@@ -95,16 +96,42 @@ def test_aggregate_entries_say_where_they_came_from(four_cities: Path) -> None:
     assert own.find(f"{ATOM}entry/{ATOM}source") is None
 
 
-def test_feeds_declare_the_websub_hub(four_cities: Path) -> None:
+def test_feeds_declare_the_websub_hub_and_it_is_told_of_changes(
+    four_cities: Path, origin: Origin, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hub = origin.url("/hub")
+    pings = {parse_qs(body.decode())["hub.url"][0] for path, body in origin.posts}
+    assert all(parse_qs(body.decode())["hub.mode"] == ["publish"] for _, body in origin.posts)
+    assert pings == {
+        f"{BASE}{name}.{ext}"
+        for name in ("herne", "dortmund", "muelheim", "bochum", "ruhr")
+        for ext in ("rss", "atom", "json")
+    }
+    # nothing changed: nobody is told anything
+    origin.posts.clear()
+    assert main(["refresh", "--config", str(four_cities.parent / "sources.yaml")]) == 0
+    assert origin.posts == []
+    # a hub that refuses is reported; the feeds are written all the same
+    origin.post_status = 500
+    origin.set(
+        "/muelheim.atom",
+        (four_cities.parent / "feeds" / "muelheim.atom")
+        .read_bytes()
+        .replace(b"Interkulturelle Woche", b"Interkulturelle Wochen"),
+        content_type="application/atom+xml",
+    )
+    capsys.readouterr()
+    assert main(["refresh", "--config", str(four_cities.parent / "sources.yaml")]) == 1
+    assert f"WebSub hub {hub}: HTTP 500" in capsys.readouterr().err
     for name in ("ruhr", "herne"):
         atom = etree.fromstring((four_cities / f"{name}.atom").read_bytes())
         hubs = [a.get("href") for a in atom.findall(f"{ATOM}link") if a.get("rel") == "hub"]
-        assert hubs == ["https://hub.example.org/"]
+        assert hubs == [hub]
         rss = etree.fromstring((four_cities / f"{name}.rss").read_bytes())
         hubs = [a.get("href") for a in rss.iter(f"{ATOM}link") if a.get("rel") == "hub"]
-        assert hubs == ["https://hub.example.org/"]
+        assert hubs == [hub]
         assert json.loads((four_cities / f"{name}.json").read_text())["hubs"] == [
-            {"type": "WebSub", "url": "https://hub.example.org/"}
+            {"type": "WebSub", "url": hub}
         ]
 
 
