@@ -22,6 +22,7 @@ from .config import Config, load_config, parse_duration
 from .errors import CivicfeedError, ConfigError, LockTimeout
 from .lock import state_lock
 from .refresh import SourceResult, inspect_source, refresh, source_status
+from .service import EventLog, Service, serve_only
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 3
 
@@ -59,6 +60,37 @@ def _parser() -> argparse.ArgumentParser:
         help="also fetch sources that are held back after repeated failures",
     )
 
+    service = commands.add_parser(
+        "run", help="refresh every source on its schedule; with --serve, serve the feeds too"
+    )
+    service.add_argument("--config", help=config_help)
+    service.add_argument(
+        "--serve",
+        metavar="HOST:PORT",
+        type=_listen,
+        help="also serve the output folder over HTTP, e.g. 127.0.0.1:8080",
+    )
+    service.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default=None,
+        help="one line per refresh: text (default on a terminal) or json",
+    )
+    service.add_argument(
+        "--wait", default="10m", help="how long to wait for a refresh of the same state to finish"
+    )
+
+    serve = commands.add_parser("serve", help="serve the output folder over HTTP")
+    serve.add_argument("--config", help=config_help)
+    serve.add_argument(
+        "--listen",
+        metavar="HOST:PORT",
+        type=_listen,
+        default=("127.0.0.1", 8080),
+        help="where to listen (127.0.0.1:8080)",
+    )
+    serve.add_argument("--log-format", choices=("text", "json"), default=None)
+
     status = commands.add_parser("status", help="show the health of every source")
     status.add_argument("--config", help=config_help)
     status.add_argument("--json", action="store_true", help="machine-readable output")
@@ -78,6 +110,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _refresh(config, args)
         if args.command == "status":
             return _status(config, as_json=args.json)
+        if args.command == "run":
+            return _run(config, args)
+        if args.command == "serve":
+            log = EventLog(json_lines=_json_log(args.log_format))
+            return asyncio.run(serve_only(config, args.listen, log))
         return _check(config, args.id)
     except ConfigError as exc:
         print(f"civicfeed: configuration error: {exc}", file=sys.stderr)
@@ -148,7 +185,7 @@ class _Display:
         self.done += 1
         self._clear()
         if not (self.quiet and result.ok):
-            print(_line(result), file=self.out, flush=True)
+            print(result.describe(), file=self.out, flush=True)
             if not self.quiet:
                 for warning in result.warnings:
                     print(f"    warning: {warning}", file=self.out)
@@ -171,18 +208,26 @@ class _Display:
             print("\r\x1b[K", end="", file=self.err, flush=True)
 
 
-def _line(result: SourceResult) -> str:
-    if result.outcome == "failed":
-        detail = f"failed: {result.error}"
-    elif result.outcome == "skipped":
-        detail = f"failing, not tried now: {result.error}"
-    elif result.outcome == "not-modified":
-        detail = "unchanged (304 not modified)"
-    else:
-        detail = (
-            f"{result.outcome}: {result.new} new, {result.updated} updated, {result.items} items"
-        )
-    return f"{result.source_id:<24} {detail}  [{result.seconds:.1f}s]"
+def _listen(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"{value!r} is not HOST:PORT (e.g. 127.0.0.1:8080)")
+    return host.strip("[]"), int(port)
+
+
+def _json_log(choice: str | None) -> bool:
+    return choice == "json"
+
+
+def _run(config: Config, args: argparse.Namespace) -> int:
+    try:
+        wait = parse_duration(args.wait)
+    except ValueError as exc:
+        print(f"civicfeed: --wait: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    log = EventLog(json_lines=_json_log(args.log_format))
+    with state_lock(config.state, wait=wait, on_wait=lambda m: log.note("waiting", m)):
+        return asyncio.run(Service(config, listen=args.serve, log=log).run())
 
 
 def _status(config: Config, *, as_json: bool) -> int:

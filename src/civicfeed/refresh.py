@@ -9,7 +9,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, closing
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -57,6 +57,18 @@ class SourceResult:
     @property
     def ok(self) -> bool:
         return self.outcome not in ("failed", "skipped")
+
+    def describe(self) -> str:
+        """One line for people: the source, what happened, how long it took."""
+        if self.outcome == "failed":
+            detail = f"failed: {self.error}"
+        elif self.outcome == "skipped":
+            detail = f"failing, not tried now: {self.error}"
+        elif self.outcome == "not-modified":
+            detail = "unchanged (304 not modified)"
+        else:
+            detail = f"{self.outcome}: {self.new} new, {self.updated} updated, {self.items} items"
+        return f"{self.source_id:<24} {detail}  [{self.seconds:.1f}s]"
 
 
 @dataclass(frozen=True)
@@ -341,19 +353,18 @@ async def _dates_from_detail_pages(
 # --- health --------------------------------------------------------------------------------
 
 
-def source_status(config: Config) -> list[dict[str, Any]]:
+def source_status(config: Config, store: Store | None = None) -> list[dict[str, Any]]:
     """Every configured source's health, as plain data (for ``status`` and monitoring)."""
-    if not config.state.exists():  # nothing was ever refreshed: do not create the store
-        return [_row(source, SourceState(source.id), 0) for source in config.sources]
-    store = open_store(config.state)
-    try:
-        counts = store.entry_counts()
-        return [
-            _row(source, store.source_state(source.id), counts.get(source.id, 0))
-            for source in config.sources
-        ]
-    finally:
-        store.close()
+    if store is None:
+        if not config.state.exists():  # nothing was ever refreshed: do not create the store
+            return [_row(source, SourceState(source.id), 0) for source in config.sources]
+        with closing(open_store(config.state)) as own:
+            return source_status(config, own)
+    counts = store.entry_counts()
+    return [
+        _row(source, store.source_state(source.id), counts.get(source.id, 0))
+        for source in config.sources
+    ]
 
 
 def _row(source: Source, state: SourceState, entries: int) -> dict[str, Any]:

@@ -1,0 +1,250 @@
+"""`civicfeed run`: the scheduler, the refreshes it starts, and the feed server, in one process.
+
+Every source is refreshed once at start and then on its own schedule; after each refresh the
+feeds it is part of are rewritten (only when their content changes). SIGTERM and SIGINT stop
+the process cleanly: no new fetches start, fetches under way are abandoned (a source's entries
+are only ever written in one transaction after its fetch), writes under way finish, and the
+process exits 0 within a few seconds. The state lock is held for the whole life of the service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+from .config import Config, Source
+from .fetch import Fetcher, user_agent
+from .publish import Publisher
+from .refresh import RefreshReport, SourceResult, refresh, source_status
+from .scheduler import Scheduler
+from .server import FeedServer, make_app
+from .store import Store, open_store
+
+__all__ = ["EventLog", "Service", "serve_only"]
+
+STOP_GRACE = 5.0  # seconds a stopping service gives the refreshes under way
+
+
+@dataclass
+class EventLog:
+    """One line per event: readable on a terminal, JSON for machines."""
+
+    out: TextIO = field(default_factory=lambda: sys.stderr)
+    json_lines: bool = False
+
+    def refreshed(self, result: SourceResult) -> None:
+        if self.json_lines:
+            self._json(
+                event="refresh",
+                source=result.source_id,
+                outcome=result.outcome,
+                new=result.new,
+                updated=result.updated,
+                items=result.items,
+                error=result.error,
+                warnings=list(result.warnings),
+                seconds=round(result.seconds, 3),
+            )
+        else:
+            self._text(result.describe())
+            for warning in result.warnings:
+                self._text(f"    warning: {warning}")
+
+    def note(self, event: str, message: str, **fields: Any) -> None:
+        if self.json_lines:
+            self._json(event=event, message=message, **fields)
+        else:
+            self._text(message)
+
+    def _text(self, line: str) -> None:
+        stamp = datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S")
+        print(f"{stamp} {line}", file=self.out, flush=True)
+
+    def _json(self, **fields: Any) -> None:
+        record = {"time": datetime.now(UTC).isoformat(timespec="seconds"), **fields}
+        print(json.dumps(record, ensure_ascii=False), file=self.out, flush=True)
+
+
+class Service:
+    def __init__(
+        self, config: Config, *, listen: tuple[str, int] | None = None, log: EventLog | None = None
+    ) -> None:
+        self.config = config
+        self.listen = listen
+        self.log = log or EventLog()
+        self.scheduler = Scheduler(config.tz)
+        self.publisher = Publisher(config)
+        self.server: FeedServer | None = None
+        self._running: set[asyncio.Task[Any]] = set()
+        self._stopping = False
+        self._store: Store | None = None
+        self._fetcher: Fetcher | None = None
+        self._announcing: asyncio.Task[None] | None = None
+
+    async def run(self, stop: asyncio.Event | None = None) -> int:
+        stop = stop or asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        self._store = open_store(self.config.state)
+        try:
+            async with Fetcher(
+                concurrency=self.config.concurrency,
+                per_host=self.config.per_host,
+                agent=user_agent(self.config.base_url),
+            ) as fetcher:
+                self._fetcher = fetcher
+                self.publisher.publish(self._store)  # the index and feeds from what is known
+                self._schedule()
+                serving = self._start_server()
+                await stop.wait()
+                await self._stop(serving)
+        finally:
+            self._store.close()
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(signum)
+        self.log.note("stopped", "civicfeed stopped")
+        return 0
+
+    def _schedule(self) -> None:
+        start = datetime.now(self.config.tz)
+        for source in self.config.sources:
+            self.scheduler.add(
+                source.id, self._job_for(source), every=source.every, cron=source.cron, first=start
+            )
+        self.scheduler.start()
+        self.log.note(
+            "started",
+            f"civicfeed running: {len(self.config.sources)} sources scheduled",
+            sources=len(self.config.sources),
+        )
+
+    def _start_server(self) -> asyncio.Task[None] | None:
+        if self.listen is None:
+            return None
+        host, port = self.listen
+        self.server = FeedServer(make_app(self.config.output, self.health), host, port)
+        task = asyncio.create_task(self.server.serve())
+        task.add_done_callback(self._server_ended)
+        self._announcing = asyncio.create_task(_announce(self.server, task, host, self.log))
+        return task
+
+    def _server_ended(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            self.log.note("error", f"feed server failed: {task.exception()}")
+
+    def _job_for(self, source: Source) -> Callable[[], Any]:
+        async def job() -> None:
+            if self._stopping:
+                return
+            task = asyncio.current_task()
+            assert task is not None
+            assert self._store is not None
+            assert self._fetcher is not None
+            self._running.add(task)
+            try:
+                report = await refresh(
+                    self.config,
+                    only=[source.id],
+                    store=self._store,
+                    fetcher=self._fetcher,
+                    publisher=self.publisher,
+                )
+                self._report(report)
+            except asyncio.CancelledError:
+                # only a stopping service cancels a job: it ends here, quietly for the
+                # scheduler, and the source's entries stay as they were
+                self.log.note(
+                    "cancelled", f"{source.id}: refresh abandoned at shutdown", source=source.id
+                )
+            except Exception as exc:  # a bug must not stop the schedule
+                self.log.note("error", f"{source.id}: internal error: {exc!r}", source=source.id)
+            finally:
+                self._running.discard(task)
+
+        return job
+
+    def _report(self, report: RefreshReport) -> None:
+        for result in report.results:
+            self.log.refreshed(result)
+        for error in report.write_errors:
+            self.log.note("error", error)
+        if report.changed_feeds:
+            self.log.note(
+                "written",
+                f"feeds rewritten: {', '.join(report.changed_feeds)}",
+                feeds=list(report.changed_feeds),
+            )
+
+    async def _stop(self, serving: asyncio.Task[None] | None) -> None:
+        self._stopping = True
+        self.log.note("stopping", "stopping: no new refreshes")
+        self.scheduler.shutdown()
+        running = list(self._running)
+        if running:
+            _, pending = await asyncio.wait(running, timeout=STOP_GRACE / 2)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=STOP_GRACE / 2)
+        if self.server is not None and serving is not None:
+            self.server.stop()
+            await asyncio.wait([serving], timeout=STOP_GRACE)
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        """Is the scheduler alive, and which sources are failing?"""
+        rows = source_status(self.config, self._store) if self._store else []
+        failing = [row["id"] for row in rows if row["state"] == "failing"]
+        alive = self.scheduler.running and not self._stopping
+        return alive, {
+            "status": "stopping" if self._stopping else "ok" if not failing else "degraded",
+            "scheduler": {"running": alive, "next_runs": self.scheduler.next_runs()},
+            "failing": failing,
+            "sources": rows,
+            "time": time.time(),
+        }
+
+
+async def _announce(server: FeedServer, task: asyncio.Task[None], host: str, log: EventLog) -> None:
+    while not server.started and not task.done():
+        await asyncio.sleep(0.05)
+    if server.started:
+        log.note("listening", f"serving feeds on http://{host}:{server.port}/", port=server.port)
+
+
+async def serve_only(
+    config: Config, listen: tuple[str, int], log: EventLog, stop: asyncio.Event | None = None
+) -> int:
+    """`civicfeed serve`: the feed server alone, for feeds refreshed by cron."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+
+    def health() -> tuple[bool, dict[str, Any]]:
+        rows = source_status(config)
+        failing = [row["id"] for row in rows if row["state"] == "failing"]
+        return True, {
+            "status": "ok" if not failing else "degraded",
+            "scheduler": None,
+            "failing": failing,
+            "sources": rows,
+        }
+
+    server = FeedServer(make_app(config.output, health), *listen)
+    task = asyncio.create_task(server.serve())
+    await _announce(server, task, listen[0], log)
+    if task.done():
+        return 1
+    await stop.wait()
+    server.stop()
+    await asyncio.wait([task], timeout=STOP_GRACE)
+    log.note("stopped", "civicfeed stopped")
+    return 0

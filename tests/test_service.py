@@ -1,0 +1,304 @@
+"""`civicfeed run --serve` and `civicfeed serve` as real processes on loopback ports."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+from queue import Empty, Queue
+
+import httpx
+import pytest
+
+from feedcheck import check_atom, check_rss, rss_items
+from origin import FIXTURES, Origin
+
+RELEASE = threading.Event()
+
+
+class Process:
+    """A civicfeed process whose stderr lines are collected as they come."""
+
+    def __init__(self, *args: str) -> None:
+        self.popen = subprocess.Popen(
+            [sys.executable, "-m", "civicfeed", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: Queue[str] = Queue()
+        self.seen: list[str] = []
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.popen.stderr is not None
+        for line in self.popen.stderr:
+            self.lines.put(line.rstrip("\n"))
+
+    def wait_for(self, text: str, timeout: float = 20) -> str:
+        """The first line, seen before or arriving now, that holds ``text``."""
+        for line in self.seen:
+            if text in line:
+                return line
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=0.1)
+            except Empty:
+                if self.popen.poll() is not None:
+                    break
+                continue
+            self.seen.append(line)
+            if text in line:
+                return line
+        raise AssertionError(f"never saw {text!r}; saw {self.seen}")
+
+    def port(self) -> int:
+        line = self.wait_for("serving feeds on http://")
+        return int(line.rsplit(":", 1)[1].strip("/"))
+
+    def stop(self) -> tuple[int, float]:
+        started = time.monotonic()
+        self.popen.send_signal(signal.SIGTERM)
+        code = self.popen.wait(timeout=30)
+        return code, time.monotonic() - started
+
+    def kill(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.kill()
+            self.popen.wait()
+
+
+@pytest.fixture
+def processes() -> Iterator[list[Process]]:
+    started: list[Process] = []
+    yield started
+    RELEASE.set()
+    for process in started:
+        process.kill()
+    RELEASE.clear()
+
+
+def write_config(origin: Origin, folder: Path, extra: str = "") -> Path:
+    config = folder / "sources.yaml"
+    config.write_text(
+        f"""timezone: Europe/Berlin
+base_url: https://feeds.example.org/
+sources:
+  - id: herne
+    title: Herne
+    url: {origin.url("/herne/")}
+    every: 1s
+    html: {{item: article.news-teaser, title: h3, date: .news-date, link: a.more}}
+  - id: dortmund
+    title: Dortmund
+    url: {origin.url("/dortmund.rss")}
+    every: 1h
+{extra}feeds:
+  - id: alle
+    title: Alle
+    sources: [herne, dortmund]
+""",
+        encoding="utf-8",
+    )
+    return config
+
+
+def test_run_refreshes_on_schedule_serves_feeds_and_stops_cleanly(
+    origin: Origin, tmp_path: Path, processes: list[Process]
+) -> None:
+    origin.serve_fixture("/herne/", "herne-2019.html")
+    origin.serve_fixture("/dortmund.rss", "dortmund-cp1252.rss", content_type="application/rss+xml")
+    config = write_config(origin, tmp_path)
+    service = Process("run", "--config", str(config), "--serve", "127.0.0.1:0")
+    processes.append(service)
+    port = service.port()
+    service.wait_for("herne ")
+    service.wait_for("dortmund ")
+    base = f"http://127.0.0.1:{port}"
+
+    with httpx.Client(base_url=base, timeout=10) as client:
+        first = client.get("/herne.rss")
+        assert first.status_code == 200
+        assert first.headers["content-type"] == "application/rss+xml; charset=utf-8"
+        assert first.headers["cache-control"] == "public, max-age=300"
+        assert first.headers["etag"]
+        assert first.headers["last-modified"]
+        again = client.get("/herne.rss", headers={"If-None-Match": first.headers["etag"]})
+        assert again.status_code == 304
+        assert again.content == b""
+        modified = client.get(
+            "/herne.rss", headers={"If-Modified-Since": first.headers["last-modified"]}
+        )
+        assert modified.status_code == 304
+
+        # a scheduled refresh (every 1s) picks up a new item and the feed changes
+        origin.set(
+            "/herne/",
+            (FIXTURES / "herne-2019.html")
+            .read_text()
+            .replace("Demokratiekonferenz: Was braucht Wanne?", "Demokratiekonferenz in Wanne"),
+        )
+        service.wait_for("herne                    updated: 0 new, 1 updated")
+        deadline = time.monotonic() + 10
+        while (
+            client.get("/herne.rss", headers={"If-None-Match": first.headers["etag"]}).status_code
+            == 304
+        ):
+            assert time.monotonic() < deadline, "the feed never changed"
+            time.sleep(0.2)
+        changed = client.get("/herne.rss")
+        assert "Demokratiekonferenz in Wanne" in changed.text
+        assert changed.headers["etag"] != first.headers["etag"]
+        (tmp_path / "served.rss").write_bytes(changed.content)
+        check_rss(tmp_path / "served.rss", self_url="https://feeds.example.org/herne.rss")
+
+        for name, media in [
+            ("alle.atom", "application/atom+xml"),
+            ("alle.json", "application/feed+json"),
+            ("alle.html", "text/html"),
+            ("index.html", "text/html"),
+            ("feeds.opml", "text/x-opml"),
+            ("feed.xsl", "text/xsl"),
+        ]:
+            response = client.get(f"/{name}")
+            assert response.status_code == 200, name
+            assert response.headers["content-type"] == f"{media}; charset=utf-8"
+        assert "Alle" in client.get("/").text  # the index at the root
+
+        zipped = client.get("/alle.atom", headers={"Accept-Encoding": "gzip"})
+        assert zipped.headers["content-encoding"] == "gzip"
+        with httpx.stream("GET", f"{base}/alle.atom", headers={"Accept-Encoding": "gzip"}) as raw:
+            body = b"".join(raw.iter_raw())
+        assert gzip.decompress(body).startswith(b"<?xml")
+        assert len(body) < len(zipped.content)
+
+        cors = client.get("/alle.json", headers={"Origin": "https://www.dortmund.de"})
+        assert cors.headers["access-control-allow-origin"] == "*"
+        preflight = client.options(
+            "/alle.json",
+            headers={"Origin": "https://www.dortmund.de", "Access-Control-Request-Method": "GET"},
+        )
+        assert preflight.status_code == 200
+        assert "GET" in preflight.headers["access-control-allow-methods"]
+
+        health = client.get("/healthz")
+        assert health.status_code == 200
+        body = health.json()
+        assert body["scheduler"]["running"] is True
+        assert set(body["scheduler"]["next_runs"]) == {"herne", "dortmund"}
+        assert body["failing"] == []
+        assert client.get("/nothing.rss").status_code == 404
+
+    code, seconds = service.stop()
+    assert code == 0
+    assert seconds < 5
+    service.wait_for("civicfeed stopped")
+    assert "Traceback" not in "\n".join(service.seen)
+
+
+def test_browsers_get_the_readable_page_readers_the_feed(
+    origin: Origin, tmp_path: Path, processes: list[Process]
+) -> None:
+    origin.serve_fixture("/herne/", "herne-2019.html")
+    origin.serve_fixture("/dortmund.rss", "dortmund-cp1252.rss", content_type="application/rss+xml")
+    config = write_config(origin, tmp_path)
+    service = Process("run", "--config", str(config), "--serve", "127.0.0.1:0")
+    processes.append(service)
+    base = f"http://127.0.0.1:{service.port()}"
+    service.wait_for("dortmund ")
+    navigation = {
+        "Sec-Fetch-Dest": "document",
+        "Sec-Fetch-Mode": "navigate",
+        "Accept": "text/html,application/xhtml+xml,*/*;q=0.8",
+    }
+    page = httpx.get(f"{base}/alle.rss", headers=navigation)
+    assert page.headers["content-type"] == "text/html; charset=utf-8"
+    assert "So abonnieren Sie diesen Feed" in page.text
+    assert "Sec-Fetch-Dest" in page.headers["vary"]
+    reader = httpx.get(f"{base}/alle.rss", headers={"Accept": "application/rss+xml"})
+    assert reader.headers["content-type"] == "application/rss+xml; charset=utf-8"
+    raw = httpx.get(f"{base}/alle.rss?raw", headers=navigation)
+    assert raw.headers["content-type"] == "application/rss+xml; charset=utf-8"
+    assert service.stop()[0] == 0
+
+
+def hanging(handler: BaseHTTPRequestHandler) -> None:
+    handler.send_response(200)
+    handler.send_header("Content-Type", "text/html")
+    handler.send_header("Content-Length", "50000")
+    handler.end_headers()
+    RELEASE.wait(60)
+
+
+def test_sigterm_during_a_fetch_exits_0_quickly_and_loses_nothing(
+    origin: Origin, tmp_path: Path, processes: list[Process]
+) -> None:
+    origin.serve_fixture("/herne/", "herne-2019.html")
+    origin.routes["/dortmund.rss"] = hanging
+    config = write_config(origin, tmp_path, extra="    timeout: 1m\n")
+    service = Process("run", "--config", str(config), "--log-format", "json")
+    processes.append(service)
+    first = json.loads(service.wait_for('"source": "herne"'))
+    assert first["event"] == "refresh"
+    assert first["outcome"] == "new"
+    assert first["new"] == 5
+    while not origin.hits("/dortmund.rss"):
+        time.sleep(0.05)
+    code, seconds = service.stop()  # Dortmund's fetch is still hanging
+    assert code == 0
+    assert seconds < 6
+    events = [json.loads(line) for line in service.seen]
+    while True:
+        try:
+            events.append(json.loads(service.lines.get(timeout=1)))
+        except Empty:
+            break
+    assert [e["event"] for e in events][-1] == "stopped"
+    assert any(e["event"] == "cancelled" and e["source"] == "dortmund" for e in events)
+    feeds = tmp_path / "feeds"
+    check_atom(feeds / "herne.atom")
+    assert len(rss_items(feeds / "herne.rss")) == 5
+    # the next run of the service, or a cron refresh, takes over the same state
+    origin.serve_fixture("/dortmund.rss", "dortmund-cp1252.rss", content_type="application/rss+xml")
+    done = subprocess.run(
+        [sys.executable, "-m", "civicfeed", "refresh", "--config", str(config), "--wait", "5s"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert len(rss_items(feeds / "alle.rss")) == 6  # 5 + 2, one story shared
+
+
+def test_serve_alone_and_a_failing_source_in_healthz(
+    origin: Origin, tmp_path: Path, processes: list[Process]
+) -> None:
+    origin.serve_fixture("/herne/", "herne-2019.html")
+    config = write_config(origin, tmp_path)  # Dortmund answers 404
+    done = subprocess.run(
+        [sys.executable, "-m", "civicfeed", "refresh", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    server = Process("serve", "--config", str(config), "--listen", "127.0.0.1:0")
+    processes.append(server)
+    port = int(server.wait_for("serving feeds on").rsplit(":", 1)[1].strip("/"))
+    health = httpx.get(f"http://127.0.0.1:{port}/healthz")
+    assert health.status_code == 200
+    assert health.json()["failing"] == ["dortmund"]
+    assert health.json()["status"] == "degraded"
+    feed = httpx.get(f"http://127.0.0.1:{port}/herne.atom")
+    assert feed.headers["content-type"] == "application/atom+xml; charset=utf-8"
+    assert server.stop()[0] == 0
