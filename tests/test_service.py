@@ -226,7 +226,8 @@ def test_browsers_get_the_readable_page_readers_the_feed(
     reader = httpx.get(f"{base}/alle.rss", headers={"Accept": "application/rss+xml"})
     assert reader.headers["content-type"] == "application/rss+xml; charset=utf-8"
     raw = httpx.get(f"{base}/alle.rss?raw", headers=navigation)
-    assert raw.headers["content-type"] == "application/rss+xml; charset=utf-8"
+    assert raw.headers["content-type"] == "application/xml; charset=utf-8"
+    assert raw.text.startswith("<?xml")
     assert service.stop()[0] == 0
 
 

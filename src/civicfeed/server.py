@@ -2,8 +2,9 @@
 
 Right content types, ETag and Last-Modified with 304 answers, gzip, Cache-Control, CORS for
 GET (partner sites show the feeds in widgets), and /healthz. A browser that navigates to a
-feed (Sec-Fetch-Dest: document) is shown the feed's readable page instead; feed readers, and
-any request with ?raw, get the feed itself.
+feed (Sec-Fetch-Dest: document) is shown the feed's readable page instead; feed readers get
+the feed itself, and ?raw gives the feed as application/xml, which browsers display through
+the feed's XSL stylesheet.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import uvicorn
 from starlette.applications import Starlette
@@ -48,7 +50,9 @@ class _Feeds(StaticFiles):
 
     async def get_response(self, path: str, scope: Scope) -> Response:
         target = path
-        if _is_navigation(scope) and path.endswith((".rss", ".atom")):
+        wants = _wants(scope)
+        feed = path.endswith((".rss", ".atom"))
+        if feed and wants == "page":
             page = Path(path).with_suffix(".html").as_posix()
             if (Path(str(self.directory)) / page).is_file():
                 target = page
@@ -56,18 +60,22 @@ class _Feeds(StaticFiles):
         suffix = Path(target).suffix
         if response.status_code in (200, 304) and suffix in CONTENT_TYPES:
             response.headers["content-type"] = CONTENT_TYPES[suffix]
+            if feed and wants == "xml":
+                # a type browsers display (and style with feed.xsl) instead of downloading
+                response.headers["content-type"] = "application/xml; charset=utf-8"
         response.headers["cache-control"] = CACHE_CONTROL
-        if path.endswith((".rss", ".atom")):
+        if feed:
             response.headers["vary"] = "Sec-Fetch-Dest, Accept-Encoding"
         return response
 
 
-def _is_navigation(scope: Scope) -> bool:
+def _wants(scope: Scope) -> str:
+    """ "xml" when ?raw asks for the feed as XML, "page" for a browser's navigation, else
+    "feed"."""
+    if "raw" in parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True):
+        return "xml"
     headers = dict(scope.get("headers") or [])
-    raw = b"raw" in (scope.get("query_string") or b"").split(b"&") or b"raw=" in (
-        scope.get("query_string") or b""
-    )
-    return headers.get(b"sec-fetch-dest") == b"document" and not raw
+    return "page" if headers.get(b"sec-fetch-dest") == b"document" else "feed"
 
 
 def make_app(output: Path, health: Health) -> Starlette:

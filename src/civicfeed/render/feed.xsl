@@ -55,7 +55,12 @@
     <article class="entry">
       <h2><a href="{atom:link[@rel='alternate' or not(@rel)][1]/@href}">
         <xsl:value-of select="atom:title"/></a></h2>
-      <p class="meta"><xsl:value-of select="substring(atom:published | atom:updated, 1, 10)"/>
+      <p class="meta">
+        <xsl:choose>
+          <xsl:when test="atom:published">
+            <xsl:value-of select="substring(atom:published, 1, 10)"/></xsl:when>
+          <xsl:otherwise><xsl:value-of select="substring(atom:updated, 1, 10)"/></xsl:otherwise>
+        </xsl:choose>
         <xsl:if test="atom:source"> · <xsl:value-of select="atom:source/atom:title"/></xsl:if></p>
     </article>
   </xsl:template>
