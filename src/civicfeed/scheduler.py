@@ -55,7 +55,9 @@ class Scheduler:
             trigger = IntervalTrigger(
                 seconds=every, timezone=self._zone, jitter=int(min(every / 10, MAX_JITTER)) or None
             )
-        self._scheduler.add_job(job, trigger, id=job_id, name=job_id, next_run_time=first)
+        # APScheduler reads next_run_time=None as "paused": leave it out to follow the trigger
+        when = {"next_run_time": first} if first is not None else {}
+        self._scheduler.add_job(job, trigger, id=job_id, name=job_id, **when)
 
     def start(self) -> None:
         self._scheduler.start()
