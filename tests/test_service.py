@@ -303,3 +303,28 @@ def test_serve_alone_and_a_failing_source_in_healthz(
     feed = httpx.get(f"http://127.0.0.1:{port}/herne.atom")
     assert feed.headers["content-type"] == "application/atom+xml; charset=utf-8"
     assert server.stop()[0] == 0
+
+
+def test_an_address_in_use_is_a_clear_error(origin: Origin, tmp_path: Path) -> None:
+    import socket
+
+    config = write_config(origin, tmp_path)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for args in (
+            ["serve", "--listen", f"127.0.0.1:{port}"],
+            ["run", "--serve", f"127.0.0.1:{port}"],
+        ):
+            done = subprocess.run(
+                [sys.executable, "-m", "civicfeed", *args, "--config", str(config)],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+            assert done.returncode == 1
+            assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
+            assert "Traceback" not in done.stderr
+    assert not origin.requests  # nothing was fetched

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,8 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
+
+from .errors import CivicfeedError
 
 __all__ = ["FeedServer", "make_app"]
 
@@ -113,9 +116,21 @@ class _Server(uvicorn.Server):
 
 
 class FeedServer:
-    """``await server.serve()`` until ``server.stop()``; ``port`` once started."""
+    """``await server.serve()`` until ``server.stop()``; ``port`` once started.
+
+    The socket is bound when the server is made, so that an address in use is a clear error
+    before anything else starts (uvicorn would exit the whole process instead).
+    """
 
     def __init__(self, app: Starlette, host: str, port: int) -> None:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self._socket = socket.socket(family, socket.SOCK_STREAM)
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            self._socket.bind((host, port))
+        except OSError as exc:
+            self._socket.close()
+            raise CivicfeedError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
         self._server = _Server(
             uvicorn.Config(
                 app, host=host, port=port, log_level="warning", lifespan="off", access_log=False
@@ -123,7 +138,7 @@ class FeedServer:
         )
 
     async def serve(self) -> None:
-        await self._server.serve()
+        await self._server.serve(sockets=[self._socket])
 
     def stop(self) -> None:
         self._server.should_exit = True

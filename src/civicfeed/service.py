@@ -13,7 +13,6 @@ import asyncio
 import json
 import signal
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -93,6 +92,8 @@ class Service:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
+        if self.listen is not None:  # an address in use stops us before anything starts
+            self.server = FeedServer(make_app(self.config.output, self.health), *self.listen)
         self._store = open_store(self.config.state)
         try:
             async with Fetcher(
@@ -127,13 +128,14 @@ class Service:
         )
 
     def _start_server(self) -> asyncio.Task[None] | None:
-        if self.listen is None:
+        if self.server is None or self.listen is None:
             return None
-        host, port = self.listen
-        self.server = FeedServer(make_app(self.config.output, self.health), host, port)
         task = asyncio.create_task(self.server.serve())
         task.add_done_callback(self._server_ended)
-        self._announcing = asyncio.create_task(_announce(self.server, task, host, self.log))
+        # the reference keeps the announcing task alive until it is done
+        self._announcing = asyncio.create_task(
+            _announce(self.server, task, self.listen[0], self.log)
+        )
         return task
 
     def _server_ended(self, task: asyncio.Task[None]) -> None:
@@ -208,7 +210,7 @@ class Service:
             "scheduler": {"running": alive, "next_runs": self.scheduler.next_runs()},
             "failing": failing,
             "sources": rows,
-            "time": time.time(),
+            "time": datetime.now(UTC).isoformat(timespec="seconds"),
         }
 
 
