@@ -238,6 +238,14 @@ BAD = [
         "websub_hub needs base_url",
     ),
     (
+        "state inside the output folder",
+        "output: public\nstate: public/state.db\nsources:\n  - id: a\n    title: A\n"
+        "    url: http://x.org/\n",
+        2,
+        "state",
+        "must not be inside the output folder",
+    ),
+    (
         "id only per source",
         "defaults:\n  url: http://x.org/\nsources:\n  - id: a\n    title: A\n",
         2,

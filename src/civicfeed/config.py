@@ -385,6 +385,8 @@ def _cross_check(config: Config, root: yaml.Node | None, where: str) -> None:
     def fail(message: str, loc: tuple[Any, ...]) -> None:
         raise ConfigError(message, path=where, line=_line(root, loc), key=_dotted(loc))
 
+    if config.state.resolve().is_relative_to(config.output.resolve()):
+        fail("the state file must not be inside the output folder, which is published", ("state",))
     if config.websub_hub and not config.base_url:
         fail("websub_hub needs base_url: the hub is told the feeds' public URLs", ("websub_hub",))
     seen: set[str] = set()
