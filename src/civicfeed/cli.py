@@ -1,8 +1,9 @@
 """The command line: a thin layer over the library.
 
 Exit codes: 0 all well; 1 some source failed or a feed could not be written (feeds are still
-written from everything known); 2 configuration or usage error (nothing fetched or written);
-3 another refresh holds the state for longer than --wait.
+written from everything known), or the address to serve on cannot be used; 2 configuration or
+usage error (nothing fetched or written); 3 another process holds the state for longer than
+--wait.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ def _parser() -> argparse.ArgumentParser:
         "--log-format",
         choices=("text", "json"),
         default=None,
-        help="one line per refresh: text (default on a terminal) or json",
+        help="one line per refresh: text (default) or json",
     )
     service.add_argument(
         "--wait", default="10m", help="how long to wait for a refresh of the same state to finish"
