@@ -94,7 +94,6 @@ def _decorate(
         links.append(("hub", info.hub, None))
     for rel, href in archive.links(info, kind) if archive else []:
         links.append((rel, href, f"application/{kind}+xml"))
-    _strip_self_links(parent, kind)
     anchor = _anchor(parent, kind)
     for rel, href, media in reversed(links):
         link = etree.Element(f"{{{ATOM}}}link", nsmap=None if kind == "atom" else {"atom": ATOM})
@@ -126,12 +125,6 @@ def _own_url(info: FeedInfo, archive: Archive | None, kind: str) -> str | None:
     if archive is None or archive.number is None:
         return info.self_url(kind)
     return info.url(archive.name(info.id, kind, archive.number))
-
-
-def _strip_self_links(parent: etree._Element, kind: str) -> None:
-    for link in parent.findall(f"{{{ATOM}}}link"):
-        if link.get("rel") == "self":
-            parent.remove(link)
 
 
 def _anchor(parent: etree._Element, kind: str) -> etree._Element:
