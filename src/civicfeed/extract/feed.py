@@ -73,7 +73,7 @@ def _extraction(converted: Sequence[Item | None], warnings: list[str]) -> Extrac
     return Extraction(items, "feed", tuple(warnings))
 
 
-def _xml_item(entry: Mapping[str, Any]) -> Item | None:
+def _xml_item(entry: dict[str, Any]) -> Item | None:
     title = _plain(entry.get("title", ""), entry.get("title_detail"))
     summary = entry.get("summary")
     content = entry.get("content")
@@ -81,10 +81,9 @@ def _xml_item(entry: Mapping[str, Any]) -> Item | None:
         summary = content[0].get("value")
     if not title.strip():
         return None
-    date_text = entry.get("published") or entry.get("updated") or entry.get("created")
-    parsed = (
-        entry.get("published_parsed") or entry.get("updated_parsed") or entry.get("created_parsed")
-    )
+    # dict.get: feedparser's own lookup maps a missing "updated" to "published", with a warning
+    date_text = _first_of(entry, "published", "updated", "created")
+    parsed = _first_of(entry, "published_parsed", "updated_parsed", "created_parsed")
     hint = datetime.fromtimestamp(calendar.timegm(parsed), UTC) if parsed else None
     return Item(
         title=title,
@@ -94,6 +93,11 @@ def _xml_item(entry: Mapping[str, Any]) -> Item | None:
         summary_html=summary or None,
         guid=entry.get("id") or None,
     )
+
+
+def _first_of(entry: dict[str, Any], *keys: str) -> Any:
+    values = (dict.get(entry, key) for key in keys)
+    return next((value for value in values if value), None)
 
 
 def _plain(value: str, detail: Mapping[str, Any] | None) -> str:
