@@ -7,11 +7,13 @@ to RFC 5005 archive pages. Files are replaced only when their bytes change.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
+from . import __version__
 from .config import Aggregate, Config, Source
 from .dedup import Story, merge_stories
 from .errors import WriteError
@@ -120,8 +122,17 @@ class Publisher:
             ):
                 continue
             stories = merge_stories(store.entries(spec.members), spec.members, config.tz)
-            files = self._feed_files(spec, stories)
-            feed_changed = self._write(files, written, errors)
+            current, pages = page_stories(stories, spec.max_entries)
+            self._summarise(spec, stories)
+            digest = _digest(spec, stories, config.timezone)
+            if digest == store.published_digest(spec.info.id) and all(
+                (config.output / name).is_file() for name in _file_names(spec, len(pages))
+            ):
+                continue  # rendered from exactly these stories before, and still on disk
+            failures = len(errors)
+            feed_changed = self._write(self._render(spec, current, pages), written, errors)
+            if len(errors) == failures:
+                store.save_published_digest(spec.info.id, digest)
             if any(name.startswith(spec.info.id + ".") for name in feed_changed):
                 changed.append(spec.info.id)
         site = [
@@ -132,11 +143,16 @@ class Publisher:
         self._write(site, written, errors)
         return PublishReport(tuple(written), tuple(errors), tuple(changed))
 
-    def _feed_files(self, spec: FeedSpec, stories: list[Story]) -> list[tuple[str, bytes]]:
-        info, zone = spec.info, self.config.tz
-        current, pages = page_stories(stories, spec.max_entries)
+    def _summarise(self, spec: FeedSpec, stories: Sequence[Story]) -> None:
         newest = max(stories, key=lambda s: (s.published, s.id), default=None)
-        self.summaries[info.id] = FeedSummary(info, len(stories), newest, feed_updated(stories))
+        self.summaries[spec.info.id] = FeedSummary(
+            spec.info, len(stories), newest, feed_updated(stories)
+        )
+
+    def _render(
+        self, spec: FeedSpec, current: Sequence[Story], pages: Sequence[Sequence[Story]]
+    ) -> list[tuple[str, bytes]]:
+        info, zone = spec.info, self.config.tz
         head = Archive(None, len(pages))
         files = [
             (f"{info.id}.rss", render_rss(info, current, zone, head)),
@@ -179,6 +195,23 @@ class Publisher:
             except WriteError as exc:
                 errors.append(str(exc))
         return changed
+
+
+def _file_names(spec: FeedSpec, pages: int) -> list[str]:
+    feed = spec.info.id
+    names = [f"{feed}.{ext}" for ext in ("rss", "atom", "json", "html")]
+    names += [f"archive/{feed}/{n}.{ext}" for n in range(1, pages + 1) for ext in ("rss", "atom")]
+    return names
+
+
+def _digest(spec: FeedSpec, stories: Sequence[Story], zone: str) -> str:
+    """Everything a feed's files are rendered from; equal digests, equal files."""
+    hasher = hashlib.sha256(f"{__version__}|{zone}|{spec!r}".encode())
+    for story in stories:
+        for copy in (story.entry, *story.origins):
+            hasher.update(repr(copy).encode())
+        hasher.update(story.id.encode())
+    return hasher.hexdigest()
 
 
 # --- what the renderers are told about each feed ---------------------------------------------

@@ -24,6 +24,10 @@ class Store(Protocol):
 
     def entry_counts(self) -> dict[str, int]: ...
 
+    def published_digest(self, feed_id: str) -> str | None: ...
+
+    def save_published_digest(self, feed_id: str, digest: str) -> None: ...
+
     def save_success(
         self,
         source_id: str,

@@ -31,6 +31,16 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             "CREATE INDEX entries_by_source ON entries (source_id, published)",
         ),
     ),
+    # what each feed's files were last rendered from, so that unchanged feeds are not rendered
+    (
+        2,
+        (
+            """CREATE TABLE published (
+            feed_id TEXT PRIMARY KEY,
+            digest TEXT NOT NULL
+        )""",
+        ),
+    ),
 )
 
 LATEST = MIGRATIONS[-1][0]

@@ -130,6 +130,10 @@ class SQLiteStore:
         rows = self._read("SELECT source_id, COUNT(*) FROM entries GROUP BY source_id", ())
         return {str(source_id): int(count) for source_id, count in rows}
 
+    def published_digest(self, feed_id: str) -> str | None:
+        rows = self._read("SELECT digest FROM published WHERE feed_id = ?", (feed_id,))
+        return str(rows[0][0]) if rows else None
+
     def _read(self, sql: str, args: tuple[object, ...]) -> list[tuple[Any, ...]]:
         try:
             return self._db.execute(sql, args).fetchall()
@@ -187,6 +191,13 @@ class SQLiteStore:
                 "UPDATE sources SET last_error = ?, last_error_at = ?, "
                 "consecutive_failures = consecutive_failures + 1 WHERE id = ?",
                 (reason, _iso(at), source_id),
+            )
+
+    def save_published_digest(self, feed_id: str, digest: str) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO published (feed_id, digest) VALUES (?, ?)",
+                (feed_id, digest),
             )
 
     @staticmethod
