@@ -107,8 +107,13 @@ def test_a_feed_opened_in_the_browser_is_readable(browser: Browser, site: str) -
 def test_the_feed_file_itself_renders_through_its_stylesheet(browser: Browser, site: str) -> None:
     page = browser.new_page()
     page.goto(f"{site}/alle.atom?raw")
-    # Chromium applies feed.xsl to the Atom document (XSLT is deprecated in browsers; the
-    # server's readable page above does not depend on it)
+    if page.evaluate("typeof XSLTProcessor") == "undefined":
+        # browsers are removing XSLT: then the feed must at least show as a document, and
+        # people are served the readable page of the test above
+        assert "Demokratiekonferenz: Was braucht Wanne?" in page.content()
+        page.close()
+        return
+    # Chromium applies feed.xsl to the Atom document
     page.wait_for_selector("h1")
     assert page.locator("h1").inner_text() == "Alle"
     assert "Dies ist ein Feed." in page.locator(".hint").inner_text()
