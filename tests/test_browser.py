@@ -4,6 +4,7 @@ in test-artifacts/ for a person to look at."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,10 +32,15 @@ FLAGS = [
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if not Path(CHROMIUM).exists():
-        pytest.fail(
+        message = (
             "Chromium is needed for the browser tests: apt-get install chromium "
-            "(scripts/test.sh installs it)"
+            "(scripts/test.sh installs it when run as root)"
         )
+        # as root (and in CI) it can be installed, so its absence is a failure; elsewhere the
+        # tests are skipped, and pytest counts and names them as skipped
+        if os.geteuid() == 0 or os.environ.get("CIVICFEED_REQUIRE_BROWSER"):
+            pytest.fail(message)
+        pytest.skip(message)
     with sync_playwright() as playwright:
         instance = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         try:
