@@ -9,9 +9,31 @@ try:
 except PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0.0.0"
 
-from .config import Config, load_config
+from typing import TYPE_CHECKING, Any
+
 from .errors import CivicfeedError, ConfigError, ExtractError, FetchError, StoreError
-from .refresh import RefreshReport, SourceResult, refresh
+
+if TYPE_CHECKING:
+    from .config import Config, load_config
+    from .refresh import RefreshReport, SourceResult, refresh
+
+# imported when first used, so that `civicfeed --help` does not load every library
+_LAZY = {
+    "Config": "config",
+    "load_config": "config",
+    "RefreshReport": "refresh",
+    "SourceResult": "refresh",
+    "refresh": "refresh",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from importlib import import_module
+
+        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "CivicfeedError",

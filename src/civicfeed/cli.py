@@ -9,23 +9,22 @@ usage error (nothing fetched or written); 3 another process holds the state for 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
-import logging
 import os
 import sys
 from collections.abc import Sequence
-from datetime import datetime
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from . import __version__
-from .config import Config, load_config, parse_duration
 from .errors import CivicfeedError, ConfigError, LockTimeout
-from .lock import state_lock
-from .refresh import SourceResult, inspect_source, refresh, source_status
-from .service import EventLog, Service, serve_only
+
+# The commands import the pipeline, the server and their libraries when they run: `--help`
+# and `--version` load none of them.
+if TYPE_CHECKING:
+    from .config import Config
+    from .refresh import SourceResult
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 3
+EXIT_PIPE = 141  # what a shell reports for a command ended by SIGPIPE (128 + 13)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -103,8 +102,25 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.WARNING, format="civicfeed: %(message)s")
     args = _parser().parse_args(argv)
+    try:
+        return _main(args)
+    except BrokenPipeError:
+        # the reader went away (`civicfeed check x | head`): stop quietly, as a shell command
+        # killed by SIGPIPE would; later writes (and the flush at exit) go nowhere
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.dup2(devnull, sys.stderr.fileno())
+        return EXIT_PIPE
+
+
+def _main(args: argparse.Namespace) -> int:
+    import asyncio
+    import logging
+
+    from .config import load_config
+
+    logging.basicConfig(level=logging.WARNING, format="civicfeed: %(message)s")
     try:
         config = load_config(args.config or os.environ.get("CIVICFEED_CONFIG", "sources.yaml"))
         if args.command == "refresh":
@@ -114,6 +130,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "run":
             return _run(config, args)
         if args.command == "serve":
+            from .service import EventLog, serve_only
+
             log = EventLog(json_lines=_json_log(args.log_format))
             return asyncio.run(serve_only(config, args.listen, log))
         return _check(config, args.id)
@@ -132,6 +150,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _refresh(config: Config, args: argparse.Namespace) -> int:
+    import asyncio
+
+    from .config import parse_duration
+    from .lock import state_lock
+    from .refresh import refresh
+
     known = {source.id for source in config.sources}
     unknown = [name for name in args.only if name not in known]
     if unknown:
@@ -221,6 +245,12 @@ def _json_log(choice: str | None) -> bool:
 
 
 def _run(config: Config, args: argparse.Namespace) -> int:
+    import asyncio
+
+    from .config import parse_duration
+    from .lock import state_lock
+    from .service import EventLog, Service
+
     try:
         wait = parse_duration(args.wait)
     except ValueError as exc:
@@ -232,6 +262,10 @@ def _run(config: Config, args: argparse.Namespace) -> int:
 
 
 def _status(config: Config, *, as_json: bool) -> int:
+    import json
+
+    from .refresh import source_status
+
     rows = source_status(config)
     if as_json:
         print(json.dumps(rows, indent=2, ensure_ascii=False))
@@ -256,12 +290,18 @@ def _status(config: Config, *, as_json: bool) -> int:
 
 
 def _when(value: str | None) -> str:
+    from datetime import datetime
+
     if not value:
         return "never"
     return datetime.fromisoformat(value).astimezone().strftime("%Y-%m-%d %H:%M")
 
 
 def _check(config: Config, source_id: str) -> int:
+    import asyncio
+
+    from .refresh import inspect_source
+
     try:
         source = config.source(source_id)
     except KeyError:
