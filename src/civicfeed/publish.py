@@ -130,16 +130,22 @@ class Publisher:
             ):
                 continue  # rendered from exactly these stories before, and still on disk
             failures = len(errors)
-            feed_changed = self._write(self._render(spec, current, pages), written, errors)
+            try:
+                files = self._render(spec, current, pages)
+            except Exception as exc:  # one feed that cannot be rendered must not stop the rest
+                errors.append(f"feed {spec.info.id} cannot be rendered: {_reason(exc)}")
+                continue
+            feed_changed = self._write(files, written, errors)
             if len(errors) == failures:
                 store.save_published_digest(spec.info.id, digest)
             if any(name.startswith(spec.info.id + ".") for name in feed_changed):
                 changed.append(spec.info.id)
-        site = [
-            (STYLESHEET_NAME, stylesheet()),
-            (OPML_NAME, self._opml(specs)),
-            (INDEX_NAME, self._index(specs)),
-        ]
+        site: list[tuple[str, bytes]] = [(STYLESHEET_NAME, stylesheet())]
+        for name, render in ((OPML_NAME, self._opml), (INDEX_NAME, self._index)):
+            try:
+                site.append((name, render(specs)))
+            except Exception as exc:  # the feeds are written; say what is missing
+                errors.append(f"{name} cannot be rendered: {_reason(exc)}")
         self._write(site, written, errors)
         return PublishReport(tuple(written), tuple(errors), tuple(changed))
 
@@ -195,6 +201,10 @@ class Publisher:
             except WriteError as exc:
                 errors.append(str(exc))
         return changed
+
+
+def _reason(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"[:300]
 
 
 def _file_names(spec: FeedSpec, pages: int) -> list[str]:

@@ -102,7 +102,9 @@ class Service:
                 agent=user_agent(self.config.base_url),
             ) as fetcher:
                 self._fetcher = fetcher
-                self.publisher.publish(self._store)  # the index and feeds from what is known
+                # the index and feeds from what is known; what cannot be written is said
+                for error in self.publisher.publish(self._store).errors:
+                    self.log.note("error", error)
                 self._schedule()
                 serving = self._start_server()
                 await stop.wait()

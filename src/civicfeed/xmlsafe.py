@@ -1,16 +1,64 @@
-"""Characters that XML 1.0 cannot carry, removed wherever text enters the pipeline."""
+"""Characters that XML 1.0 cannot carry: the one rule, applied wherever text enters the
+pipeline, where candidates are built, in the store's repair migration and in the renderers."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, TypeVar
 
-__all__ = ["strip_controls"]
+__all__ = ["is_xml_safe", "scrub", "strip_controls"]
 
 # C0 controls but tab/newline/return, C1 controls, surrogates and non-characters are all
 # invalid or discouraged in XML 1.0: a single one would make a written feed unreadable, and
 # lxml refuses to parse text that holds one.
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+_CONTROL = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef\ufffe\uffff"
+    "\U0001fffe\U0001ffff\U0002fffe\U0002ffff\U0003fffe\U0003ffff\U0004fffe\U0004ffff"
+    "\U0005fffe\U0005ffff\U0006fffe\U0006ffff\U0007fffe\U0007ffff\U0008fffe\U0008ffff"
+    "\U0009fffe\U0009ffff\U000afffe\U000affff\U000bfffe\U000bffff\U000cfffe\U000cffff"
+    "\U000dfffe\U000dffff\U000efffe\U000effff\U000ffffe\U000fffff\U0010fffe\U0010ffff]"
+)
+
+T = TypeVar("T")
 
 
 def strip_controls(text: str) -> str:
     return _CONTROL.sub("", text)
+
+
+def is_xml_safe(text: str) -> bool:
+    return _CONTROL.search(text) is None
+
+
+def scrub(value: T) -> T:
+    """``value`` with every string in it XML-safe: strings, frozen dataclasses, tuples, lists
+    and mappings are rebuilt where something had to go; anything else is returned as it is.
+    Nothing is copied when nothing is unsafe."""
+    return _scrub(value)  # type: ignore[no-any-return]
+
+
+def _scrub(value: Any) -> Any:
+    if isinstance(value, str):
+        return value if is_xml_safe(value) else strip_controls(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        changes = {}
+        for item in dataclasses.fields(value):
+            old = getattr(value, item.name)
+            new = _scrub(old)
+            if new is not old:
+                changes[item.name] = new
+        return dataclasses.replace(value, **changes) if changes else value
+    if isinstance(value, tuple | list):
+        items = [_scrub(v) for v in value]
+        if all(new is old for new, old in zip(items, value, strict=True)):
+            return value
+        return type(value)(items)
+    if isinstance(value, Mapping):
+        pairs = {_scrub(k): _scrub(v) for k, v in value.items()}
+        if all(k in value and value[k] is v for k, v in pairs.items()):
+            return value
+        return MappingProxyType(pairs) if isinstance(value, MappingProxyType) else pairs
+    return value

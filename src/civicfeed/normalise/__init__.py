@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import tzinfo
 
 from ..models import Candidate, Item
+from ..xmlsafe import scrub
 from .dates import parse_date
 from .text import MAX_TITLE, absolute_link, clean_text, sanitise_html
 
@@ -30,11 +31,14 @@ def normalise(
     if cut:
         warnings.append(f"{title[:60]}: summary was shortened")
     guid, _ = clean_text(item.guid, limit=2000) if item.guid else (None, False)
-    return Candidate(
+    # the sanitiser decodes character references (&#x0B;, &#27;, &#xFFFE;) into characters
+    # that XML cannot carry: every string of a candidate is made XML-safe as a whole, last
+    candidate = Candidate(
         source_id=source_id,
         title=title,
         link=link,
         published=published,
         summary=summary,
         guid=guid or None,
-    ), warnings
+    )
+    return scrub(candidate), warnings

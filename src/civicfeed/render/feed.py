@@ -16,6 +16,7 @@ from lxml import etree
 
 from .. import __version__
 from ..dedup import Story
+from ..xmlsafe import scrub
 from .model import Archive, FeedInfo, entry_updated, feed_updated, summary_html
 
 __all__ = ["STYLESHEET_NAME", "render_atom", "render_rss"]
@@ -28,6 +29,7 @@ ARCHIVE_NS = "http://purl.org/syndication/history/1.0"
 def render_rss(
     info: FeedInfo, stories: Sequence[Story], zone: tzinfo, archive: Archive | None = None
 ) -> bytes:
+    info, stories = scrub(info), scrub(stories)  # last guard: XML-safe whatever came in
     document: bytes = _build(info, stories, zone, "rss").rss_str(pretty=False)
     return _decorate(document, info, stories, archive, "rss")
 
@@ -35,6 +37,7 @@ def render_rss(
 def render_atom(
     info: FeedInfo, stories: Sequence[Story], zone: tzinfo, archive: Archive | None = None
 ) -> bytes:
+    info, stories = scrub(info), scrub(stories)  # last guard: XML-safe whatever came in
     document: bytes = _build(info, stories, zone, "atom").atom_str(pretty=False)
     return _decorate(document, info, stories, archive, "atom")
 

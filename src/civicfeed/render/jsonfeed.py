@@ -8,6 +8,7 @@ from datetime import tzinfo
 from typing import Any
 
 from ..dedup import Story
+from ..xmlsafe import scrub
 from .model import FeedInfo, entry_updated, origins, summary_html
 
 __all__ = ["render_json"]
@@ -16,6 +17,7 @@ VERSION = "https://jsonfeed.org/version/1.1"
 
 
 def render_json(info: FeedInfo, stories: Sequence[Story], zone: tzinfo) -> bytes:
+    info, stories = scrub(info), scrub(stories)  # last guard: XML-safe whatever came in
     document: dict[str, Any] = {
         "version": VERSION,
         "title": info.title,

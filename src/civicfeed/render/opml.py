@@ -8,12 +8,14 @@ from email.utils import format_datetime
 
 from lxml import etree
 
+from ..xmlsafe import scrub
 from .model import FeedInfo
 
 __all__ = ["render_opml"]
 
 
 def render_opml(title: str, feeds: Sequence[FeedInfo], updated: datetime) -> bytes:
+    title, feeds = scrub(title), scrub(feeds)  # last guard: XML-safe whatever came in
     root = etree.Element("opml", version="2.0")
     head = etree.SubElement(root, "head")
     etree.SubElement(head, "title").text = title

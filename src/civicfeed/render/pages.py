@@ -12,6 +12,7 @@ from datetime import datetime, tzinfo
 from html import escape
 
 from ..dedup import Story
+from ..xmlsafe import scrub
 from .model import FeedInfo, feed_updated, origins
 
 __all__ = ["FeedSummary", "german_date", "render_index", "render_preview"]
@@ -73,6 +74,7 @@ def german_date(moment: datetime, zone: tzinfo, *, time: bool = False) -> str:
 
 
 def render_index(title: str, summaries: Sequence[FeedSummary], zone: tzinfo, opml: str) -> bytes:
+    title, summaries = scrub(title), scrub(summaries)  # last guard, as for the feeds
     alternates = "".join(
         f'<link rel="alternate" type="application/rss+xml" title="{escape(s.info.title)} (RSS)"'
         f' href="{escape(s.info.url(s.info.id + ".rss"))}">\n'
@@ -132,6 +134,7 @@ def _card(summary: FeedSummary, zone: tzinfo) -> str:
 
 def render_preview(info: FeedInfo, stories: Sequence[Story], zone: tzinfo) -> bytes:
     """The page a browser shows for a feed: readable entries and how to subscribe."""
+    info, stories = scrub(info), scrub(stories)  # last guard, as for the feeds
     rss = escape(info.url(f"{info.id}.rss"))
     entries = "\n".join(_entry(info, story, zone) for story in stories)
     updated = feed_updated(stories)

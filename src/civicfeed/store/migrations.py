@@ -1,4 +1,8 @@
-"""Numbered schema migrations. Append only: a released migration is never edited."""
+"""Numbered schema migrations. Append only: a released migration is never edited.
+
+Statements may call ``xml_safe(text)``, which the store registers on its connection: the text
+without the characters XML cannot carry (civicfeed.xmlsafe).
+"""
 
 from __future__ import annotations
 
@@ -39,6 +43,15 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             feed_id TEXT PRIMARY KEY,
             digest TEXT NOT NULL
         )""",
+        ),
+    ),
+    # entries stored before every candidate was made XML-safe may hold control characters
+    # that the sanitiser decoded from character references (&#x0B;, &amp;#1;): repaired
+    (
+        3,
+        (
+            """UPDATE entries SET title = xml_safe(title), link = xml_safe(link),
+            summary = xml_safe(summary), guid = xml_safe(guid)""",
         ),
     ),
 )

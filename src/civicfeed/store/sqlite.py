@@ -12,6 +12,7 @@ from typing import Any
 from ..dedup import SourcePlan
 from ..errors import StoreError
 from ..models import Entry, SourceState, Validators
+from ..xmlsafe import strip_controls
 from .migrations import LATEST, MIGRATIONS
 
 _ENTRY_COLUMNS = (
@@ -27,6 +28,10 @@ def _dt(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
+def _xml_safe(value: str | None) -> str | None:
+    return strip_controls(value) if isinstance(value, str) else value
+
+
 class SQLiteStore:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -36,6 +41,7 @@ class SQLiteStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             # FULL: a committed refresh survives a power cut, not only a killed process
             self._db.execute("PRAGMA synchronous=FULL")
+            self._db.create_function("xml_safe", 1, _xml_safe, deterministic=True)
             self._migrate()
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the state database {path}: {exc}") from exc
