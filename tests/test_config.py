@@ -337,3 +337,36 @@ def test_html_auto_means_detected_items(tmp_path: Path) -> None:
     assert second.html is not None
     assert second.html.item is None
     assert second.html.detail_date == "main"
+
+
+# --- mistakes as data: tests/cases/config/NAME.yaml beside NAME.expected, the exact stderr ---
+
+CASES = Path(__file__).parent / "cases" / "config"
+LIBRARY_WORDS = ("Input should", "pydantic", "Field required", "Extra inputs", "found character")
+
+
+@pytest.mark.parametrize("case", sorted(p.stem for p in CASES.glob("*.yaml")))
+def test_config_mistake_gives_its_exact_message(
+    case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "sources.yaml"
+    path.write_bytes((CASES / f"{case}.yaml").read_bytes())
+    expected = (CASES / f"{case}.expected").read_text(encoding="utf-8").replace("{file}", str(path))
+    assert main(["refresh", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err == expected
+    assert not any(words in err for words in LIBRARY_WORDS)
+    assert not (tmp_path / "feeds").exists()
+
+
+def test_missing_config_names_the_folder_and_how_to_name_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CIVICFEED_CONFIG", raising=False)
+    assert main(["refresh"]) == 2
+    assert capsys.readouterr().err == (
+        f"civicfeed: configuration error: sources.yaml: file not found (working directory: "
+        f"{tmp_path}); name the configuration file with --config FILE or the environment "
+        "variable $CIVICFEED_CONFIG\n"
+    )

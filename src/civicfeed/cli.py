@@ -136,7 +136,13 @@ def _main(args: argparse.Namespace) -> int:
             return asyncio.run(serve_only(config, args.listen, log))
         return _check(config, args.id)
     except ConfigError as exc:
-        print(f"civicfeed: configuration error: {exc}", file=sys.stderr)
+        if len(exc.problems) == 1:
+            print(f"civicfeed: configuration error: {exc}", file=sys.stderr)
+        else:  # one line per problem, each starting with file:line, as compilers do
+            total = len(exc.problems) + exc.omitted
+            shown = f" (the first {len(exc.problems)})" if exc.omitted else ""
+            print(f"civicfeed: {total} configuration errors{shown}:", file=sys.stderr)
+            print(exc, file=sys.stderr)
         return EXIT_USAGE
     except LockTimeout as exc:
         print(f"civicfeed: {exc}", file=sys.stderr)

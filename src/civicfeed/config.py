@@ -6,8 +6,9 @@ names the file, the line and the key. Relative paths are resolved against the co
 
 from __future__ import annotations
 
+import difflib
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -262,15 +263,64 @@ _TOP_KEYS = {
 _NOT_DEFAULTABLE = {"id", "title", "url", "description", "home"}
 
 
+MAX_PROBLEMS = 20  # reported at once; the rest are counted
+
+
+class _Problems:
+    """The mistakes found in one file, each with its line and key, reported together."""
+
+    def __init__(self, where: str, root: yaml.Node | None) -> None:
+        self.where, self.root = where, root
+        self.found: list[ConfigError] = []
+        # missing keys that a misspelt key beside them already explains
+        self.explained: set[tuple[Any, ...]] = set()
+
+    def add(
+        self,
+        message: str,
+        loc: Sequence[Any] = (),
+        *,
+        key_line: bool = False,
+        line_of: Sequence[Any] | None = None,
+    ) -> None:
+        """A problem at ``loc`` (the path of keys and list positions, as in the file), on the
+        line of its key (``key_line``), of its value, or of ``line_of``."""
+        self.found.append(
+            ConfigError(
+                message,
+                path=self.where,
+                line=_line(self.root, loc if line_of is None else line_of, key_line=key_line),
+                key=_dotted(loc) or None,
+            )
+        )
+
+    def raise_any(self) -> None:
+        if not self.found:
+            return
+        found = sorted(self.found, key=lambda p: p.line or 0)
+        raise ConfigError.of(found[:MAX_PROBLEMS], omitted=max(0, len(found) - MAX_PROBLEMS))
+
+
 def load_config(path: str | Path) -> Config:
-    """Read and validate sources.yaml; raise ConfigError naming file, line and key."""
+    """Read and validate sources.yaml; raise ConfigError naming file, line and key of every
+    problem found."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError("file not found", path=str(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read: {exc}", path=str(path)) from None
+        raise ConfigError(
+            f"file not found (working directory: {Path.cwd()}); name the configuration file "
+            "with --config FILE or the environment variable $CIVICFEED_CONFIG",
+            path=str(path),
+        ) from None
+    except IsADirectoryError:
+        raise ConfigError("is a folder: name the file in it", path=str(path)) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"is not UTF-8 text (byte {exc.start}); save it as UTF-8", path=str(path)
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror or exc}", path=str(path)) from None
     return parse_config(text, path)
 
 
@@ -280,65 +330,109 @@ def parse_config(text: str, path: Path) -> Config:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(
-            f"YAML syntax error: {problem}", path=where, line=mark.line + 1 if mark else None
-        ) from None
+        raise _yaml_problem(exc, where) from None
+    problems = _Problems(where, root)
     if root is not None:
-        _reject_duplicate_keys(root, where)
+        _duplicate_keys(root, problems)
     if not isinstance(data, dict):
-        raise ConfigError("the file must be a mapping with at least 'sources:'", path=where, line=1)
-    raw, origin = _merge_defaults(data, root, where)
+        problems.add("the file must be a block of keys with at least 'sources:'")
+        problems.raise_any()
+    raw, origin = _merge_defaults(data, problems)
+    _check_raw(data, problems)
     base = path.resolve().parent
     raw["path"] = path.resolve()
     try:
         config = Config.model_validate(raw)
     except ValidationError as exc:
-        raise _translate(exc, root, origin, where) from None
+        _translate(exc, origin, problems)
+        problems.raise_any()
+        raise AssertionError("a validation error was not translated") from exc  # pragma: no cover
+    problems.raise_any()
     config = config.model_copy(
         update={"output": base / config.output, "state": base / config.state}
     )
-    _cross_check(config, root, where)
+    _cross_check(config, problems)
+    problems.raise_any()
     return config
 
 
+# PyYAML's problems, in words that say what to change
+_YAML_PROBLEMS = (
+    ("found character '\\t'", "a tab character: indent with spaces, never tabs"),
+    (
+        "mapping values are not allowed here",
+        "a ':' where no key can start: check the indentation of this line against the one "
+        "above, or put a value containing ': ' in quotes",
+    ),
+    (
+        "expected <block end>",
+        "this line's indentation does not match the block it belongs to",
+    ),
+    (
+        "did not find expected key",
+        "this line's indentation does not match the block it belongs to",
+    ),
+    (
+        "did not find expected '-' indicator",
+        "this list item's indentation does not match the items above it",
+    ),
+    ("found undefined alias", "an alias (*name) with no anchor (&name) above it"),
+    (
+        "found unexpected end of stream",
+        "the file ends inside a quoted text or a bracket: close it",
+    ),
+    ("flow sequence", "a '[' list is not closed with ']'"),
+    ("flow mapping", "a '{' block is not closed with '}'"),
+    ("found unknown escape character", 'an unknown backslash escape in a "double-quoted" text'),
+)
+
+
+def _yaml_problem(exc: yaml.YAMLError, where: str) -> ConfigError:
+    """A YAML syntax error as one line with the line and column where it was noticed."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = str(getattr(exc, "problem", None) or "")
+    context = str(getattr(exc, "context", None) or "")
+    said = f"{context} {problem}"
+    message = next((words for known, words in _YAML_PROBLEMS if known in said), None)
+    if message is None:
+        message = f"this is not valid YAML here ({problem or 'unreadable'})"
+    return ConfigError(
+        f"YAML syntax error: {message}",
+        path=where,
+        line=mark.line + 1 if mark else None,
+        column=mark.column + 1 if mark else None,
+    )
+
+
 def _merge_defaults(
-    data: dict[str, Any], root: yaml.Node | None, where: str
+    data: dict[str, Any], problems: _Problems
 ) -> tuple[dict[str, Any], dict[tuple[Any, ...], tuple[Any, ...]]]:
     """Apply ``defaults`` to every source; remember which keys came from there."""
     raw = {k: v for k, v in data.items() if k != "defaults"}
+    absent = [key for key in ("sources",) if key not in data]
     for key in data:
         if key not in _TOP_KEYS:
-            line = _line(root, (key,), key_line=True)
-            raise ConfigError(
-                f"unknown key (allowed: {', '.join(sorted(_TOP_KEYS))})",
-                path=where,
-                line=line,
-                key=str(key),
-            )
+            message = _unknown(str(key), _TOP_KEYS, absent)
+            problems.explained.update((name,) for name in absent if f"{name!r}?" in message)
+            problems.add(message, (key,), key_line=True)
+            raw.pop(key, None)
     defaults = data.get("defaults") or {}
     if not isinstance(defaults, dict):
-        raise ConfigError(
-            "must be a mapping of source keys",
-            path=where,
-            line=_line(root, ("defaults",)),
-            key="defaults",
+        problems.add(
+            "must be a block of source keys (such as 'every: 30m' on the next line, indented)",
+            ("defaults",),
         )
+        defaults = {}
     allowed = set(Source.model_fields) - _NOT_DEFAULTABLE
-    for key in defaults:
+    for key in list(defaults):
         if key not in allowed:
             reason = (
                 "is set per source only"
                 if key in _NOT_DEFAULTABLE
-                else f"unknown key (allowed: {', '.join(sorted(allowed))})"
+                else _unknown(str(key), allowed, ())
             )
-            raise ConfigError(
-                reason,
-                path=where,
-                key=f"defaults.{key}",
-                line=_line(root, ("defaults", key), key_line=True),
-            )
+            problems.add(reason, ("defaults", key), key_line=True)
+    defaults = {k: v for k, v in defaults.items() if k in allowed}
     origin: dict[tuple[Any, ...], tuple[Any, ...]] = {}
     sources = data.get("sources")
     if isinstance(sources, list):
@@ -354,36 +448,141 @@ def _merge_defaults(
     return raw, origin
 
 
+def _check_raw(data: dict[str, Any], problems: _Problems) -> None:
+    """Mistakes the validation below would accept silently, checked on the file as written."""
+    blocks: list[tuple[tuple[Any, ...], Any]] = [(("defaults",), data.get("defaults"))]
+    sources = data.get("sources")
+    if isinstance(sources, list):
+        blocks += [(("sources", i), source) for i, source in enumerate(sources)]
+    for loc, block in blocks:
+        if not isinstance(block, dict):
+            continue
+        if "every" in block and "cron" in block:
+            problems.add(
+                "'every' and 'cron' are both set: remove one (every: a fixed interval such as "
+                '30m; cron: a crontab line such as "*/15 6-22 * * *")',
+                (*loc, "cron"),
+                key_line=True,
+            )
+        if "html" in block and block["html"] is None:
+            problems.add(
+                "is empty: give the selectors on the lines below it (indented: item, title, "
+                "date, link), write 'html: auto' to find the items automatically, or remove "
+                "'html:' if the source is an RSS or Atom feed",
+                (*loc, "html"),
+                key_line=True,
+            )
+
+
+# the keys a block may hold, by where it is in the file
+def _allowed(loc: Sequence[Any]) -> set[str]:
+    names = [p for p in loc if isinstance(p, str)]
+    if names == ["sources"]:
+        return set(Source.model_fields)
+    if names == ["sources", "html"]:
+        return set(HtmlRules.model_fields)
+    if names == ["feeds"]:
+        return set(Aggregate.model_fields)
+    if names == ["defaults"]:
+        return set(Source.model_fields) - _NOT_DEFAULTABLE
+    return set()
+
+
+def _unknown(key: str, allowed: Iterable[str], missing: Iterable[str]) -> str:
+    """'unknown key', with the likely spelling: a missing key first, else any allowed one."""
+    for pool in (list(missing), sorted(allowed)):
+        close = difflib.get_close_matches(key, pool, n=1, cutoff=0.6)
+        if close:
+            return f"unknown key; did you mean {close[0]!r}?"
+    return f"unknown key (allowed here: {', '.join(sorted(allowed))})"
+
+
+_BLOCKS = {
+    "HtmlRules": (
+        "must be a block of selectors (item, title, date, link, summary, ...) on the lines "
+        "below, indented, or 'auto' to find the items automatically"
+    ),
+    "Source": "must be a block of keys (id, title, url, ...), not a single value",
+    "Aggregate": "must be a block of keys (id, title, sources or tags), not a single value",
+}
+
+
+def _words(error: Mapping[str, Any]) -> str:
+    """A validation error in our words: what is wrong and how to write it instead."""
+    kind, ctx, value = error["type"], error.get("ctx") or {}, error.get("input")
+    shown = repr(value) if isinstance(value, str | int | float | bool) else "this value"
+    if kind == "missing":
+        return "missing required key"
+    if kind == "value_error":
+        return str(ctx.get("error") or error["msg"]).removeprefix("Value error, ")
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        block = _BLOCKS.get(str(ctx.get("class_name")), "must be a block of keys")
+        return f"{block}; found {shown}"
+    if kind in ("tuple_type", "list_type"):
+        example = f"[{value}]" if isinstance(value, str) and value else "[a, b]"
+        return f"must be a list, e.g. {example}; found {shown}"
+    if kind in ("string_type", "str_type"):
+        return f"must be text; found {shown}"
+    if kind in ("int_type", "int_parsing", "int_from_float"):
+        return f"must be a whole number; found {shown}"
+    if kind in ("float_type", "float_parsing"):
+        return f"must be a number; found {shown}"
+    if kind in ("bool_type", "bool_parsing"):
+        return f"must be true or false; found {shown}"
+    if kind in ("greater_than_equal", "greater_than"):
+        bound = ctx.get("ge", ctx.get("gt"))
+        return f"must be at least {bound}; found {shown}"
+    if kind in ("less_than_equal", "less_than"):
+        bound = ctx.get("le", ctx.get("lt"))
+        return f"must be at most {bound}; found {shown}"
+    if kind == "string_too_short":
+        return "must not be empty"
+    if kind == "too_short":
+        return "needs at least one entry"
+    if kind == "too_long":
+        return f"holds too many entries (at most {ctx.get('max_length')})"
+    return f"{shown} is not valid here"
+
+
 def _translate(
     exc: ValidationError,
-    root: yaml.Node | None,
     origin: Mapping[tuple[Any, ...], tuple[Any, ...]],
-    where: str,
-) -> ConfigError:
-    error = exc.errors()[0]
-    loc = tuple(error["loc"])
-    # pydantic names the chosen union branch in the path ("function-after[...]"); drop it
-    loc = tuple(p for p in loc if not (isinstance(p, str) and "[" in p))
-    for length in range(len(loc), 0, -1):
-        if loc[:length] in origin:
-            loc = origin[loc[:length]] + loc[length:]
-            break
-    kind = error["type"]
-    if kind == "extra_forbidden":
-        message = "unknown key"
-        line = _line(root, loc, key_line=True)
-    elif kind == "missing":
-        message = "missing required key"
-        line = _line(root, loc[:-1])
-    else:
-        message = str(error["msg"]).removeprefix("Value error, ")
-        line = _line(root, loc)
-    return ConfigError(message, path=where, line=line, key=_dotted(loc))
+    problems: _Problems,
+) -> None:
+    errors = []
+    for error in exc.errors():
+        if error["type"] == "too_short" and error.get("input"):
+            continue  # the list is not empty: its items are invalid, and reported as such
+        loc = tuple(error["loc"])
+        # pydantic names the chosen union branch in the path ("function-after[...]"); drop it
+        loc = tuple(p for p in loc if not (isinstance(p, str) and "[" in p))
+        for length in range(len(loc), 0, -1):
+            if loc[:length] in origin:
+                loc = origin[loc[:length]] + loc[length:]
+                break
+        errors.append((loc, error))
+    # a misspelt key explains the missing one beside it: report it once, with the spelling
+    missing = {loc: loc[-1] for loc, e in errors if e["type"] == "missing" and loc}
+    explained = problems.explained
+    for loc, error in errors:
+        if error["type"] == "extra_forbidden":
+            parent = loc[:-1]
+            near = [str(name) for place, name in missing.items() if place[:-1] == parent]
+            message = _unknown(str(loc[-1]), _allowed(parent), near)
+            guessed = message.split("'")[1] if "did you mean" in message else None
+            if guessed in near:
+                explained.add((*parent, guessed))
+            problems.add(message, loc, key_line=True)
+    for loc, error in errors:
+        if error["type"] == "extra_forbidden" or loc in explained:
+            continue
+        # a missing key is reported on the line its block starts
+        problems.add(_words(error), loc, line_of=loc[:-1] if error["type"] == "missing" else None)
 
 
-def _cross_check(config: Config, root: yaml.Node | None, where: str) -> None:
+def _cross_check(config: Config, problems: _Problems) -> None:
     def fail(message: str, loc: tuple[Any, ...]) -> None:
-        raise ConfigError(message, path=where, line=_line(root, loc), key=_dotted(loc))
+        problems.add(message, loc)
 
     if config.state.resolve().is_relative_to(config.output.resolve()):
         fail("the state file must not be inside the output folder, which is published", ("state",))
@@ -450,17 +649,19 @@ def _line(root: yaml.Node | None, loc: Sequence[Any], *, key_line: bool = False)
     return line
 
 
-def _reject_duplicate_keys(node: yaml.Node, where: str) -> None:
+def _duplicate_keys(node: yaml.Node, problems: _Problems) -> None:
     for child in _walk(node):
         if isinstance(child, yaml.MappingNode):
             seen: set[str] = set()
             for key, _ in child.value:
                 if key.value in seen:
-                    raise ConfigError(
-                        "duplicate key",
-                        path=where,
-                        line=key.start_mark.line + 1,
-                        key=str(key.value),
+                    problems.found.append(
+                        ConfigError(
+                            "duplicate key: it is given twice in this block; keep one",
+                            path=problems.where,
+                            line=key.start_mark.line + 1,
+                            key=str(key.value),
+                        )
                     )
                 seen.add(key.value)
 
