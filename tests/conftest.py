@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -9,6 +9,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from origin import Origin
+
+BASE = "https://feeds.example.org/"
 
 
 @pytest.fixture
@@ -18,3 +20,29 @@ def origin() -> Iterator[Origin]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Callable[..., Path]:
+    """Writes tmp_path/sources.yaml: Berlin time, BASE as base_url, these sources and feeds;
+    ``top``: further top-level lines."""
+
+    def write(sources: str, feeds: str = "", top: str = "") -> Path:
+        path = tmp_path / "sources.yaml"
+        path.write_text(
+            f"timezone: Europe/Berlin\nbase_url: {BASE}\n{top}"
+            f"defaults:\n  timeout: 5s\nsources:\n{sources}\n{feeds}",
+            encoding="utf-8",
+        )
+        return path
+
+    return write
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    from figures import FIGURES
+
+    if FIGURES:
+        terminalreporter.section("figures")
+        for name, text in sorted(FIGURES.items()):
+            terminalreporter.write_line(f"{name}: {text}")

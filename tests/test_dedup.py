@@ -94,10 +94,31 @@ def test_new_items_get_ids_and_first_seen() -> None:
 
 def test_same_story_twice_in_one_fetch_is_one_entry() -> None:
     result = plan(
-        [], [candidate("Wahl 2019", link="http://x/1"), candidate("WAHL 2019.", link="http://x/2")]
+        [], [candidate("Wahl 2019", link="http://x/1"), candidate("WAHL 2019.", link="http://x/1")]
     )
     assert len(result.new) == 1
-    assert result.new[0].link == "http://x/1"
+    assert result.new[0].title == "Wahl 2019"
+
+
+def test_same_title_on_one_day_with_own_links_is_two_entries() -> None:
+    result = plan(
+        [], [candidate("Wahl 2019", link="http://x/1"), candidate("WAHL 2019.", link="http://x/2")]
+    )
+    assert [e.link for e in result.new] == ["http://x/1", "http://x/2"]
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        ("Bürger\u00admeister", "Bürgermeister"),
+        ("Rat\u200bhaus", "Rathaus"),
+        ("Rat\u2060haus\ufeff", "Rathaus"),
+        ("Rat\u200dhaus\u200e", "Rathaus"),  # joiner, left-to-right mark
+        ("Rathaus\ufe0f", "Rathaus"),  # variation selector
+    ],
+)
+def test_invisible_characters_do_not_change_the_key(one: str, other: str) -> None:
+    assert title_key(one) == title_key(other)
 
 
 def test_unchanged_refetch_changes_nothing() -> None:
@@ -195,7 +216,7 @@ def test_four_sources_one_story_shown_from_the_first_listed_source() -> None:
         entry("muelheim", STORY.upper(), eid="m", seen=T0 + timedelta(hours=1), hour=9),
         entry("bochum", STORY.replace(" ", "  "), eid="b", seen=T0 + timedelta(hours=2)),
         entry("bochum", "Etwas anderes am selben Tag", eid="b2", seen=T0),
-        entry("herne", STORY, eid="h-next-day", seen=T0, day=5),
+        entry("herne", STORY, eid="h-next-week", seen=T0, day=11),
     ]
     stories = merge_stories(entries, order, BERLIN)
     assert len(stories) == 3
@@ -204,7 +225,7 @@ def test_four_sources_one_story_shown_from_the_first_listed_source() -> None:
     assert shared.id == "d"  # the copy seen first: stable whichever is shown
     assert [o.source_id for o in shared.origins] == ["dortmund", "muelheim", "bochum"]
     assert shared.updated == T0 + timedelta(hours=5)
-    assert [s.published.day for s in stories] == [5, 4, 4]
+    assert [s.published.day for s in stories] == [11, 4, 4]
 
 
 def test_story_id_is_stable_when_a_higher_priority_source_joins() -> None:
@@ -246,7 +267,8 @@ def test_midnight_local_time_is_the_same_calendar_day() -> None:
         first_seen=T0,
         updated=T0,
     )
-    assert len(merge_stories([late, day_only], ["herne", "dortmund"], BERLIN)) == 1
+    # (window 0: the calendar day alone decides)
+    assert len(merge_stories([late, day_only], ["herne", "dortmund"], BERLIN, 0)) == 1
     # read in UTC, the same listing date is the 4th in UTC, and 23:20 UTC is still the 3rd
     day_only_utc = Entry(
         id="h",
@@ -259,4 +281,4 @@ def test_midnight_local_time_is_the_same_calendar_day() -> None:
         first_seen=T0,
         updated=T0,
     )
-    assert len(merge_stories([late, day_only_utc], ["herne", "dortmund"], UTC)) == 2
+    assert len(merge_stories([late, day_only_utc], ["herne", "dortmund"], UTC, 0)) == 2

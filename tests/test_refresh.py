@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from civicfeed.cli import main
+from conftest import BASE
 from feedcheck import atom_ids, check_atom, check_rss, rss_items
 from origin import Origin
 
-BASE = "https://feeds.example.org/"
 SHARED = (
     "Städtekooperation feiert „10 Jahre Integration.Interkommunal“ – Gemeinsam stark für "
     "Integration"
@@ -37,20 +37,6 @@ def listing(items: list[tuple[str, str, str]]) -> str:
 HERNE_RULES = (
     "{item: article.news-teaser, title: h3, date: .news-date, link: a.more, summary: .news-text}"
 )
-
-
-@pytest.fixture
-def project(tmp_path: Path, origin: Origin) -> Callable[[str], Path]:
-    def write(sources: str, feeds: str = "") -> Path:
-        path = tmp_path / "sources.yaml"
-        path.write_text(
-            f"timezone: Europe/Berlin\nbase_url: {BASE}\n"
-            f"defaults:\n  timeout: 5s\nsources:\n{sources}\n{feeds}",
-            encoding="utf-8",
-        )
-        return path
-
-    return write  # type: ignore[return-value]
 
 
 def herne_source(origin: Origin, path: str = "/herne/") -> str:

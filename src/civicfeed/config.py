@@ -35,6 +35,7 @@ __all__ = [
     "load_config",
     "parse_duration",
     "parse_size",
+    "parse_window",
 ]
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
@@ -85,7 +86,15 @@ def _check_selector(value: str | None) -> str | None:
     return value
 
 
+def parse_window(value: object) -> float:
+    """A duration, or 0 (the same calendar day only)."""
+    if value in (0, "0"):
+        return 0.0
+    return parse_duration(value)
+
+
 Duration = Annotated[float, BeforeValidator(parse_duration)]
+Window = Annotated[float, BeforeValidator(parse_window)]
 Size = Annotated[int, BeforeValidator(parse_size)]
 Selector = Annotated[str, AfterValidator(_check_selector)]
 OptionalSelector = Annotated[str | None, AfterValidator(_check_selector)]
@@ -198,6 +207,8 @@ class Config(_Strict):
     base_url: str | None = None
     concurrency: int = Field(default=16, ge=1, le=256)
     per_host: int = Field(default=2, ge=1, le=16)
+    # how far apart two sources' copies of one story may be dated (seconds; 0: the same day)
+    dedup_window: Window = 86400.0
     sources: tuple[Source, ...] = Field(min_length=1)
     feeds: tuple[Aggregate, ...] = ()
 
@@ -259,6 +270,7 @@ _TOP_KEYS = {
     "feeds",
     "concurrency",
     "per_host",
+    "dedup_window",
 }
 _NOT_DEFAULTABLE = {"id", "title", "url", "description", "home"}
 

@@ -1,8 +1,24 @@
 """Deduplicate: which candidates are new, which update a stored entry, which stories merge.
 
 Everything here is a pure function of its arguments: no clock, no I/O.
-Two items are the same story when they fall on the same calendar day in the configured zone
-and their titles have the same key (see ``title_key``).
+
+The rule, within one source (``plan_source``):
+
+- Items with different guids are different stories, whatever their titles and dates; so are
+  items with different links (a link shared by several items of one fetch, such as an
+  overview page, tells nothing apart and counts as no link).
+- A candidate is the stored entry with its guid, else the entry with its link, else, only
+  where neither guid nor link tells them apart, the entry with the same title key on the same
+  calendar day.
+- An undated candidate is matched by guid or link; by title alone only when it has neither,
+  and never onto an entry whose guid or link differs.
+
+Across sources (``merge_stories``): entries of different sources are one story when their
+title keys are equal and their dates are within the window (the later one falls on or before
+the calendar day of the earlier one plus the window; a window of 0 is the same calendar day).
+Entries of one source are never merged with each other, and a title that one source itself
+uses twice or more within the window (a generic title such as "Öffentliche Bekanntmachung")
+is ambiguous: those entries stay stories of their own.
 """
 
 from __future__ import annotations
@@ -12,11 +28,24 @@ import unicodedata
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import date, datetime, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
+from typing import TypeVar
 
 from .models import Candidate, Entry
 
-__all__ = ["SourcePlan", "Story", "merge_stories", "plan_source", "story_key", "title_key"]
+__all__ = [
+    "DEFAULT_WINDOW",
+    "SourcePlan",
+    "Story",
+    "merge_stories",
+    "plan_source",
+    "story_key",
+    "title_key",
+    "within_window",
+]
+
+DEFAULT_WINDOW = 86400.0  # seconds: one day
+K = TypeVar("K")
 
 _DASHES = dict.fromkeys(
     map(
@@ -35,6 +64,13 @@ _QUOTES = dict.fromkeys(
     ),
     '"',
 )
+# Unicode's Default_Ignorable_Code_Point (DerivedCoreProperties.txt, Unicode 15.1): soft
+# hyphen, zero-width space and joiners, bidi marks, variation selectors, fillers, tags.
+_IGNORABLE = re.compile(
+    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufff8"
+    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e0fff]"
+)
 _SPACE = re.compile(r"\s+")
 _SPACED_DASH = re.compile(r"\s*-\s*")
 _TRAILING = ".!?:;…"
@@ -43,12 +79,13 @@ _TRAILING = ".!?:;…"
 def title_key(title: str) -> str:
     """A title reduced to what makes two headlines the same headline.
 
-    NFKC, case folding, every dash as '-', every quote as '"', white space collapsed (also
-    around dashes, which editors space differently), trailing . ! ? : ; … removed.
+    Default-ignorable code points (soft hyphens, zero-width characters) removed, NFKC, case
+    folding, every dash as '-', every quote as '"', white space collapsed (also around dashes,
+    which editors space differently), trailing . ! ? : ; … removed.
     """
-    text = unicodedata.normalize("NFKC", title)
+    text = unicodedata.normalize("NFKC", _IGNORABLE.sub("", title))
     text = unicodedata.normalize("NFKC", text.casefold())
-    text = text.translate(_DASHES).translate(_QUOTES)
+    text = _IGNORABLE.sub("", text).translate(_DASHES).translate(_QUOTES)
     text = _SPACE.sub(" ", text)
     text = _SPACED_DASH.sub(" - ", text).strip()
     while text and text[-1] in _TRAILING + " ":
@@ -58,6 +95,13 @@ def title_key(title: str) -> str:
 
 def story_key(published: datetime, title: str, zone: tzinfo) -> tuple[date, str]:
     return published.astimezone(zone).date(), title_key(title)
+
+
+def within_window(first: datetime, second: datetime, window: float, zone: tzinfo) -> bool:
+    """Whether the later date falls on or before the calendar day of the earlier plus window."""
+    early, late = sorted((first, second))
+    limit = (early + timedelta(seconds=window)).astimezone(zone).date()
+    return late.astimezone(zone).date() <= limit
 
 
 # --- one source: candidates against stored entries ----------------------------------------
@@ -82,21 +126,19 @@ def plan_source(
     zone: tzinfo,
     new_id: Callable[[], str] = new_entry_id,
 ) -> SourcePlan:
-    """Match a fetch's candidates to the source's stored entries.
+    """Match a fetch's candidates to the source's stored entries (the rule: module doc).
 
-    A candidate is matched by the origin's guid, then by its link (when the link is unique on
-    the page and among stored entries), then by its story key; an undated candidate by link or
-    title alone. A match with different content is an update; the entry keeps its id.
+    A match with different content is an update; the entry keeps its id. Two candidates of
+    one fetch that are one story by the rule count once (the first).
     """
-    index = _Index(existing, zone)
     repeated_links = _repeated(c.link for c in candidates if c.link)
+    index = _Index(existing, zone, repeated_links)
     claimed: set[str] = set()
     new: list[Entry] = []
     changed: list[Entry] = []
     unchanged = 0
     for candidate in candidates:
-        usable_link = candidate.link if candidate.link not in repeated_links else None
-        match = index.find(candidate, usable_link)
+        match = index.find(candidate)
         if match is not None:
             if match.id in claimed:
                 continue  # the same story twice in one fetch: the first one counts
@@ -116,12 +158,13 @@ def plan_source(
 
 
 class _Index:
-    def __init__(self, entries: Iterable[Entry], zone: tzinfo) -> None:
+    def __init__(self, entries: Iterable[Entry], zone: tzinfo, shared_links: set[str]) -> None:
         self.zone = zone
+        self.shared_links = shared_links  # links several candidates share: not identities
         self.by_guid: dict[str, Entry] = {}
         self.by_link: dict[str, list[Entry]] = {}
-        self.by_key: dict[tuple[date, str], Entry] = {}
-        self.by_title: dict[str, Entry] = {}
+        self.by_key: dict[tuple[date, str], list[Entry]] = {}
+        self.by_title: dict[str, list[Entry]] = {}
         for entry in sorted(entries, key=lambda e: (e.first_seen, e.id)):
             self.add(entry)
 
@@ -129,22 +172,48 @@ class _Index:
         if entry.guid:
             self.by_guid.setdefault(entry.guid, entry)
         if entry.link:
-            bucket = self.by_link.setdefault(entry.link, [])
-            bucket[:] = [e for e in bucket if e.id != entry.id] + [entry]
-        self.by_key.setdefault(story_key(entry.published, entry.title, self.zone), entry)
-        key = title_key(entry.title)
-        latest = self.by_title.get(key)
-        if latest is None or latest.published <= entry.published:
-            self.by_title[key] = entry
+            self._put(self.by_link, entry.link, entry)
+        self._put(self.by_key, story_key(entry.published, entry.title, self.zone), entry)
+        self._put(self.by_title, title_key(entry.title), entry)
 
-    def find(self, candidate: Candidate, link: str | None) -> Entry | None:
+    @staticmethod
+    def _put(index: dict[K, list[Entry]], key: K, entry: Entry) -> None:
+        bucket = index.setdefault(key, [])
+        bucket[:] = [e for e in bucket if e.id != entry.id] + [entry]
+
+    def _link(self, link: str | None) -> str | None:
+        """The link as an identity: None when several items of the fetch share it, or when
+        several stored entries do (an overview page every item pointed to)."""
+        if not link or link in self.shared_links or len(self.by_link.get(link, ())) > 1:
+            return None
+        return link
+
+    def find(self, candidate: Candidate) -> Entry | None:
         if candidate.guid and candidate.guid in self.by_guid:
             return self.by_guid[candidate.guid]
-        if link and len(self.by_link.get(link, ())) == 1:
-            return self.by_link[link][0]
+        link = self._link(candidate.link)
+        if link and link in self.by_link:
+            (entry,) = self.by_link[link]
+            if not _differ(candidate.guid, entry.guid):
+                return entry
         if candidate.published is None:
-            return self.by_title.get(title_key(candidate.title))
-        return self.by_key.get(story_key(candidate.published, candidate.title, self.zone))
+            if candidate.guid or link:
+                return None  # an undated item with an identity is matched by it only
+            same = self.by_title.get(title_key(candidate.title), ())
+            latest = [e for e in same if self.alike(candidate, e)]
+            return max(latest, key=lambda e: (e.published, e.first_seen), default=None)
+        key = story_key(candidate.published, candidate.title, self.zone)
+        return next((e for e in self.by_key.get(key, ()) if self.alike(candidate, e)), None)
+
+    def alike(self, candidate: Candidate, entry: Entry) -> bool:
+        """Neither guid nor link tells the two apart."""
+        if _differ(candidate.guid, entry.guid):
+            return False
+        return not _differ(candidate.link, entry.link)
+
+
+def _differ(one: str | None, other: str | None) -> bool:
+    return bool(one) and bool(other) and one != other
 
 
 def _repeated(values: Iterable[str]) -> set[str]:
@@ -200,14 +269,45 @@ class Story:
         return self.entry.published
 
 
-def merge_stories(entries: Iterable[Entry], order: Sequence[str], zone: tzinfo) -> list[Story]:
-    """Group entries into stories, newest first. ``order``: source ids by priority."""
+def merge_stories(
+    entries: Iterable[Entry],
+    order: Sequence[str],
+    zone: tzinfo,
+    window: float = DEFAULT_WINDOW,
+) -> list[Story]:
+    """Group entries into stories, newest first (the rule: module doc).
+
+    ``order``: source ids by priority; ``window``: seconds (0: the same calendar day).
+    """
     rank = {source_id: position for position, source_id in enumerate(order)}
-    groups: dict[tuple[date, str], list[Entry]] = {}
+    by_title: dict[str, list[Entry]] = {}
     for entry in entries:
-        groups.setdefault(story_key(entry.published, entry.title, zone), []).append(entry)
+        by_title.setdefault(title_key(entry.title), []).append(entry)
+    groups: list[list[Entry]] = []
+    for same_title in by_title.values():
+        same_title.sort(key=lambda e: (e.published, e.first_seen, e.id))
+        ambiguous = _ambiguous(same_title, window, zone)
+        open_groups: list[list[Entry]] = []
+        for entry in same_title:
+            if entry.id in ambiguous:
+                groups.append([entry])
+                continue
+            home = next(
+                (
+                    group
+                    for group in open_groups
+                    if all(e.source_id != entry.source_id for e in group)
+                    and within_window(group[0].published, entry.published, window, zone)
+                ),
+                None,
+            )
+            if home is None:
+                home = []
+                open_groups.append(home)
+            home.append(entry)
+        groups.extend(open_groups)
     stories = []
-    for group in groups.values():
+    for group in groups:
         group.sort(key=lambda e: (rank.get(e.source_id, len(rank)), e.first_seen, e.id))
         eldest = min(group, key=lambda e: (e.first_seen, rank.get(e.source_id, len(rank)), e.id))
         stories.append(
@@ -220,3 +320,15 @@ def merge_stories(entries: Iterable[Entry], order: Sequence[str], zone: tzinfo) 
         )
     stories.sort(key=lambda s: (s.published, s.entry.first_seen, s.id), reverse=True)
     return stories
+
+
+def _ambiguous(same_title: Sequence[Entry], window: float, zone: tzinfo) -> set[str]:
+    """Ids of entries whose own source has another entry of this title within the window."""
+    found: set[str] = set()
+    for position, entry in enumerate(same_title):
+        for other in same_title[position + 1 :]:  # sorted by date: stop past the window
+            if not within_window(entry.published, other.published, window, zone):
+                break
+            if other.source_id == entry.source_id:
+                found.update((entry.id, other.id))
+    return found

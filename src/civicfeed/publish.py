@@ -121,10 +121,12 @@ class Publisher:
                 and not chosen.intersection(spec.members)
             ):
                 continue
-            stories = merge_stories(store.entries(spec.members), spec.members, config.tz)
+            stories = merge_stories(
+                store.entries(spec.members), spec.members, config.tz, config.dedup_window
+            )
             current, pages = page_stories(stories, spec.max_entries)
             self._summarise(spec, stories)
-            digest = _digest(spec, stories, config.timezone)
+            digest = _digest(spec, stories, f"{config.timezone}|{config.dedup_window}")
             if digest == store.published_digest(spec.info.id) and all(
                 (config.output / name).is_file() for name in _file_names(spec, len(pages))
             ):

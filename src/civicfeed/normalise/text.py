@@ -15,7 +15,10 @@ __all__ = ["MAX_SUMMARY", "MAX_TITLE", "absolute_link", "clean_text", "sanitise_
 
 MAX_TITLE = 300
 MAX_SUMMARY = 64_000
-_SPACE = re.compile(r"[\s\u200b\u2028\u2029\ufeff]+")
+_SPACE = re.compile(r"[\s\u2028\u2029]+")
+# invisible in a title and never meant to be seen: soft hyphen, zero-width space, word joiner,
+# zero-width no-break space (joiners ZWJ / ZWNJ stay: they shape emoji and scripts)
+_INVISIBLE = re.compile("[\u00ad\u200b\u2060\ufeff]")
 _SAFE_SCHEMES = {"http", "https", "mailto"}
 _DROP_WITH_CONTENT = {
     "script",
@@ -36,7 +39,7 @@ _TAGS = nh3.ALLOWED_TAGS - _DROP_WITH_CONTENT - {"map", "area", "nav"}
 def clean_text(text: str, limit: int = MAX_TITLE) -> tuple[str, bool]:
     """Entities decoded, controls removed, white space collapsed; (text, was it cut)."""
     text = html.unescape(text[: limit * 8])
-    text = unicodedata.normalize("NFC", strip_controls(text))
+    text = unicodedata.normalize("NFC", _INVISIBLE.sub("", strip_controls(text)))
     text = _SPACE.sub(" ", text).strip()
     if len(text) <= limit:
         return text, False

@@ -1,0 +1,136 @@
+"""Every announcement, once, and right: the failures seen on real material, each refreshed
+end to end over loopback HTTP into a real SQLite file and real feed files."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from feedcheck import check_rss, rss_items
+from origin import Origin
+from test_refresh import herne_source, listing, refresh
+
+NOTICE = "Öffentliche Bekanntmachung"
+
+
+def rss(items: list[str], title: str = "Stadt Dortmund", extra: str = "") -> str:
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
+        f"<title>{title}</title><link>https://www.dortmund.de/</link>"
+        f"<description>Meldungen</description>{extra}{''.join(items)}</channel></rss>"
+    )
+
+
+def rss_item(title: str | None, guid: str, date: str, link: str, text: str = "") -> str:
+    head = f"<title>{title}</title>" if title is not None else ""
+    return (
+        f"<item>{head}<guid isPermaLink='false'>{guid}</guid><pubDate>{date}</pubDate>"
+        f"<link>{link}</link><description>{text}</description></item>"
+    )
+
+
+def stored(config: Path) -> int:
+    with sqlite3.connect(config.parent / ".civicfeed" / "state.db") as db:
+        return int(db.execute("SELECT COUNT(*) FROM entries").fetchone()[0])
+
+
+def test_notices_with_one_generic_title_on_one_day_are_all_kept(
+    origin: Origin, project: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    origin.set(
+        "/herne/",
+        listing([("Meldung vom 10. Februar 2026", NOTICE, f"/bk/{n}.html") for n in (1, 2, 3)]),
+    )
+    times = ("09:00", "11:30", "15:45")
+    origin.set(
+        "/dortmund.rss",
+        rss(
+            [
+                rss_item(NOTICE, f"bk-{n}", f"Tue, 10 Feb 2026 {t}:00 +0100", f"/bk?id={n}", f"{n}")
+                for n, t in enumerate(times, 1)
+            ]
+        ),
+        content_type="application/rss+xml",
+    )
+    sources = herne_source(origin) + (
+        f"  - id: dortmund\n    title: Stadt Dortmund\n    url: {origin.url('/dortmund.rss')}\n"
+    )
+    config = project(
+        sources, "feeds:\n  - id: alle\n    title: Alle\n    sources: [herne, dortmund]\n"
+    )
+    code, output = refresh(config, capsys)
+    assert code == 0, output
+    assert output.count("new: 3 new, 0 updated, 3 items") == 2
+    assert stored(config) == 6
+    feeds = config.parent / "feeds"
+    for name, count in (("herne", 3), ("dortmund", 3), ("alle", 6)):
+        check_rss(feeds / f"{name}.rss")
+        items = rss_items(feeds / f"{name}.rss")
+        assert [i["title"] for i in items] == [NOTICE] * count
+        assert len({i["link"] for i in items}) == count
+
+
+def test_an_undated_item_with_a_new_link_never_replaces_a_stored_one(
+    origin: Origin, project: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = project(herne_source(origin))
+    old = ("Meldung vom 2. Februar 2026", "Straßensperrung", "/meldung/101")
+    origin.set("/herne/", listing([old]))
+    assert refresh(config, capsys)[0] == 0
+    origin.set(
+        "/herne/",
+        listing(
+            [
+                ("", "Straßensperrung", "/meldung/187"),
+                old,
+            ]
+        ),
+    )
+    code, output = refresh(config, capsys)
+    assert code == 0, output
+    assert "new: 1 new, 0 updated, 2 items" in output
+    links = [i["link"] for i in rss_items(config.parent / "feeds" / "herne.rss")]
+    assert sorted(links) == [origin.url("/meldung/101"), origin.url("/meldung/187")]
+
+
+def test_a_story_republished_the_next_day_is_one_entry_in_the_aggregate(
+    origin: Origin, project: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    story = "Städtekooperation feiert „10 Jahre Integration.Interkommunal“"
+    origin.set("/herne/", listing([("Meldung vom 4. Februar 2026", story, "/m/1.html")]))
+    origin.set(
+        "/partner.rss",
+        rss([rss_item(story, "p-1", "Thu, 05 Feb 2026 11:00:00 +0100", "https://partner/x")]),
+        content_type="application/rss+xml",
+    )
+    sources = herne_source(origin) + (
+        f"  - id: partner\n    title: Partnerstadt\n    url: {origin.url('/partner.rss')}\n"
+    )
+    aggregate = "feeds:\n  - id: alle\n    title: Alle\n    sources: [herne, partner]\n"
+    config = project(sources, aggregate)
+    assert refresh(config, capsys)[0] == 0
+    items = rss_items(config.parent / "feeds" / "alle.rss")
+    assert [i["link"] for i in items] == [origin.url("/m/1.html")]
+    assert "Auch veröffentlicht von" in items[0]["description"]
+    # with a window of 0 only the same calendar day merges
+    config = project(sources, aggregate, top="dedup_window: 0\n")
+    assert refresh(config, capsys)[0] == 0
+    assert len(rss_items(config.parent / "feeds" / "alle.rss")) == 2
+
+
+def test_dedup_window_is_a_duration_or_0(
+    origin: Origin, project: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from civicfeed.config import load_config
+
+    assert load_config(project(herne_source(origin))).dedup_window == 86400
+    assert load_config(project(herne_source(origin), top="dedup_window: 0\n")).dedup_window == 0
+    assert (
+        load_config(project(herne_source(origin), top="dedup_window: 36h\n")).dedup_window == 129600
+    )
+    code, output = refresh(project(herne_source(origin), top="dedup_window: soon\n"), capsys)
+    assert code == 2
+    assert "sources.yaml:3: dedup_window: 'soon' is not a duration" in output
