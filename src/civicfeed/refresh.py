@@ -289,7 +289,11 @@ async def _candidates(
     warnings = list(extraction.warnings)
     pairs: list[tuple[Item, Candidate]] = []
     for item in extraction.items:
-        candidate, notes = normalise(item, source_id=source.id, base_url=page_url, zone=zone)
+        try:
+            candidate, notes = normalise(item, source_id=source.id, base_url=page_url, zone=zone)
+        except Exception as exc:  # one item that cannot be handled never fails its siblings
+            warnings.append(f"{_name(item)}: skipped, it could not be read ({_reason(exc)})")
+            continue
         warnings.extend(notes)
         if candidate is not None:
             pairs.append((item, candidate))
@@ -337,17 +341,27 @@ async def _dates_from_detail_pages(
         try:
             page = await run.fetcher.fetch(link, timeout=remaining, max_bytes=source.max_bytes)
             root, _ = parse_page(page)
+            text = detect.detail_date_text(root) if selector == "auto" else text_of(root, selector)
+            return link, parse_date(text, run.config.tz)
         except CivicfeedError as exc:
             warnings.append(f"detail page {link}: {exc}")
-            return link, None
-        text = detect.detail_date_text(root) if selector == "auto" else text_of(root, selector)
-        return link, parse_date(text, run.config.tz)
+        except Exception as exc:  # the failure stays with its item, never its source
+            warnings.append(f"detail page {link}: {_reason(exc)}")
+        return link, None
 
     found = dict(await asyncio.gather(*(date_of(link) for link in wanted)))
     return [
         (item, replace(c, published=found.get(c.link or "")) if c.published is None else c)
         for item, c in pairs
     ]
+
+
+def _name(item: Item) -> str:
+    return repr(item.title[:60]) if isinstance(item.title, str) and item.title else "an item"
+
+
+def _reason(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"[:200]
 
 
 # --- health --------------------------------------------------------------------------------

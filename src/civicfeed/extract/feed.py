@@ -8,7 +8,7 @@ from __future__ import annotations
 import calendar
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -61,16 +61,28 @@ def _extract_xml(fetched: Fetched) -> Extraction:
     warnings: list[str] = []
     if parsed.get("bozo") and parsed.get("bozo_exception") is not None:
         warnings.append(f"feed is not well-formed, read leniently: {parsed['bozo_exception']}")
-    return _extraction([_xml_item(entry) for entry in entries], warnings)
+    return _extraction(entries, _xml_item, warnings)
 
 
-def _extraction(converted: Sequence[Item | None], warnings: list[str]) -> Extraction:
-    """The items that could be read; a warning for each that could not."""
-    for position, item in enumerate(converted, start=1):
+def _extraction(
+    entries: Sequence[Any], convert: Callable[[Any], Item | None], warnings: list[str]
+) -> Extraction:
+    """The items that could be read; a warning for each that could not. Every entry is
+    converted on its own: one that cannot be read never fails its siblings."""
+    items = []
+    for position, entry in enumerate(entries, start=1):
+        try:
+            item = convert(entry)
+        except Exception as exc:
+            warnings.append(
+                f"entry {position}: could not be read, skipped ({type(exc).__name__}: {exc})"
+            )
+            continue
         if item is None:
             warnings.append(f"entry {position}: no title found, skipped")
-    items = tuple(item for item in converted if item is not None)
-    return Extraction(items, "feed", tuple(warnings))
+        else:
+            items.append(item)
+    return Extraction(tuple(items), "feed", tuple(warnings))
 
 
 def _xml_item(entry: dict[str, Any]) -> Item | None:
@@ -84,7 +96,10 @@ def _xml_item(entry: dict[str, Any]) -> Item | None:
     # dict.get: feedparser's own lookup maps a missing "updated" to "published", with a warning
     date_text = _first_of(entry, "published", "updated", "created")
     parsed = _first_of(entry, "published_parsed", "updated_parsed", "created_parsed")
-    hint = datetime.fromtimestamp(calendar.timegm(parsed), UTC) if parsed else None
+    try:
+        hint = datetime.fromtimestamp(calendar.timegm(parsed), UTC) if parsed else None
+    except (ValueError, OverflowError):  # year 0 or 10000 once its offset is applied
+        hint = None
     return Item(
         title=title,
         link=entry.get("link") or None,
@@ -148,7 +163,7 @@ def _extract_json(content: bytes) -> Extraction:
         raise ExtractError(f"not a JSON feed: {exc}") from None
     if not isinstance(document, dict) or not isinstance(document.get("items"), list):
         raise ExtractError("not a JSON feed: no 'items' list")
-    return _extraction([_json_item(raw) for raw in document["items"]], [])
+    return _extraction(document["items"], _json_item, [])
 
 
 def _json_item(raw: object) -> Item | None:

@@ -85,7 +85,13 @@ def extract_html(fetched: Fetched, rules: HtmlRules) -> Extraction:
         )
     items: list[Item] = []
     for position, node in enumerate(nodes, start=1):
-        item = _item(node, rules)
+        try:
+            item = _item(node, rules)
+        except Exception as exc:  # one item that cannot be read never fails its siblings
+            notes.append(
+                f"item {position}: could not be read, skipped ({type(exc).__name__}: {exc})"
+            )
+            continue
         if item is None:
             notes.append(f"item {position}: no title found, skipped")
         else:

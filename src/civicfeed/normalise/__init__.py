@@ -6,7 +6,7 @@ from datetime import tzinfo
 
 from ..models import Candidate, Item
 from ..xmlsafe import scrub
-from .dates import parse_date
+from .dates import mentions_date, parse_date, plausible
 from .text import MAX_TITLE, absolute_link, clean_text, sanitise_html
 
 __all__ = ["normalise", "parse_date"]
@@ -24,9 +24,13 @@ def normalise(
         warnings.append(f"title longer than {MAX_TITLE} characters was shortened: {title[:60]}")
     link = absolute_link(item.link, base_url)
     if item.link and link is None:
-        warnings.append(f"{title[:60]}: link {item.link[:80]!r} is not an http(s) URL")
+        warnings.append(f"{title[:60]}: link {item.link[:80]!r} is not a usable http(s) URL")
     # an item without a readable date is reported by the caller, which may still find one
-    published = parse_date(item.date_text, zone) or item.date_hint
+    published = parse_date(item.date_text, zone)
+    if published is None and not mentions_date(item.date_text):
+        published = item.date_hint
+    if published is not None and not plausible(published):
+        published = None  # year 1 or 9999: unknown, reported by the caller like any other
     summary, cut = sanitise_html(item.summary_html, base_url)
     if cut:
         warnings.append(f"{title[:60]}: summary was shortened")

@@ -15,7 +15,7 @@ import re
 import unicodedata
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 
-__all__ = ["parse_date"]
+__all__ = ["mentions_date", "parse_date", "plausible"]
 
 _MONTHS = {
     "januar": 1,
@@ -183,3 +183,24 @@ def _offset(zone: str | None) -> tzinfo | None:
         return None
     sign = -1 if zone[0] == "-" else 1
     return timezone(sign * timedelta(hours=hours, minutes=minutes))
+
+
+# --- range and validity, for dates read by other parsers (feedparser) -----------------------
+
+EARLIEST_YEAR, LATEST_YEAR = 1900, 2200
+
+
+def plausible(moment: datetime) -> bool:
+    """A date an announcement can carry: years outside 1900–2200 are read as unknown (before
+    1893 zones had local mean time offsets, which RFC 822 cannot write)."""
+    return EARLIEST_YEAR <= moment.year <= LATEST_YEAR
+
+
+def mentions_date(text: str | None) -> bool:
+    """Whether ``text`` is written like a date, possible or not ("2024-02-31"): where
+    parse_date finds none in such a text, another parser's reading of it (feedparser rolls
+    31 February over to 2 March) is not to be trusted either."""
+    if not text:
+        return False
+    text = unicodedata.normalize("NFC", text[:_MAX_TEXT]).replace("\xa0", " ")
+    return any(pattern.search(text) for pattern in _PATTERNS)

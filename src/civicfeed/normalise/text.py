@@ -57,7 +57,24 @@ def absolute_link(link: str | None, base: str) -> str | None:
         scheme = urlsplit(absolute).scheme.lower()
     except ValueError:
         return None
-    return absolute if scheme in {"http", "https"} else None
+    return absolute if scheme in {"http", "https"} and _requestable(absolute) else None
+
+
+def _requestable(url: str) -> bool:
+    """Whether a request could be made to ``url`` at all: a host that is a valid name (IDNA,
+    so not ``xn--``), a port in range. Anything else is no link."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises for a port out of range
+        host = parts.hostname
+        if not host or any(c.isspace() for c in host):
+            return False
+        if host.startswith("[") or ":" in host:  # an IPv6 literal: urlsplit checked it
+            return True
+        host.encode("idna").decode("idna")
+    except (ValueError, UnicodeError):
+        return False
+    return True
 
 
 def sanitise_html(fragment: str | None, base: str) -> tuple[str, bool]:

@@ -17,7 +17,7 @@ from lxml import etree
 from .. import __version__
 from ..dedup import Story
 from ..xmlsafe import scrub
-from .model import Archive, FeedInfo, entry_updated, feed_updated, summary_html
+from .model import Archive, FeedInfo, entry_updated, feed_updated, in_zone, summary_html
 
 __all__ = ["STYLESHEET_NAME", "render_atom", "render_rss"]
 
@@ -51,7 +51,7 @@ def _build(info: FeedInfo, stories: Sequence[Story], zone: tzinfo, kind: str) ->
     fg.language(info.language)
     fg.author({"name": info.title})
     fg.generator("civicfeed", __version__)
-    updated = feed_updated(stories).astimezone(zone)
+    updated = in_zone(feed_updated(stories), zone)
     fg.updated(updated)
     fg.lastBuildDate(updated)
     if kind == "atom":
@@ -75,9 +75,9 @@ def _add(fg: FeedGenerator, info: FeedInfo, story: Story, zone: tzinfo) -> None:
     summary = summary_html(info, story)
     if summary:
         fe.summary(summary, type="html")  # also the RSS <description>
-    fe.published(entry.published.astimezone(zone))
-    fe.pubDate(entry.published.astimezone(zone))
-    fe.updated(entry_updated(story).astimezone(zone))
+    fe.published(in_zone(entry.published, zone))
+    fe.pubDate(in_zone(entry.published, zone))
+    fe.updated(in_zone(entry_updated(story), zone))
     ref = info.sources.get(entry.source_id)
     if info.aggregate and ref is not None:
         fe.source(url=ref.rss_url or ref.page, title=ref.title)  # RSS <source>

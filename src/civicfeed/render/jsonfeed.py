@@ -9,7 +9,7 @@ from typing import Any
 
 from ..dedup import Story
 from ..xmlsafe import scrub
-from .model import FeedInfo, entry_updated, origins, summary_html
+from .model import FeedInfo, entry_updated, in_zone, origins, summary_html
 
 __all__ = ["render_json"]
 
@@ -47,8 +47,8 @@ def _item(info: FeedInfo, story: Story, zone: tzinfo) -> dict[str, Any]:
         item["content_html"] = summary
     else:
         item["content_text"] = entry.title
-    item["date_published"] = entry.published.astimezone(zone).isoformat()
-    item["date_modified"] = entry_updated(story).astimezone(zone).isoformat()
+    item["date_published"] = in_zone(entry.published, zone).isoformat()
+    item["date_modified"] = in_zone(entry_updated(story), zone).isoformat()
     if info.aggregate:
         ref = info.sources.get(entry.source_id)
         # JSON Feed extensions are objects whose key starts with an underscore

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from html import escape
 from types import MappingProxyType
 
@@ -17,6 +17,7 @@ __all__ = [
     "SourceRef",
     "entry_updated",
     "feed_updated",
+    "in_zone",
     "origins",
     "summary_html",
 ]
@@ -103,6 +104,20 @@ class Archive:
         # relative to where this document is
         up = "" if self.number is None else "../../"
         return up + target
+
+
+def in_zone(moment: datetime, zone: tzinfo) -> datetime:
+    """``moment`` in the feed's zone, for writing; in UTC where the zone's offset then had
+    seconds (local mean time before 1893, "+00:53:28"), which RFC 822 and RFC 3339 cannot
+    write."""
+    try:
+        local = moment.astimezone(zone)
+    except OverflowError:  # the first or last day a datetime can hold
+        return moment.astimezone(UTC)
+    offset = local.utcoffset()
+    if offset is not None and offset.seconds % 60:
+        return moment.astimezone(UTC)
+    return local
 
 
 def entry_updated(story: Story) -> datetime:

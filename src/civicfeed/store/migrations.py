@@ -54,6 +54,15 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             summary = xml_safe(summary), guid = xml_safe(guid)""",
         ),
     ),
+    # dates outside 1900-2200 are unknown (year 1, year 9999, local mean time offsets):
+    # entries stored with one get the time they were first seen, as undated ones do
+    (
+        4,
+        (
+            """UPDATE entries SET published = first_seen, date_known = 0
+            WHERE published < '1900' OR published >= '2201'""",
+        ),
+    ),
 )
 
 LATEST = MIGRATIONS[-1][0]
