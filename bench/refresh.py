@@ -1,12 +1,14 @@
-"""Benchmark: a whole refresh of many sources over loopback HTTP; prints figures.
+"""A whole refresh in this one process, over loopback HTTP; prints figures.
 
     .venv/bin/python bench/refresh.py [--sources 200]
 
-Half the sources are HTML listings (about 40 KB, 30 items), half RSS feeds (about 40 KB, 30
-items), all on one loopback origin started here. It reports, for a first run (everything new),
-a second run with changed content and a third run answered by 304: wall time, CPU time and CPU
-per source, and the peak memory of the process. Compare the ratios within one run; absolute
-times depend on the machine and its load.
+The side-by-side benchmark is ``python -m benchmarks`` (an origin process of its own, reader
+and the floor beside civicfeed); this runs the same generated sources (benchmarks/documents.py)
+through ``civicfeed.refresh`` inside one process, origin threads included, so that a profiler
+(``python -m cProfile -s cumulative bench/refresh.py``) sees the pipeline without process
+boundaries. It reports, for a first run (everything new), a second run with changed content
+and a third run answered by 304: wall time, CPU time and CPU per source, and the peak memory of
+the process; then the memory under a 50 MB response cut at ``max_bytes``.
 """
 
 from __future__ import annotations
@@ -20,73 +22,17 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).parents[1]))
 
+from benchmarks.documents import content_type, document, sources, write_civicfeed_config
 from civicfeed.config import load_config
 from civicfeed.refresh import refresh
 from origin import Origin
 
 
-def html_listing(source: int, version: int) -> bytes:
-    rows = []
-    for n in range(30):
-        story = n + version
-        rows.append(
-            f'<article class="news-teaser"><p class="news-date">Meldung vom {1 + story % 28}. '
-            f"Februar 2019</p><h3>Meldung {story} der Stadt {source}: Integration im Quartier"
-            f'</h3><div class="news-text"><p>{"Ein Teaser mit etwas Text. " * 40}</p></div>'
-            f'<a class="more" href="/s{source}/m{story}.html">mehr zur Meldung</a></article>'
-        )
-    return ("<html><body><main>" + "".join(rows) + "</main></body></html>").encode()
-
-
-def rss_feed(source: int, version: int) -> bytes:
-    items = []
-    for n in range(30):
-        story = n + version
-        items.append(
-            f"<item><title>Pressemitteilung {story} aus Stadt {source}</title>"
-            f"<link>https://stadt{source}.example/p/{story}</link><guid>s{source}-{story}</guid>"
-            f"<pubDate>Mon, {1 + story % 28:02d} Feb 2019 10:00:00 +0100</pubDate>"
-            f"<description>{'Beschreibung der Meldung. ' * 45}</description></item>"
-        )
-    return (
-        f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
-        f"<title>Stadt {source}</title><link>https://stadt{source}.example/</link>"
-        f"<description>d</description>{''.join(items)}</channel></rss>"
-    ).encode()
-
-
-def serve(origin: Origin, sources: int, version: int) -> None:
-    for s in range(sources):
-        if s % 2:
-            origin.set(f"/s{s}.rss", rss_feed(s, version), content_type="application/rss+xml")
-        else:
-            origin.set(f"/s{s}/", html_listing(s, version))
-
-
-def write_config(origin: Origin, folder: Path, sources: int) -> Path:
-    lines = ["timezone: Europe/Berlin", "concurrency: 16", "per_host: 16", "sources:"]
-    for s in range(sources):
-        if s % 2:
-            lines += [
-                f"  - id: s{s}",
-                f"    title: Stadt {s}",
-                f"    url: {origin.url(f'/s{s}.rss')}",
-                "    tags: [alle]",
-            ]
-        else:
-            lines += [
-                f"  - id: s{s}",
-                f"    title: Stadt {s}",
-                f"    url: {origin.url(f'/s{s}/')}",
-                "    tags: [alle]",
-                "    html: {item: article.news-teaser, title: h3, date: .news-date, "
-                "link: a.more, summary: .news-text}",
-            ]
-    lines += ["feeds:", "  - id: alle", "    title: Alle", "    tags: [alle]"]
-    path = folder / "sources.yaml"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
+def serve(origin: Origin, count: int, version: int) -> None:
+    for source in sources(count):
+        origin.set(source.path, document(source, version), content_type=content_type(source))
 
 
 def measure(label: str, config_path: Path, sources: int) -> None:
@@ -143,11 +89,15 @@ def main() -> None:
     origin = Origin().start()
     try:
         folder = Path(tempfile.mkdtemp(prefix="civicfeed-bench-"))
-        config = write_config(origin, folder, args.sources)
-        print(
-            f"{args.sources} sources (half HTML listings, half RSS), 30 items and about "
-            f"{len(html_listing(0, 0)) // 1000} KB / {len(rss_feed(1, 0)) // 1000} KB each"
+        config = write_civicfeed_config(
+            folder,
+            lambda source: origin.url(source.path),
+            sources(args.sources),
+            per_host=16,
+            concurrency=16,
+            timeout=300,
         )
+        print(f"{args.sources} sources (half HTML listings, half RSS; 30 items, 20-60 KB each)")
         serve(origin, args.sources, version=0)
         measure("first run (all new)", config, args.sources)
         serve(origin, args.sources, version=3)

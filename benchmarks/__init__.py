@@ -1,0 +1,1 @@
+"""Side-by-side benchmark of civicfeed against lemon24/reader and the floor; see run.py."""

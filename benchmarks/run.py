@@ -1,0 +1,684 @@
+"""Side-by-side benchmark: civicfeed, lemon24/reader and the floor, over a loopback origin.
+
+    .venv/bin/python -m benchmarks [--sizes 100,1000,5000] [--latency 0.1] [--addresses 64]
+    .venv/bin/python -m benchmarks --profile 200
+
+For every size N a fresh origin process (benchmarks/origin.py) serves N generated sources
+(half RSS 2.0 feeds, half HTML listings; 30 items, 20-60 KB each) on 127.0.0.1-127.0.0.64,
+answering every request after ``--latency`` seconds and conditional requests with 304. Then
+three runs, each contender a process of its own, one after the other:
+
+- ``first``: every source new;
+- ``unchanged``: nothing changed, every answer a 304;
+- ``changed``: after 10 % of the sources got 3 new stories each.
+
+Contenders: ``civicfeed refresh`` on all N sources and on the feed half alone; reader
+(``update_feeds(workers=16)``) on the feed half; the network floor (an httpx fetch-only loop at
+civicfeed's limits) on both sets; the parsing floor (feedparser and lxml on the same documents,
+one process). For each: wall time, CPU time (user + system of the process and the children it
+waited for), peak memory (the largest sum of the resident sizes of the process and its
+children, sampled 10 times a second, or the high-water mark of the largest one if that is
+more), failed sources, and what the origin served. Results are printed and written to
+benchmarks/RESULTS.md (each size's block replaced, everything else in the file kept).
+
+``--profile N`` runs one civicfeed first refresh of N sources under cProfile instead and
+writes where the CPU time goes (by package and by function).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import pstats
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from .documents import sources, write_civicfeed_config
+from .origin import OriginProcess
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "RESULTS.md"
+RUNS = ("first", "unchanged", "changed")
+CONTENDERS = ("civicfeed", "civicfeed-feeds", "reader", "fetch", "fetch-feeds", "parse")
+LABELS = {
+    "civicfeed": "civicfeed, feeds + listings",
+    "civicfeed-feeds": "civicfeed, feeds only",
+    "reader": "reader, workers=16, feeds",
+    "fetch": "fetch only, feeds + listings",
+    "fetch-feeds": "fetch only, feeds",
+    "parse": "parse only, feedparser + lxml",
+    "parse-feeds": "parse only, feedparser",
+}
+
+
+@dataclass
+class Measurement:
+    contender: str
+    sources: int
+    run: str
+    wall: float | None = None
+    cpu: float | None = None
+    peak_mb: float | None = None
+    failed: int | None = None
+    served: dict[str, int] = field(default_factory=dict)
+    others_cpu: float | None = None
+    note: str = ""
+
+
+@dataclass
+class Child:
+    wall: float
+    cpu: float
+    peak_mb: float
+    code: int
+    timed_out: bool
+    output: str
+
+
+def _environment() -> dict[str, str]:
+    """The children's environment: no proxy (everything is on loopback)."""
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    env["NO_PROXY"] = env["no_proxy"] = "*"
+    return env
+
+
+def _high_water(pid: int) -> int:
+    """VmHWM: the most memory this process has had resident since it started its program."""
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def _sample(process: psutil.Process, highs: dict[int, int]) -> int:
+    """The resident size of the process and all its children now; each one's high-water mark
+    goes into ``highs``."""
+    try:
+        family = [process, *process.children(recursive=True)]
+    except psutil.Error:
+        return 0
+    total = 0
+    for member in family:
+        with contextlib.suppress(psutil.Error):
+            total += member.memory_info().rss
+            highs[member.pid] = max(highs.get(member.pid, 0), _high_water(member.pid))
+    return total
+
+
+def _kill_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+def run_child(argv: list[str], *, log: Path, timeout: float, cwd: Path = ROOT) -> Child:
+    """Run ``argv`` in a process group of its own; its own rusage via wait4, memory sampled."""
+    with log.open("wb") as out:
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=_environment(),
+            start_new_session=True,
+        )
+    ended: dict[str, Any] = {}
+
+    def reap() -> None:
+        _, status, usage = os.wait4(process.pid, 0)
+        ended.update(at=time.perf_counter(), status=status, usage=usage)
+
+    waiter = threading.Thread(target=reap, daemon=True)
+    waiter.start()
+    watched = psutil.Process(process.pid)
+    peak, highs, timed_out = 0, dict[int, int](), False
+    try:
+        while waiter.is_alive():
+            peak = max(peak, _sample(watched, highs))
+            waiter.join(0.1)
+            if waiter.is_alive() and time.perf_counter() - started > timeout:
+                timed_out = True
+                _kill_group(process.pid)
+                waiter.join()
+    finally:
+        if waiter.is_alive():  # interrupted: leave nothing behind
+            _kill_group(process.pid)
+            waiter.join(5)
+        _kill_group(process.pid)  # whatever of its group outlived it
+    process.returncode = os.waitstatus_to_exitcode(ended["status"])
+    usage = ended["usage"]
+    return Child(
+        wall=ended["at"] - started,
+        cpu=usage.ru_utime + usage.ru_stime,
+        # not ru_maxrss: Linux counts in it the memory of the forked copy of this process
+        peak_mb=max(peak, *highs.values(), 0) / 2**20,
+        code=process.returncode,
+        timed_out=timed_out,
+        output=log.read_text(errors="replace"),
+    )
+
+
+def _busy_cpu() -> float:
+    times = psutil.cpu_times()
+    return float(sum(times) - times.idle - getattr(times, "iowait", 0.0))
+
+
+def _process_cpu(pid: int) -> float:
+    try:
+        times = psutil.Process(pid).cpu_times()
+    except psutil.Error:
+        return 0.0
+    return float(times.user + times.system)
+
+
+def _civicfeed() -> list[str]:
+    script = Path(sys.executable).with_name("civicfeed")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "civicfeed"]
+
+
+def _civicfeed_failures(child: Child, total: int) -> tuple[int, str]:
+    if child.code == 0:
+        return 0, ""
+    found = re.search(r"(\d+) of \d+ source\(s\) failed: (.*)", child.output)
+    if child.code == 1 and found:
+        return int(found[1]), found[2][:200]
+    if child.code == 1:
+        return 0, "exit 1: " + child.output.strip().splitlines()[-1][:200]
+    return total, f"exit {child.code}: " + " | ".join(child.output.strip().splitlines()[-3:])
+
+
+def _json_tail(child: Child) -> dict[str, Any]:
+    for line in reversed(child.output.strip().splitlines()):
+        with contextlib.suppress(ValueError):
+            answer: dict[str, Any] = json.loads(line)
+            return answer
+    return {}
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, n: int, folder: Path) -> None:
+        self.args, self.n, self.folder = args, n, folder
+        self.measurements: list[Measurement] = []
+
+    def run(self) -> list[Measurement]:
+        args, n = self.args, self.n
+        every = sources(n, args.addresses)
+        feeds = [s for s in every if s.kind == "rss"]
+        with OriginProcess(n, addresses=args.addresses, latency=args.latency) as origin:
+            self.origin = origin
+            sets = {"civicfeed": every, "civicfeed-feeds": feeds, "fetch": every}
+            sets |= {"fetch-feeds": feeds, "reader": feeds}
+            configs = {
+                name: write_civicfeed_config(
+                    self.folder / name,
+                    origin.url,
+                    sets[name],
+                    per_host=args.per_host,
+                    concurrency=args.concurrency,
+                    timeout=args.source_timeout,
+                )
+                for name in ("civicfeed", "civicfeed-feeds")
+                if name in args.contenders
+            }
+            for name in ("fetch", "fetch-feeds", "reader"):
+                (self.folder / f"{name}.urls").write_text(
+                    "".join(origin.url(s) + "\n" for s in sets[name])
+                )
+            if "reader" in args.contenders:
+                child = self._child(
+                    "reader-setup",
+                    [*self._module(), "reader-setup", self._reader_db(), self._urls("reader")],
+                )
+                if child.code != 0:
+                    raise SystemExit(f"reader could not be set up:\n{child.output}")
+            for run in RUNS:
+                if run == "changed":
+                    origin.change(args.change)
+                for contender in CONTENDERS:
+                    if contender not in args.contenders:
+                        continue
+                    if contender == "parse":
+                        self._parse(run)
+                        continue
+                    self._measure(contender, run, len(sets[contender]), configs.get(contender))
+        return self.measurements
+
+    def _module(self) -> list[str]:
+        return [sys.executable, "-m", "benchmarks.contenders"]
+
+    def _reader_db(self) -> str:
+        return str(self.folder / "reader.sqlite")
+
+    def _urls(self, name: str) -> str:
+        return str(self.folder / f"{name}.urls")
+
+    def _child(self, label: str, argv: list[str]) -> Child:
+        return run_child(argv, log=self.folder / f"{label}.log", timeout=self.args.run_timeout)
+
+    def _measure(self, contender: str, run: str, count: int, config: Path | None) -> None:
+        args = self.args
+        if config is not None:
+            argv = [*_civicfeed(), "refresh", "--config", str(config)]
+        elif contender == "reader":
+            argv = [*self._module(), "reader", self._reader_db(), f"--workers={args.workers}"]
+        else:
+            concurrency = args.concurrency or _civicfeed_default("concurrency")
+            argv = [
+                *self._module(),
+                "fetch",
+                str(self.folder / f"{contender}.state.json"),
+                self._urls(contender),
+                f"--concurrency={concurrency}",
+                f"--per-host={args.per_host}",
+            ]
+        self.origin.stats()  # reset the counters
+        machine, origin_cpu, own = _busy_cpu(), _process_cpu(self.origin.pid), time.process_time()
+        child = self._child(f"{contender}-{run}", argv)
+        others = (
+            _busy_cpu()
+            - machine
+            - child.cpu
+            - (_process_cpu(self.origin.pid) - origin_cpu)
+            - (time.process_time() - own)
+        )
+        served = self.origin.stats()
+        if child.timed_out:
+            failed, note = count, f"timed out after {args.run_timeout:g} s"
+        elif config is not None:
+            failed, note = _civicfeed_failures(child, count)
+        else:
+            answer = _json_tail(child)
+            failed = int(answer.get("failed", count)) if child.code == 0 else count
+            note = "; ".join(answer.get("errors", [])) if child.code == 0 else child.output[-300:]
+        self._record(
+            Measurement(
+                contender,
+                count,
+                run,
+                child.wall,
+                child.cpu,
+                child.peak_mb,
+                failed,
+                served,
+                max(others, 0.0),
+                note,
+            )
+        )
+
+    def _parse(self, run: str) -> None:
+        if run == "unchanged":  # nothing to parse
+            self._record(Measurement("parse", self.n, run, cpu=0.0, failed=0))
+            self._record(Measurement("parse-feeds", self.n // 2, run, cpu=0.0, failed=0))
+            return
+        argv = [
+            *self._module(),
+            "parse",
+            f"--sources={self.n}",
+            f"--addresses={self.args.addresses}",
+        ]
+        if run == "changed":
+            argv.append(f"--changed={self.args.change}")
+        child = self._child(f"parse-{run}", argv)
+        answer = _json_tail(child)
+        if child.code != 0 or not answer:
+            raise SystemExit(f"the parsing floor failed:\n{child.output}")
+        feeds, listings = float(answer["feedparser_cpu"]), float(answer["lxml_cpu"])
+        self._record(Measurement("parse", self.n, run, cpu=feeds + listings, failed=0))
+        self._record(Measurement("parse-feeds", self.n // 2, run, cpu=feeds, failed=0))
+
+    def _record(self, m: Measurement) -> None:
+        self.measurements.append(m)
+        print(_line(m), flush=True)
+
+
+def _civicfeed_default(key: str) -> int:
+    from civicfeed.config import Config
+
+    value = Config.model_fields[key].default
+    assert isinstance(value, int)
+    return value
+
+
+def _num(value: float | None, digits: int = 2) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def _line(m: Measurement) -> str:
+    served = f"{m.served.get('200', 0)}/{m.served.get('304', 0)}" if m.served else "–"
+    text = (
+        f"  {LABELS[m.contender]:<31} {m.run:<10} wall {_num(m.wall):>7} s  cpu {_num(m.cpu):>7}"
+        f" s  peak {_num(m.peak_mb, 0):>5} MB  failed {m.failed}  200/304 {served}"
+    )
+    return text + (f"  ({m.note})" if m.note else "")
+
+
+def _ratio(a: float | None, b: float | None) -> str:
+    if a is None or b is None or b <= 0:
+        return "–"
+    return f"{a / b:.2f}"
+
+
+def table(measurements: list[Measurement]) -> str:
+    found = {(m.contender, m.run): m for m in measurements}
+
+    def get(contender: str, run: str) -> Measurement | None:
+        return found.get((contender, run))
+
+    rows = [
+        "| contender | sources | run | wall s | CPU s | peak MB | failed | 200 / 304 | connections"
+        " | others' CPU s | wall ÷ reader | CPU ÷ reader | wall ÷ fetch floor"
+        " | CPU ÷ parse floor |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    floors = {
+        "civicfeed": ("fetch", "parse"),
+        "civicfeed-feeds": ("fetch-feeds", "parse-feeds"),
+        "reader": ("fetch-feeds", "parse-feeds"),
+    }
+    for m in measurements:
+        reader = get("reader", m.run) if m.contender == "civicfeed-feeds" else None
+        fetch_floor = parse_floor = None
+        if m.contender in floors:
+            fetch_floor = get(floors[m.contender][0], m.run)
+            parse_floor = get(floors[m.contender][1], m.run)
+        served = f"{m.served.get('200', 0)} / {m.served.get('304', 0)}" if m.served else "–"
+        rows.append(
+            f"| {LABELS[m.contender]} | {m.sources} | {m.run} | {_num(m.wall)} | {_num(m.cpu)} "
+            f"| {_num(m.peak_mb, 0)} | {m.failed if m.failed is not None else '–'} | {served} "
+            f"| {m.served.get('connections', '–') if m.served else '–'} "
+            f"| {_num(m.others_cpu, 1)} "
+            f"| {_ratio(m.wall, reader.wall if reader else None)} "
+            f"| {_ratio(m.cpu, reader.cpu if reader else None)} "
+            f"| {_ratio(m.wall, fetch_floor.wall if fetch_floor else None)} "
+            f"| {_ratio(m.cpu, parse_floor.cpu if parse_floor else None)} |"
+        )
+    notes = [f"- {LABELS[m.contender]}, {m.run}: {m.note}" for m in measurements if m.note]
+    return "\n".join(rows + (["", *notes] if notes else []))
+
+
+def machine() -> str:
+    model = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    memory = psutil.virtual_memory().total / 2**30
+    versions = ", ".join(
+        f"{name} {_version(name)}"
+        for name in ("civicfeed", "reader", "feedparser", "httpx", "lxml")
+    )
+    commit = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    return (
+        f"{os.cpu_count()} CPUs ({model}), {memory:.0f} GiB memory, Python "
+        f"{platform.python_version()} on {platform.system()} {platform.release()}; "
+        f"{versions}; civicfeed commit {commit or 'unknown'}"
+    )
+
+
+def _version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _command(argv: list[str]) -> str:
+    return ".venv/bin/python -m benchmarks " + " ".join(argv)
+
+
+def _load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f} / {five:.2f} / {fifteen:.2f}"
+
+
+def write_block(key: str, text: str, path: Path = RESULTS) -> None:
+    """Replace the block ``key`` in RESULTS.md (or add it at the end), keeping the rest."""
+    start, end = f"<!-- {key} -->", f"<!-- /{key} -->"
+    block = f"{start}\n{text.strip()}\n{end}"
+    old = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
+    if start in old and end in old:
+        before, rest = old.split(start, 1)
+        new = before + block + rest.split(end, 1)[1]
+    else:
+        new = old.rstrip("\n") + "\n\n" + block + "\n"
+    path.write_text(new, encoding="utf-8")
+
+
+def benchmark(args: argparse.Namespace, argv: list[str]) -> None:
+    print(machine())
+    for n in args.sizes:
+        folder = Path(tempfile.mkdtemp(prefix=f"civicfeed-benchmark-{n}-"))
+        print(
+            f"\nN = {n}: latency {args.latency * 1000:g} ms, {args.addresses} addresses, "
+            f"per_host {args.per_host}, concurrency "
+            f"{args.concurrency or _civicfeed_default('concurrency')} (files in {folder})"
+        )
+        load_before, started = _load(), datetime.now(UTC)
+        try:
+            measurements = Bench(args, n, folder).run()
+        finally:
+            if not args.keep:
+                shutil.rmtree(folder, ignore_errors=True)
+        load_after = _load()
+        text = table(measurements)
+        print("\n" + text)
+        if args.results:
+            write_block(
+                f"results {n}",
+                f"### N = {n}\n\n"
+                f"{started:%Y-%m-%d %H:%M} UTC, `{_command(argv)}`; {machine()}.\n"
+                f"Latency {args.latency * 1000:g} ms per request, {args.addresses} loopback "
+                f"addresses, per_host {args.per_host}, concurrency "
+                f"{args.concurrency or _civicfeed_default('concurrency')}, {args.change:g} % "
+                f"changed in the third run. Load average (1 / 5 / 15 min) {load_before} "
+                f"before, {load_after} after; *others' CPU s* is the CPU time the rest of the "
+                "machine used while that contender ran.\n\n" + text,
+                args.results,
+            )
+
+
+def profile(args: argparse.Namespace, argv: list[str]) -> None:
+    n = args.profile
+    folder = Path(tempfile.mkdtemp(prefix=f"civicfeed-profile-{n}-"))
+    try:
+        with OriginProcess(n, addresses=args.addresses, latency=args.latency) as origin:
+            config = write_civicfeed_config(
+                folder / "civicfeed",
+                origin.url,
+                sources(n, args.addresses),
+                per_host=args.per_host,
+                concurrency=args.concurrency,
+                timeout=args.source_timeout,
+            )
+            data = folder / "refresh.prof"
+            load = _load()
+            command = ["-m", "cProfile", "-o", str(data), "-m", "civicfeed", "refresh"]
+            child = run_child(
+                [sys.executable, *command, "--config", str(config)],
+                log=folder / "profile.log",
+                timeout=args.run_timeout,
+            )
+            failed, note = _civicfeed_failures(child, n)
+        outcome = f"{failed} failed" + (f" ({note})" if note else "")
+        text = (
+            f"### Profile: civicfeed first refresh, N = {n}\n\n"
+            f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, `{_command(argv)}` (cProfile of the "
+            f"main process); load average before {load}. Under the profiler: wall "
+            f"{child.wall:.2f} s, CPU {child.cpu:.2f} s, {outcome}."
+            "\n\n" + describe_profile(data)
+        )
+        if args.keep:
+            print(f"profile data: {data}")
+    finally:
+        if not args.keep:
+            shutil.rmtree(folder, ignore_errors=True)
+    print(text)
+    if args.results:
+        write_block(f"profile {n}", text, args.results)
+
+
+def _where(file: str) -> str:
+    """A group for a function's file: a package, a civicfeed module, or the standard library."""
+    if file.startswith("~") or file.startswith("<"):
+        return ""
+    parts = Path(file).parts
+    if "site-packages" in parts:
+        return parts[parts.index("site-packages") + 1].removesuffix(".py")
+    if "civicfeed" in parts:
+        rest = parts[parts.index("civicfeed") + 1 :]
+        return "civicfeed." + rest[0].removesuffix(".py")
+    for marker in ("python3.11", "python3.12", "python3.13"):
+        if marker in parts:
+            rest = parts[parts.index(marker) + 1 :]
+            return "stdlib " + rest[0].removesuffix(".py")
+    return Path(file).name
+
+
+def _short(key: tuple[str, int, str]) -> str:
+    file, line, name = key
+    if file == "~":
+        return name
+    where = _where(file) or file
+    return f"{where}:{line} {name}" if where.startswith("civicfeed") else f"{where} {name}"
+
+
+def describe_profile(data: Path, rows: int = 30) -> str:
+    stats = pstats.Stats(str(data))
+    table: dict[tuple[str, int, str], tuple[int, int, float, float, dict[Any, Any]]]
+    table = stats.stats  # type: ignore[attr-defined]
+    total = sum(entry[2] for entry in table.values())
+    groups: dict[str, float] = {}
+    for key, (_, _, own, _, callers) in table.items():
+        group = _where(key[0])
+        seen = {key}
+        while not group and callers:  # a built-in: the group of its main caller
+            caller = max(callers, key=lambda k: callers[k][3])
+            if caller in seen:
+                break
+            seen.add(caller)
+            group = _where(caller[0])
+            callers = table.get(caller, (0, 0, 0.0, 0.0, {}))[4]
+        groups[group or "other"] = groups.get(group or "other", 0.0) + own
+    lines = [
+        f"Profiled CPU: {total:.2f} s. Own time by package or module (a built-in function "
+        "counts for the module that calls it most):",
+        "",
+        "| where | own s | share |",
+        "|---|---:|---:|",
+    ]
+    for group, own in sorted(groups.items(), key=lambda g: -g[1])[:20]:
+        lines.append(f"| {group} | {own:.2f} | {100 * own / total:.0f} % |")
+    lines += [
+        "",
+        f"Top {rows} functions by cumulative time (time in them and what they call):",
+        "",
+        "| function | calls | cumulative s | own s |",
+        "|---|---:|---:|---:|",
+    ]
+    ranked = sorted(table.items(), key=lambda item: -item[1][3])
+    for key, (_, calls, own, cumulative, _) in ranked[:rows]:
+        lines.append(f"| {_short(key)} | {calls} | {cumulative:.2f} | {own:.2f} |")
+    return "\n".join(lines)
+
+
+def _sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give sizes like 100,1000,5000") from None
+    if not sizes or min(sizes) < 2:
+        raise argparse.ArgumentTypeError(f"{text!r}: give sizes like 100,1000,5000")
+    return sizes
+
+
+def _contenders(text: str) -> list[str]:
+    chosen = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = [c for c in chosen if c not in CONTENDERS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown {unknown}; choose from {','.join(CONTENDERS)}")
+    return chosen
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--sizes", type=_sizes, default="100,1000,5000", help="values of N")
+    p.add_argument("--latency", type=float, default=0.1, help="seconds per request")
+    p.add_argument("--addresses", type=int, default=64, help="loopback addresses used")
+    p.add_argument("--per-host", type=int, default=2, help="civicfeed's per_host, and the floor's")
+    p.add_argument(
+        "--concurrency",
+        type=int,
+        help="civicfeed's concurrency, and the floor's (default: its own)",
+    )
+    p.add_argument("--workers", type=int, default=16, help="reader's update_feeds(workers=...)")
+    p.add_argument("--change", type=float, default=10.0, help="percent changed in the third run")
+    p.add_argument(
+        "--source-timeout", type=float, default=900.0, help="civicfeed's per-source timeout, s"
+    )
+    p.add_argument(
+        "--run-timeout", type=float, default=1800.0, help="seconds before one run is killed"
+    )
+    p.add_argument(
+        "--contenders",
+        type=_contenders,
+        default=",".join(CONTENDERS),
+        help="a comma-separated subset",
+    )
+    p.add_argument("--profile", type=int, metavar="N", help="profile one first refresh instead")
+    p.add_argument(
+        "--results",
+        default="benchmarks/RESULTS.md",
+        help="Markdown file for the results, relative to the repository ('' for none)",
+    )
+    p.add_argument("--keep", action="store_true", help="keep the generated files and logs")
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parser().parse_args(argv)
+    args.results = ROOT / args.results if args.results else None
+    if args.addresses < 1 or args.addresses > 254:
+        raise SystemExit("--addresses: 1 to 254")
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        signal.signal(getattr(signal, name), stop)
+    try:
+        if args.profile:
+            profile(args, argv)
+        else:
+            benchmark(args, argv)
+    except KeyboardInterrupt:
+        print("benchmark: interrupted; its processes are ended", file=sys.stderr)
+        raise SystemExit(130) from None
