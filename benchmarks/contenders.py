@@ -5,13 +5,16 @@ memory are its own. Each prints one JSON line: what it did and how many sources 
     python -m benchmarks.contenders reader DB [--workers 16]
     python -m benchmarks.contenders fetch STATE URLS [--concurrency 16] [--per-host 2]
     python -m benchmarks.contenders parse --sources N [--addresses 64] [--changed PERCENT]
+    python -m benchmarks.contenders profile [--clock cpu|wall] OUT ARGS   # civicfeed ARGS
 
 ``URLS`` is a file with one URL a line. ``fetch`` is the network floor: an httpx async loop
 that only fetches (conditional requests with the validators kept in ``STATE``, bodies read in
 full and dropped) at civicfeed's limits. ``parse`` is the parsing floor: feedparser on the
 feeds and lxml with the listings' CSS selectors on the listings, in this one process, for the
 same documents the origin serves (all of them, or with ``--changed`` the changed ones only);
-it reports the CPU time of the parsing alone.
+it reports the CPU time of the parsing alone. ``profile`` runs ``civicfeed ARGS`` under
+cProfile (its imports included), timed by CPU time (or wall time), and writes the profile
+to ``OUT``.
 """
 
 from __future__ import annotations
@@ -151,6 +154,21 @@ def parse(count: int, addresses: int, changed: float | None) -> None:
     )
 
 
+def profile(out: str, clock: str, argv: list[str]) -> None:
+    import cProfile
+
+    profiler = cProfile.Profile(time.process_time if clock == "cpu" else time.perf_counter)
+    profiler.enable()
+    try:
+        from civicfeed.cli import main as civicfeed
+
+        code = civicfeed(argv)
+    finally:
+        profiler.disable()
+        profiler.dump_stats(out)
+    _say({"exit": code, "failed": 0})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -169,8 +187,14 @@ def main() -> None:
     parsing.add_argument("--sources", type=int, required=True)
     parsing.add_argument("--addresses", type=int, default=64)
     parsing.add_argument("--changed", type=float)
+    profiled = commands.add_parser("profile")
+    profiled.add_argument("out")
+    profiled.add_argument("--clock", choices=("cpu", "wall"), default="cpu")
+    profiled.add_argument("argv", nargs=argparse.REMAINDER)
     args = parser.parse_args()
-    if args.command == "reader-setup":
+    if args.command == "profile":
+        profile(args.out, args.clock, args.argv)
+    elif args.command == "reader-setup":
         reader_setup(args.db, args.urls)
     elif args.command == "reader":
         reader_update(args.db, args.workers)

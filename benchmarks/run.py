@@ -178,7 +178,9 @@ def run_child(argv: list[str], *, log: Path, timeout: float, cwd: Path = ROOT) -
 
 def _busy_cpu() -> float:
     times = psutil.cpu_times()
-    return float(sum(times) - times.idle - getattr(times, "iowait", 0.0))
+    idle = times.idle + getattr(times, "iowait", 0.0)
+    guests = getattr(times, "guest", 0.0) + getattr(times, "guest_nice", 0.0)  # within user
+    return float(sum(times) - idle - guests)
 
 
 def _process_cpu(pid: int) -> float:
@@ -502,37 +504,70 @@ def benchmark(args: argparse.Namespace, argv: list[str]) -> None:
 
 
 def profile(args: argparse.Namespace, argv: list[str]) -> None:
+    """One first refresh under cProfile timed by CPU, one timed by the clock, and the tables."""
     n = args.profile
     folder = Path(tempfile.mkdtemp(prefix=f"civicfeed-profile-{n}-"))
+    load = _load()
+    runs: dict[str, tuple[Child, Path]] = {}
     try:
         with OriginProcess(n, addresses=args.addresses, latency=args.latency) as origin:
-            config = write_civicfeed_config(
-                folder / "civicfeed",
-                origin.url,
-                sources(n, args.addresses),
-                per_host=args.per_host,
-                concurrency=args.concurrency,
-                timeout=args.source_timeout,
-            )
-            data = folder / "refresh.prof"
-            load = _load()
-            command = ["-m", "cProfile", "-o", str(data), "-m", "civicfeed", "refresh"]
-            child = run_child(
-                [sys.executable, *command, "--config", str(config)],
-                log=folder / "profile.log",
-                timeout=args.run_timeout,
-            )
+            for clock in ("cpu", "wall"):
+                config = write_civicfeed_config(
+                    folder / clock,
+                    origin.url,
+                    sources(n, args.addresses),
+                    per_host=args.per_host,
+                    concurrency=args.concurrency,
+                    timeout=args.source_timeout,
+                )
+                data = folder / f"{clock}.prof"
+                child = run_child(
+                    [
+                        *(sys.executable, "-m", "benchmarks.contenders", "profile"),
+                        *(f"--clock={clock}", str(data), "refresh", "--config", str(config)),
+                    ],
+                    log=folder / f"{clock}.log",
+                    timeout=args.run_timeout,
+                )
+                if not data.exists():
+                    raise SystemExit(f"the profiled refresh failed:\n{child.output}")
+                runs[clock] = child, data
+        lines = [
+            f"### Profile: civicfeed first refresh, N = {n}",
+            "",
+            f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, `{_command(argv)}`; {machine()}. Load "
+            f"average before {load}, after {_load()}. cProfile of civicfeed's own process "
+            "(work it hands to other processes is not in it), once timed by CPU time and once "
+            "by the clock:",
+            "",
+        ]
+        for clock, (child, _) in runs.items():
             failed, note = _civicfeed_failures(child, n)
-        outcome = f"{failed} failed" + (f" ({note})" if note else "")
-        text = (
-            f"### Profile: civicfeed first refresh, N = {n}\n\n"
-            f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, `{_command(argv)}` (cProfile of the "
-            f"main process); load average before {load}. Under the profiler: wall "
-            f"{child.wall:.2f} s, CPU {child.cpu:.2f} s, {outcome}."
-            "\n\n" + describe_profile(data)
-        )
+            outcome = f"{failed} failed" + (f" ({note})" if note else "")
+            lines.append(
+                f"- timed by {clock}: under the profiler wall {child.wall:.2f} s, CPU "
+                f"{child.cpu:.2f} s, {outcome}"
+            )
+        cpu_data, wall_data = runs["cpu"][1], runs["wall"][1]
+        lines += [
+            "",
+            "**CPU time** by package or module (own time; a built-in function counts for the "
+            "module that calls it most):",
+            "",
+            *describe_groups(cpu_data),
+            "",
+            "**Wall time** by package or module, the same way (waiting included: where this "
+            "exceeds the CPU table, the process waited there):",
+            "",
+            *describe_groups(wall_data),
+            "",
+            "**Top functions by cumulative CPU time** (in them and what they call):",
+            "",
+            *describe_functions(cpu_data),
+        ]
+        text = "\n".join(lines)
         if args.keep:
-            print(f"profile data: {data}")
+            print(f"profile data: {cpu_data}, {wall_data}")
     finally:
         if not args.keep:
             shutil.rmtree(folder, ignore_errors=True)
@@ -541,35 +576,49 @@ def profile(args: argparse.Namespace, argv: list[str]) -> None:
         write_block(f"profile {n}", text, args.results)
 
 
-def _where(file: str) -> str:
-    """A group for a function's file: a package, a civicfeed module, or the standard library."""
-    if file.startswith("~") or file.startswith("<"):
+def _module(file: str) -> str:
+    """The dotted module of a function's file ("" for a built-in)."""
+    if file.startswith("~"):
         return ""
-    parts = Path(file).parts
-    if "site-packages" in parts:
-        return parts[parts.index("site-packages") + 1].removesuffix(".py")
-    if "civicfeed" in parts:
-        rest = parts[parts.index("civicfeed") + 1 :]
-        return "civicfeed." + rest[0].removesuffix(".py")
-    for marker in ("python3.11", "python3.12", "python3.13"):
+    if file.startswith("<frozen "):
+        return file.removeprefix("<frozen ").removesuffix(">")
+    parts = Path(file).with_suffix("").parts
+    if parts and parts[-1] == "__init__":
+        parts = parts[:-1]
+    for marker in ("site-packages", "src", "python3.11", "python3.12", "python3.13"):
         if marker in parts:
-            rest = parts[parts.index(marker) + 1 :]
-            return "stdlib " + rest[0].removesuffix(".py")
-    return Path(file).name
+            return ".".join(parts[len(parts) - parts[::-1].index(marker) :])
+    return ".".join(parts[-2:])
+
+
+def _where(file: str) -> str:
+    """A function's group: a package, a civicfeed module, the standard library's modules."""
+    module = _module(file)
+    if module.startswith("importlib"):
+        return "imports (importlib)"
+    if module.startswith("civicfeed."):
+        return ".".join(module.split(".")[:2])
+    return module.split(".")[0]
 
 
 def _short(key: tuple[str, int, str]) -> str:
     file, line, name = key
-    if file == "~":
+    module = _module(file)
+    if not module:
         return name
-    where = _where(file) or file
-    return f"{where}:{line} {name}" if where.startswith("civicfeed") else f"{where} {name}"
+    return f"{module}:{line} {name}" if module.startswith("civicfeed") else f"{module} {name}"
 
 
-def describe_profile(data: Path, rows: int = 30) -> str:
-    stats = pstats.Stats(str(data))
-    table: dict[tuple[str, int, str], tuple[int, int, float, float, dict[Any, Any]]]
-    table = stats.stats  # type: ignore[attr-defined]
+_Entry = tuple[int, int, float, float, dict[Any, Any]]
+
+
+def _load_stats(data: Path) -> dict[tuple[str, int, str], _Entry]:
+    table: dict[tuple[str, int, str], _Entry] = pstats.Stats(str(data)).stats  # type: ignore[attr-defined]
+    return table
+
+
+def describe_groups(data: Path, rows: int = 16) -> list[str]:
+    table = _load_stats(data)
     total = sum(entry[2] for entry in table.values())
     groups: dict[str, float] = {}
     for key, (_, _, own, _, callers) in table.items():
@@ -583,26 +632,19 @@ def describe_profile(data: Path, rows: int = 30) -> str:
             group = _where(caller[0])
             callers = table.get(caller, (0, 0, 0.0, 0.0, {}))[4]
         groups[group or "other"] = groups.get(group or "other", 0.0) + own
-    lines = [
-        f"Profiled CPU: {total:.2f} s. Own time by package or module (a built-in function "
-        "counts for the module that calls it most):",
-        "",
-        "| where | own s | share |",
-        "|---|---:|---:|",
-    ]
-    for group, own in sorted(groups.items(), key=lambda g: -g[1])[:20]:
+    lines = [f"| where (total {total:.2f} s) | own s | share |", "|---|---:|---:|"]
+    for group, own in sorted(groups.items(), key=lambda g: -g[1])[:rows]:
         lines.append(f"| {group} | {own:.2f} | {100 * own / total:.0f} % |")
-    lines += [
-        "",
-        f"Top {rows} functions by cumulative time (time in them and what they call):",
-        "",
-        "| function | calls | cumulative s | own s |",
-        "|---|---:|---:|---:|",
-    ]
+    return lines
+
+
+def describe_functions(data: Path, rows: int = 30) -> list[str]:
+    table = _load_stats(data)
+    lines = ["| function | calls | cumulative s | own s |", "|---|---:|---:|---:|"]
     ranked = sorted(table.items(), key=lambda item: -item[1][3])
     for key, (_, calls, own, cumulative, _) in ranked[:rows]:
         lines.append(f"| {_short(key)} | {calls} | {cumulative:.2f} | {own:.2f} |")
-    return "\n".join(lines)
+    return lines
 
 
 def _sizes(text: str) -> list[int]:
