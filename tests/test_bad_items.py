@@ -12,11 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from conftest import BASE
 from feedcheck import check_atom, check_rss, rss_items
 from origin import Origin
-from test_refresh import BASE, project, refresh
-
-__all__ = ["project"]
+from test_refresh import refresh
 
 ATOM_ENTRY = """<entry><title>{title}</title><id>urn:x:{number}</id>
 <link href="{link}"/><updated>{date}</updated><summary>Text {number}</summary></entry>"""
