@@ -281,8 +281,9 @@ def test_check_shows_items_and_writes_nothing(
     config = project(herne_source(origin))
     assert main(["check", "herne", "--config", str(config)]) == 0
     out = capsys.readouterr().out
-    assert "herne: 5 items" in out
-    assert "2019-02-11 00:00 CET  Demokratiekonferenz: Was braucht Wanne?" in out
+    assert f"herne: HTML listing {origin.url('/herne/')}\nselectors (configured):" in out
+    assert "\n5 items:\n" in out
+    assert "\n  1  2019-02-11        Demokratiekonferenz: Was braucht Wanne?\n" in out
     assert origin.url("/Meldungen/News-Detailansicht_27101.html?ref=integration&p=1") in out
     assert not (config.parent / "feeds").exists()
     assert not (config.parent / ".civicfeed").exists()

@@ -12,6 +12,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from . import __version__
@@ -98,6 +99,20 @@ def _parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", help="show what one source yields; writes nothing")
     check.add_argument("id", help="the source's id")
     check.add_argument("--config", help=config_help)
+    check.add_argument("--json", action="store_true", help="machine-readable output")
+
+    add = commands.add_parser(
+        "add", help="add a source from its address: a feed, a page naming its feed, or a listing"
+    )
+    add.add_argument("url", help="the address of the feed or of the page that lists the news")
+    add.add_argument(
+        "--id", dest="source_id", help="the new source's id (default: from the address)"
+    )
+    add.add_argument("--title", help="the new source's title (default: the feed's or page's)")
+    add.add_argument("--config", help=config_help)
+    add.add_argument(
+        "--dry-run", action="store_true", help="show what would be added; write nothing"
+    )
     return parser
 
 
@@ -122,7 +137,10 @@ def _main(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.WARNING, format="civicfeed: %(message)s")
     try:
-        config = load_config(args.config or os.environ.get("CIVICFEED_CONFIG", "sources.yaml"))
+        config_path = args.config or os.environ.get("CIVICFEED_CONFIG", "sources.yaml")
+        if args.command == "add":  # the file may not exist yet
+            return _add(Path(config_path), args)
+        config = load_config(config_path)
         if args.command == "refresh":
             return _refresh(config, args)
         if args.command == "status":
@@ -134,7 +152,7 @@ def _main(args: argparse.Namespace) -> int:
 
             log = EventLog(json_lines=_json_log(args.log_format))
             return asyncio.run(serve_only(config, args.listen, log))
-        return _check(config, args.id)
+        return _check(config, args.id, as_json=args.json)
     except ConfigError as exc:
         if len(exc.problems) == 1:
             print(f"civicfeed: configuration error: {exc}", file=sys.stderr)
@@ -303,9 +321,11 @@ def _when(value: str | None) -> str:
     return datetime.fromisoformat(value).astimezone().strftime("%Y-%m-%d %H:%M")
 
 
-def _check(config: Config, source_id: str) -> int:
+def _check(config: Config, source_id: str, *, as_json: bool) -> int:
     import asyncio
+    import json
 
+    from . import preview
     from .refresh import inspect_source
 
     try:
@@ -314,21 +334,38 @@ def _check(config: Config, source_id: str) -> int:
         print(f"civicfeed: no source with id {source_id!r} in {config.path}", file=sys.stderr)
         return EXIT_USAGE
     inspection = asyncio.run(inspect_source(config, source))
-    if inspection.error:
-        print(f"{source.id}: failed: {inspection.error}")
-        return EXIT_FAILED
-    print(f"{source.id}: {len(inspection.candidates)} items from {source.url}")
-    zone = config.tz
-    for number, candidate in enumerate(inspection.candidates, start=1):
-        when = (
-            candidate.published.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
-            if candidate.published
-            else "(no date)"
+    if as_json:
+        print(json.dumps(preview.as_data(inspection), indent=2, ensure_ascii=False))
+    else:
+        print("\n".join(preview.as_lines(inspection, config.tz)))
+    return EXIT_FAILED if inspection.error else EXIT_OK
+
+
+def _add(config_path: Path, args: argparse.Namespace) -> int:
+    import asyncio
+
+    from . import preview
+    from .addsource import add_source
+
+    result = asyncio.run(
+        add_source(
+            config_path,
+            args.url,
+            source_id=args.source_id,
+            title=args.title,
+            dry_run=args.dry_run,
         )
-        print(f"{number:>3}. {when}  {candidate.title}")
-        print(f"     {candidate.link or '(no link)'}")
-    for warning in inspection.warnings:
-        print(f"warning: {warning}")
+    )
+    for reason in result.proposal.reasons:
+        print(f"  {reason}")
+    print("\n".join(preview.as_lines(result.inspection, result.config.tz)))
+    source = result.proposal.source["id"]
+    print(f"{config_path} gains:")
+    print(result.added)
+    if args.dry_run:
+        print(f"dry run: {config_path} is unchanged; it would gain the source {source!r}")
+    else:
+        print(f"added the source {source!r} to {config_path}; `civicfeed refresh` reads it")
     return EXIT_OK
 
 

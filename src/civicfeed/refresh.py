@@ -20,9 +20,10 @@ from .dedup import SourcePlan, plan_source
 from .errors import CivicfeedError, ExtractError, FetchError
 from .extract import detect, extract
 from .extract.html import parse_page, text_of
+from .extract.pin import Explained, explain
 from .fetch import Fetcher, user_agent
 from .health import health, is_due, next_attempt
-from .models import Candidate, Extraction, Item, SourceState
+from .models import Candidate, Extraction, Fetched, Item, SourceState
 from .normalise import normalise, parse_date
 from .publish import Publisher
 from .store import Store, open_store
@@ -95,6 +96,9 @@ class Inspection:
     candidates: tuple[Candidate, ...] = ()
     warnings: tuple[str, ...] = ()
     error: str | None = None
+    url: str = ""  # the address read, after redirects
+    kind: str = "feed"
+    listing: Explained | None = None  # for an HTML listing: the selectors it is read with
 
 
 @dataclass
@@ -170,22 +174,31 @@ async def _notify_hub(config: Config, client: Fetcher, feeds: Sequence[str]) -> 
     return ()
 
 
-async def inspect_source(config: Config, source: Source) -> Inspection:
-    """Fetch and extract one source as a refresh would, storing and writing nothing."""
+async def inspect_source(
+    config: Config, source: Source, *, fetched: Fetched | None = None
+) -> Inspection:
+    """Fetch and extract one source as a refresh would, storing and writing nothing.
+
+    ``fetched``: the source's document when the caller has just fetched it.
+    """
     async with _fetcher(config) as client:
         run = _Run(config, client, datetime.now(UTC))
         deadline = time.monotonic() + source.timeout
+        shown = Inspection(source.id, url=source.url, kind=source.kind)
         try:
-            fetched = await client.fetch(
-                source.url, timeout=source.timeout, max_bytes=source.max_bytes
-            )
+            if fetched is None:
+                fetched = await client.fetch(
+                    source.url, timeout=source.timeout, max_bytes=source.max_bytes
+                )
+            listing = explain(fetched, source.html) if source.html is not None else None
+            shown = replace(shown, url=fetched.url, listing=listing)
             extraction = extract(fetched, source)
             candidates, warnings = await _candidates(
                 run, source, extraction, fetched.url, set(), deadline
             )
         except CivicfeedError as exc:
-            return Inspection(source.id, error=str(exc))
-    return Inspection(source.id, tuple(candidates), tuple(warnings))
+            return replace(shown, error=str(exc))
+    return replace(shown, candidates=tuple(candidates), warnings=tuple(warnings))
 
 
 def _fetcher(config: Config) -> Fetcher:

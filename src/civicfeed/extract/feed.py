@@ -186,3 +186,24 @@ def _json_item(raw: object) -> Item | None:
         summary_html=summary,
         guid=str(guid) if guid is not None else None,
     )
+
+
+def feed_title(fetched: Fetched) -> str:
+    """The feed's own title, or "" (for naming a source that is being added)."""
+    body = fetched.content.lstrip()
+    if fetched.content_type in _JSON_TYPES or body.startswith(b"{"):
+        try:
+            document = json.loads(fetched.content)
+        except (ValueError, RecursionError):
+            return ""
+        title = document.get("title") if isinstance(document, dict) else None
+        return " ".join(title.split()) if isinstance(title, str) else ""
+    if _ENTITY_DECLARATION.search(fetched.content[:65536]):
+        return ""
+    content, headers = _as_browsers_read_latin1(fetched.content, dict(fetched.headers))
+    try:
+        parsed = feedparser.parse(content, response_headers=headers, sanitize_html=True)
+    except Exception:
+        return ""
+    feed = parsed.get("feed") or {}
+    return " ".join(_plain(feed.get("title", ""), feed.get("title_detail")).split())

@@ -1,0 +1,276 @@
+"""Pinning detection's choice: CSS selectors that read a page as automatic detection does.
+
+Detection can change (a new version, a relaunched page); selectors written into sources.yaml
+do not. For every field (title, link, date, summary) the element detection took in each item
+is named by the simplest selector, relative to the item, that finds that same element in
+every item. The selectors are then checked as a whole: a listing read with them must give
+the same titles, links and dates as detection gave. A field that no selector reproduces is
+left out, and the result says so.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import lxml.html
+from lxml.html import HtmlElement as Element
+
+from ..errors import ExtractError
+from ..models import Extraction, Fetched
+from ..normalise.dates import parse_date
+from . import detect
+from .html import extract_html, parse_page, select
+
+__all__ = ["Explained", "Pinned", "explain", "pin_listing"]
+
+if TYPE_CHECKING:
+    from ..config import HtmlRules
+
+_HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
+# class names that mark one item or a state, never a kind of element
+_VOLATILE_CLASS = re.compile(r"\d|^(odd|even|first|last|active|current|selected)$", re.I)
+
+
+@dataclass(frozen=True)
+class Pinned:
+    """Selectors for sources.yaml, in the order they are written there."""
+
+    selectors: tuple[tuple[str, str], ...]
+    items: int  # how many items detection found
+    exact: bool  # the selectors read the same titles, links and dates as detection
+    notes: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, str]:
+        return dict(self.selectors)
+
+
+def pin_listing(fetched: Fetched) -> Pinned | None:
+    """Selectors for the listing detection finds on the page; None if it finds none."""
+    root, _ = parse_page(fetched)
+    stripped = copy.deepcopy(root)
+    detect.strip_furniture(stripped)
+    nodes = detect.find_items(stripped)
+    if len(nodes) < 1:
+        return None
+    try:
+        auto = extract_html(fetched, _rules({}))
+    except ExtractError:
+        return None
+    links = [detect.guess_link(node) for node in nodes]
+    raw_titles = [
+        _flat(detect.guess_title(node, link)) for node, link in zip(nodes, links, strict=True)
+    ]
+    notes: list[str] = []
+    fields: dict[str, str] = {}
+    prefix = _shared_prefix(raw_titles, [_flat(item.title) for item in auto.items])
+
+    title = _name(
+        nodes,
+        [_title_element(node, text) for node, text in zip(nodes, raw_titles, strict=True)],
+        lambda el, i: _flat(el.text_content()) == raw_titles[i] if el is not None else False,
+    )
+    if title:
+        fields["title"] = title
+    hrefs = [link.get("href") if link is not None else None for link in links]
+    link = _name(
+        nodes, links, lambda el, i: (el.get("href") if el is not None else None) == hrefs[i]
+    )
+    if link:
+        fields["link"] = link
+    dates = [_when(detect.guess_date_text(node)) for node in nodes]
+    if any(dates):
+        date = _name(
+            nodes,
+            [_date_element(node) for node in nodes],
+            lambda el, i: (_when(el.text_content()) if el is not None else None) == dates[i],
+        )
+        if date:
+            fields["date"] = date
+        else:
+            notes.append("no selector finds the dates detection read")
+    summaries = [
+        _summary_text(node, [e for e in (links[i],) if e is not None])
+        for i, node in enumerate(nodes)
+    ]
+    if any(summaries):
+        summary = _name(
+            nodes,
+            [_summary_element(node, summaries[i]) for i, node in enumerate(nodes)],
+            lambda el, i: (_dense(el.text_content()) if el is not None else None) == summaries[i],
+        )
+        if summary:
+            fields["summary"] = summary
+        else:
+            notes.append("no selector finds the summaries detection read; none are pinned")
+    if prefix:
+        fields["title_remove"] = "^\\s*" + "\\s+".join(re.escape(w) for w in prefix.split())
+
+    wanted = _signature(auto)
+    for item in _item_selectors(nodes):
+        chosen = {"item": item, **fields}
+        try:
+            pinned = extract_html(fetched, _rules(chosen))
+        except ExtractError:
+            continue
+        if _signature(pinned) == wanted:
+            return Pinned(_ordered(chosen), len(nodes), True, tuple(notes))
+    notes.append("the selectors do not read exactly what detection reads")
+    chosen = {"item": detect.describe(nodes), **fields}
+    return Pinned(_ordered(chosen), len(nodes), False, tuple(notes))
+
+
+@dataclass(frozen=True)
+class Explained:
+    """The selectors a listing is read with, for ``check`` to show."""
+
+    selectors: tuple[tuple[str, str], ...]
+    detected: bool  # the item selector was found by detection, not configured
+    # when a configured item selector matches nothing: what detection would pick now
+    suggestion: Pinned | None = None
+    notes: tuple[str, ...] = ()
+
+
+def explain(fetched: Fetched, rules: HtmlRules) -> Explained:
+    """The configured selectors, with detection's choice where none is configured."""
+    configured = tuple(
+        (key, str(value)) for key, value in rules.model_dump().items() if value is not None
+    )
+    try:
+        if rules.item:
+            root, _ = parse_page(fetched)
+            if select(root, rules.item):
+                return Explained(configured, detected=False)
+            return Explained(configured, detected=False, suggestion=pin_listing(fetched))
+        pinned = pin_listing(fetched)
+    except ExtractError:
+        return Explained(configured, detected=not rules.item)
+    if pinned is None:
+        return Explained(configured, detected=True)
+    own = dict(configured)
+    chosen = tuple((k, v) for k, v in pinned.selectors if k not in own) + configured
+    return Explained(chosen, detected=True, notes=pinned.notes)
+
+
+def _rules(selectors: dict[str, str]) -> HtmlRules:
+    from ..config import HtmlRules  # the config model is only the carrier of the selectors
+
+    return HtmlRules(**selectors)
+
+
+def _ordered(chosen: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    order = ("item", "title", "date", "link", "summary", "title_remove")
+    return tuple((key, chosen[key]) for key in order if key in chosen)
+
+
+def _signature(extraction: Extraction) -> list[tuple[str, str | None, datetime | None]]:
+    return [(_flat(i.title), i.link, _when(i.date_text)) for i in extraction.items]
+
+
+def _flat(text: str | None) -> str:
+    return " ".join((text or "").split())
+
+
+def _dense(text: str) -> str:
+    """Text without any white space: paragraphs joined with or without a line break match."""
+    return "".join(text.split())
+
+
+def _when(text: str | None) -> datetime | None:
+    return parse_date(text, UTC) if text else None
+
+
+def _shared_prefix(raw: Sequence[str], final: Sequence[str]) -> str:
+    """The label detection removed from every title ("mehr zur Meldung:"), if any."""
+    if not raw or raw == list(final):
+        return ""
+    first, kept = raw[0], final[0]
+    return first[: len(first) - len(kept)].strip() if first.endswith(kept) else ""
+
+
+def _title_element(node: Element, text: str) -> Element | None:
+    for el in node.iter(*_HEADINGS, "strong", "b", "a"):
+        if _flat(el.text_content()) == text:
+            return el
+    return None
+
+
+def _date_element(node: Element) -> Element | None:
+    want = _when(detect.guess_date_text(node))
+    if want is None:
+        return None
+    best = None
+    for el in node.iter():
+        if isinstance(el.tag, str) and el is not node and _when(el.text_content()) == want:
+            best = el  # the innermost element that still holds the date
+    return best
+
+
+def _summary_text(node: Element, exclude: list[Element]) -> str | None:
+    fragment = detect.guess_summary(node, exclude)
+    if not fragment:
+        return None
+    return _dense(lxml.html.fragment_fromstring(fragment, create_parent="div").text_content())
+
+
+def _summary_element(node: Element, text: str | None) -> Element | None:
+    if not text:
+        return None
+    for el in node.iter():
+        if isinstance(el.tag, str) and el is not node and _dense(el.text_content()) == text:
+            return el
+    return None
+
+
+def _name(
+    nodes: Sequence[Element],
+    targets: Sequence[Element | None],
+    same: Callable[[Element | None, int], bool],
+) -> str | None:
+    """The first candidate selector that finds an equivalent element in every item."""
+    sample = next((t for t in targets if t is not None), None)
+    if sample is None:
+        return None
+    for candidate in _candidates(sample, nodes[targets.index(sample)]):
+        try:
+            found = [select(node, candidate) for node in nodes]
+        except ValueError:
+            continue
+        if all((same(hits[0], i) if hits else targets[i] is None) for i, hits in enumerate(found)):
+            return candidate
+    return None
+
+
+def _kind(el: Element) -> str:
+    classes = [c for c in (el.get("class") or "").split() if not _VOLATILE_CLASS.search(c)]
+    return str(el.tag) + "".join(f".{c}" for c in classes[:1])
+
+
+def _candidates(el: Element, item: Element) -> list[str]:
+    tag = str(el.tag)
+    classes = [c for c in (el.get("class") or "").split() if not _VOLATILE_CLASS.search(c)]
+    out = [f"{tag}.{c}" for c in classes] + [tag]
+    chain: list[str] = []
+    for node in [el, *el.iterancestors()]:
+        if node is item:
+            break
+        chain.insert(0, _kind(node))
+        if len(chain) > 1:
+            out.append(" > ".join(chain))
+    return list(dict.fromkeys(out))
+
+
+def _item_selectors(nodes: Sequence[Element]) -> list[str]:
+    first = nodes[0]
+    described = detect.describe(nodes)
+    own = _kind(first)
+    parent = first.getparent()
+    out = [described]
+    if parent is not None:
+        out.append(f"{_kind(parent)} > {own}")
+    out.append(own)
+    return list(dict.fromkeys(out))
