@@ -10,8 +10,8 @@ JSON Feed; for JSON documents the fields are taken as the JSON Feed spec defines
 url, id, date_published else date_modified) and the date is read by feedparser's date parser.
 
 Per entry: title (feedparser's value, with its content type), link, guid (feedparser's id),
-date (published, else updated, else created; UTC, to the second), and whether it has a
-summary or content. Hand review corrections
+date (published, else updated, else created; UTC, to the second) with the text it was read
+from, and whether the entry has a summary or content. Hand review corrections
 live in MANIFEST.json ("review"), not here: this file is feedparser's reading, unedited.
 """
 
@@ -44,9 +44,8 @@ def _utc(parsed: time.struct_time | None) -> str | None:
     return datetime.fromtimestamp(calendar.timegm(parsed), UTC).isoformat()
 
 
-def _first(entry: dict[str, Any], *keys: str) -> Any:
-    # dict.get: feedparser's own lookup maps a missing key to a related one, with a warning
-    return next((v for v in (dict.get(entry, k) for k in keys) if v), None)
+# dict.get on entries: feedparser's own lookup maps a missing key to a related one
+_DATE_KEYS = ("published", "updated", "created")
 
 
 def read_xml(content: bytes, headers: dict[str, str], url: str) -> dict[str, Any]:
@@ -61,13 +60,16 @@ def read_xml(content: bytes, headers: dict[str, str], url: str) -> dict[str, Any
     entries = []
     for entry in parsed.get("entries") or []:
         detail = entry.get("title_detail") or {}
+        parsed_key = next((k for k in _DATE_KEYS if dict.get(entry, f"{k}_parsed")), None)
+        text_key = parsed_key or next((k for k in _DATE_KEYS if dict.get(entry, k)), None)
         entries.append(
             {
                 "title": entry.get("title"),
                 "title_type": detail.get("type"),
                 "link": entry.get("link") or None,
                 "guid": entry.get("id") or None,
-                "date": _utc(_first(entry, "published_parsed", "updated_parsed", "created_parsed")),
+                "date": _utc(dict.get(entry, f"{parsed_key}_parsed")) if parsed_key else None,
+                "date_text": dict.get(entry, text_key) if text_key else None,
                 "has_summary": bool(entry.get("summary") or entry.get("content")),
             }
         )
@@ -95,6 +97,7 @@ def read_json(content: bytes) -> dict[str, Any]:
                 "link": url if isinstance(url, str) and url else None,
                 "guid": str(item["id"]) if item.get("id") is not None else None,
                 "date": _utc(parsed),
+                "date_text": date if isinstance(date, str) else None,
                 "has_summary": any(
                     isinstance(item.get(k), str) and item[k]
                     for k in ("content_html", "content_text", "summary")
