@@ -32,7 +32,6 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import lxml.html
-import pytest
 from dateutil import parser as dateutil_parser
 
 from civicfeed.errors import ExtractError
@@ -40,6 +39,7 @@ from civicfeed.extract.feed import extract_feed
 from civicfeed.fetch import Fetcher
 from civicfeed.models import Fetched
 from civicfeed.normalise import normalise
+from figures import record
 from origin import Origin
 
 CORPUS = Path(__file__).parent / "corpus" / "feeds"
@@ -467,14 +467,15 @@ def _figures(report: Report) -> Iterator[str]:
     yield f"  hand review: {checked} documents checked, {corrected} feedparser values corrected"
 
 
-def test_feed_corpus_against_feedparser(capsys: pytest.CaptureFixture[str]) -> None:
+def test_feed_corpus_against_feedparser() -> None:
     names = documents()
     assert len(names) >= 100
     report = run_corpus(read_direct, names)
-    with capsys.disabled():
-        print()
-        for line in _figures(report):
-            print(line)
+    lines = list(_figures(report))
+    print("\n".join(lines))  # shown with -s, or on failure: every difference, one per line
+    for d in report.differences:
+        print(f"  {d.document} {d.field} #{d.entry}: {d.feedparser!r} / {d.civicfeed!r}")
+    record("feed corpus", lines[0].removeprefix("feed corpus: ") + "\n" + "\n".join(lines[1:]))
     found = Counter((d.document, d.field) for d in report.differences)
     examples: dict[tuple[str, str], Difference] = {}
     for d in report.differences:
@@ -523,9 +524,7 @@ def independent_date(text: str) -> str | None:
     return None
 
 
-def test_expected_dates_agree_with_an_independent_reader(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
+def test_expected_dates_agree_with_an_independent_reader() -> None:
     """The expected dates (feedparser's, corrected by review) are what a second reader reads
     from the same text: a wrong expected date would make the corpus test prove nothing."""
     checked, disagree = 0, []
@@ -537,8 +536,7 @@ def test_expected_dates_agree_with_an_independent_reader(
             other = independent_date(entry["date_text"])
             if other != entry["date"]:
                 disagree.append((name, index, entry["date_text"], entry["date"], other))
-    with capsys.disabled():
-        print(f"\nfeed corpus dates: {checked} checked against dateutil, {len(disagree)} disagree")
+    record("feed corpus dates", f"{checked} checked against dateutil, {len(disagree)} disagree")
     assert checked > 2000
     assert not disagree
 
