@@ -91,7 +91,7 @@ def test_status_shows_every_source_and_backoff(
     out = capsys.readouterr()
     assert "kaputt                   failing, not tried now: HTTP 404 Not Found" in out.out
     assert "next attempt after" in out.out
-    assert "kaputt (HTTP 404 Not Found" in out.err
+    assert "civicfeed: kaputt: HTTP 404 Not Found" in out.err
     assert len(origin.hits("/kaputt.rss")) == hits
     # named explicitly, or with --force, it is fetched anyway
     assert main(["refresh", "--config", str(config), "--force"]) == 1

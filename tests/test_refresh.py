@@ -221,7 +221,7 @@ def test_a_failing_source_loses_nothing_and_exits_1(
     assert "herne" in output
     assert "matched nothing" in output
     assert "HTTP 404" in output
-    assert "2 of 2 source(s) failed" in output
+    assert "2 source(s): 0 ok (0 new, 0 updated), 2 failed; 0 feed(s) rewritten" in output
     assert {f.name: f.read_bytes() for f in out.iterdir()} == before
     assert len(rss_items(out / "herne.rss")) == 5
 

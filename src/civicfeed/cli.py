@@ -22,7 +22,7 @@ from .errors import CivicfeedError, ConfigError, LockTimeout
 # and `--version` load none of them.
 if TYPE_CHECKING:
     from .config import Config
-    from .refresh import SourceResult
+    from .refresh import RefreshReport, SourceResult
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 3
 EXIT_PIPE = 141  # what a shell reports for a command ended by SIGPIPE (128 + 13)
@@ -150,7 +150,7 @@ def _main(args: argparse.Namespace) -> int:
         if args.command == "serve":
             from .service import EventLog, serve_only
 
-            log = EventLog(json_lines=_json_log(args.log_format))
+            log = EventLog(json_lines=_json_log(args.log_format), zone=config.tz)
             return asyncio.run(serve_only(config, args.listen, log))
         return _check(config, args.id, as_json=args.json)
     except ConfigError as exc:
@@ -206,15 +206,38 @@ def _refresh(config: Config, args: argparse.Namespace) -> int:
             )
         )
     display.finish()
-    for error in report.write_errors:
-        print(f"civicfeed: {error}", file=sys.stderr)
-    if report.failed:
-        names = ", ".join(f"{r.source_id} ({r.error})" for r in report.failed)
+    if not config.base_url:
         print(
-            f"civicfeed: {len(report.failed)} of {len(report.results)} source(s) failed: {names}",
+            "civicfeed: warning: base_url is not set, so the feeds' own addresses and the "
+            "index's subscribe addresses are relative; set base_url in "
+            f"{config.path.name} to the public URL of {config.output.name}/",
             file=sys.stderr,
         )
+    for error in report.write_errors:
+        print(f"civicfeed: {error}", file=sys.stderr)
+    for result in report.failed:  # one line each, however many there are
+        print(f"civicfeed: {result.source_id}: {result.error}", file=sys.stderr)
+    if not (args.quiet and report.ok):
+        print(f"civicfeed: {_summary(report)}", file=sys.stderr)
     return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def _summary(report: RefreshReport) -> str:
+    """One short line of counts: sources by outcome, entries, feeds rewritten."""
+    results = report.results
+    ok = [r for r in results if r.ok]
+    failed = sum(r.outcome == "failed" for r in results)
+    held = sum(r.outcome == "skipped" for r in results)
+    parts = [f"{len(ok)} ok ({sum(r.new for r in ok)} new, {sum(r.updated for r in ok)} updated)"]
+    if failed:
+        parts.append(f"{failed} failed")
+    if held:
+        parts.append(f"{held} held back after repeated failures")
+    feeds = len(report.changed_feeds)
+    line = f"{len(results)} source(s): {', '.join(parts)}; {feeds} feed(s) rewritten"
+    if report.write_errors:
+        line += f"; {len(report.write_errors)} file(s) could not be written"
+    return line
 
 
 class _Display:
@@ -280,7 +303,7 @@ def _run(config: Config, args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"civicfeed: --wait: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    log = EventLog(json_lines=_json_log(args.log_format))
+    log = EventLog(json_lines=_json_log(args.log_format), zone=config.tz)
     with state_lock(config.state, wait=wait, on_wait=lambda m: log.note("waiting", m)):
         return asyncio.run(Service(config, listen=args.serve, log=log).run())
 
@@ -300,9 +323,9 @@ def _status(config: Config, *, as_json: bool) -> int:
             r["id"],
             r["state"],
             str(r["entries"]),
-            _when(r["last_success"]),
-            _when(r["next_attempt"]) if r["next_attempt"] else "-",
-            f"{_when(r['last_error_at'])}: {r['last_error']}" if r["last_error"] else "-",
+            _when(r["last_success"], config),
+            _when(r["next_attempt"], config) if r["next_attempt"] else "-",
+            f"{_when(r['last_error_at'], config)}: {r['last_error']}" if r["last_error"] else "-",
         )
         for r in rows
     ]
@@ -313,12 +336,14 @@ def _status(config: Config, *, as_json: bool) -> int:
     return EXIT_OK
 
 
-def _when(value: str | None) -> str:
+def _when(value: str | None, config: Config) -> str:
     from datetime import datetime
+
+    from .clock import for_people
 
     if not value:
         return "never"
-    return datetime.fromisoformat(value).astimezone().strftime("%Y-%m-%d %H:%M")
+    return for_people(datetime.fromisoformat(value), config.tz)
 
 
 def _check(config: Config, source_id: str, *, as_json: bool) -> int:

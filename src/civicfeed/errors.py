@@ -11,6 +11,8 @@ from collections.abc import Sequence
 class CivicfeedError(Exception):
     """Base of every error civicfeed raises on purpose."""
 
+    kind = "other"  # what went wrong, in one word, for monitoring
+
 
 class ConfigError(CivicfeedError):
     """sources.yaml is unreadable or invalid; the message names file, line and key.
@@ -64,15 +66,26 @@ class ConfigError(CivicfeedError):
 
 
 class FetchError(CivicfeedError):
-    """A source could not be fetched (network, HTTP status, size or time limit)."""
+    """A source could not be fetched (network, HTTP status, size or time limit).
+
+    ``kind`` sorts failures for monitoring: dns, connect, tls, timeout, http, too-large,
+    protocol, redirects, type, fetch."""
+
+    def __init__(self, message: str, *, kind: str = "fetch") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 class ExtractError(CivicfeedError):
     """A fetched document could not be turned into items."""
 
+    kind = "extract"
+
 
 class StoreError(CivicfeedError):
     """The state store could not be read or written."""
+
+    kind = "store"
 
 
 class LockTimeout(CivicfeedError):

@@ -9,7 +9,10 @@ jitter for connection errors, timeouts, 429 and 5xx, honouring Retry-After.
 from __future__ import annotations
 
 import asyncio
+import errno
 import random
+import socket
+import ssl
 import time
 from collections import defaultdict
 from email.utils import parsedate_to_datetime
@@ -52,10 +55,11 @@ def user_agent(contact: str | None = None) -> str:
 
 
 class _Retry(Exception):
-    def __init__(self, reason: str, after: float | None = None) -> None:
+    def __init__(self, reason: str, after: float | None = None, *, kind: str = "fetch") -> None:
         super().__init__(reason)
         self.reason = reason
         self.after = after
+        self.kind = kind
 
 
 class Fetcher:
@@ -110,7 +114,7 @@ class Fetcher:
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise FetchError(f"timed out after {timeout:g}s")
+                raise FetchError(f"timed out after {timeout:g}s", kind="timeout")
             try:
                 # time spent waiting for a free slot counts against the deadline too
                 return await asyncio.wait_for(
@@ -118,14 +122,17 @@ class Fetcher:
                 )
             except TimeoutError:
                 reason, after = f"timed out after {timeout:g}s", None
-                error: Exception = FetchError(reason)
+                error: FetchError = FetchError(reason, kind="timeout")
             except _Retry as retry:
-                reason, after, error = retry.reason, retry.after, FetchError(retry.reason)
+                reason, after = retry.reason, retry.after
+                error = FetchError(retry.reason, kind=retry.kind)
             attempt += 1
             pause = after if after is not None else self._pause(attempt)
             if attempt > self._retries or time.monotonic() + pause >= deadline:
                 if attempt > 1:
-                    raise FetchError(f"{reason} (after {attempt} attempts)") from error
+                    raise FetchError(
+                        f"{reason} (after {attempt} attempts)", kind=error.kind
+                    ) from error
                 raise error
             await asyncio.sleep(pause)
 
@@ -145,9 +152,11 @@ class Fetcher:
                     hub, data={"hub.mode": "publish", "hub.url": topic}, timeout=timeout
                 )
             except httpx.HTTPError as exc:
-                raise FetchError(f"WebSub hub {hub}: {_describe(exc)}") from exc
+                raise FetchError(f"WebSub hub {hub}: {_describe(exc, hub)}", kind="hub") from exc
             if not 200 <= response.status_code < 300:
-                raise FetchError(f"WebSub hub {hub}: HTTP {response.status_code} for {topic}")
+                raise FetchError(
+                    f"WebSub hub {hub}: HTTP {response.status_code} for {topic}", kind="hub"
+                )
 
     def _pause(self, attempt: int) -> float:
         base: float = self._backoff * 2 ** (attempt - 1)
@@ -166,15 +175,15 @@ class Fetcher:
             async with self._client.stream("GET", url, headers=headers, timeout=limits) as response:
                 return await self._read(response, max_bytes)
         except httpx.TimeoutException as exc:
-            raise _Retry(f"timed out ({type(exc).__name__})") from exc
+            raise _Retry(f"timed out ({type(exc).__name__})", kind="timeout") from exc
         except httpx.TransportError as exc:
             if isinstance(exc, httpx.UnsupportedProtocol | httpx.DecodingError):
-                raise FetchError(_describe(exc)) from exc
-            raise _Retry(_describe(exc)) from exc
+                raise FetchError(_describe(exc, url), kind=_kind(exc)) from exc
+            raise _Retry(_describe(exc, url), kind=_kind(exc)) from exc
         except httpx.TooManyRedirects as exc:
-            raise FetchError("too many redirects") from exc
+            raise FetchError("too many redirects", kind="redirects") from exc
         except httpx.HTTPError as exc:
-            raise FetchError(_describe(exc)) from exc
+            raise FetchError(_describe(exc, url), kind=_kind(exc)) from exc
 
     async def _read(self, response: httpx.Response, max_bytes: int) -> Fetched:
         status = response.status_code
@@ -182,6 +191,7 @@ class Fetcher:
             raise _Retry(
                 f"HTTP {status} {response.reason_phrase}".strip(),
                 _retry_after(response.headers.get("retry-after")),
+                kind="http",
             )
         headers = MappingProxyType({k.lower(): v for k, v in response.headers.items()})
         validators = Validators(response.headers.get("etag"), response.headers.get("last-modified"))
@@ -189,22 +199,28 @@ class Fetcher:
         if status == 304:
             return Fetched(final, status, headers, b"", validators)
         if not 200 <= status < 300:
-            raise FetchError(f"HTTP {status} {response.reason_phrase}".strip())
+            raise FetchError(f"HTTP {status} {response.reason_phrase}".strip(), kind="http")
         media = headers.get("content-type", "").split(";")[0].strip().lower()
         if media.startswith(_BINARY_TYPES):
-            raise FetchError(f"the response is {media}, neither an HTML page nor a feed")
+            raise FetchError(
+                f"the response is {media}, neither an HTML page nor a feed", kind="type"
+            )
         declared = response.headers.get("content-length", "")
         if (
             declared.isdigit()
             and int(declared) > max_bytes
             and "content-encoding" not in response.headers
         ):
-            raise FetchError(f"the response is larger than max_bytes ({max_bytes} bytes)")
+            raise FetchError(
+                f"the response is larger than max_bytes ({max_bytes} bytes)", kind="too-large"
+            )
         body = bytearray()
         async for chunk in response.aiter_bytes():
             body += chunk
             if len(body) > max_bytes:
-                raise FetchError(f"the response is larger than max_bytes ({max_bytes} bytes)")
+                raise FetchError(
+                    f"the response is larger than max_bytes ({max_bytes} bytes)", kind="too-large"
+                )
         return Fetched(final, status, headers, bytes(body), validators)
 
 
@@ -221,10 +237,68 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-def _describe(exc: httpx.HTTPError) -> str:
-    text = str(exc) or type(exc).__name__
-    if isinstance(exc, httpx.ConnectError):
-        return f"cannot connect: {text}"
+# what the operating system says, in words a person can act on
+_SOCKET_WORDS = {
+    socket.EAI_NONAME: "name not found",
+    socket.EAI_AGAIN: "name lookup failed (no answer from the name server)",
+    getattr(socket, "EAI_NODATA", -5): "name not found",
+    getattr(socket, "EAI_ADDRFAMILY", -9): "name has no address",
+    errno.ECONNREFUSED: "connection refused (nothing listens on that port)",
+    errno.ECONNRESET: "connection reset by the server",
+    errno.ENETUNREACH: "network unreachable",
+    errno.EHOSTUNREACH: "no route to the host",
+    errno.ETIMEDOUT: "no answer (connection timed out)",
+}
+
+
+def _os_error(exc: BaseException) -> OSError | None:
+    """The operating system's error under httpx's and httpcore's wrappers."""
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc]
+    found: list[OSError] = []
+    while todo:
+        current = todo.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, OSError):
+            found.append(current)
+        todo += [e for e in (current.__cause__, current.__context__) if e is not None]
+        todo += [a for a in current.args if isinstance(a, BaseException)]
+        todo += list(getattr(current, "exceptions", ()))  # an ExceptionGroup's members
+    # the one that carries an error number says most ("All connection attempts failed" none)
+    return next((e for e in found if e.errno), found[0] if found else None)
+
+
+def _kind(exc: httpx.HTTPError) -> str:
+    cause = _os_error(exc)
+    if isinstance(cause, socket.gaierror):
+        return "dns"
+    if isinstance(cause, ssl.SSLError):
+        return "tls"
+    if isinstance(exc, httpx.ConnectError | httpx.NetworkError):
+        return "connect"
+    if isinstance(exc, httpx.RemoteProtocolError | httpx.LocalProtocolError):
+        return "protocol"
+    return "fetch"
+
+
+def _describe(exc: httpx.HTTPError, url: str) -> str:
+    host = urlsplit(url).hostname or url
+    cause = _os_error(exc)
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        return (
+            f"cannot connect to {host}: its TLS certificate is not trusted ({cause.verify_message})"
+        )
+    if isinstance(cause, ssl.SSLError):
+        return f"cannot connect to {host}: TLS failed ({cause.reason or cause})"
+    if isinstance(exc, httpx.ConnectError | httpx.NetworkError):
+        words = _SOCKET_WORDS.get(cause.errno) if cause is not None and cause.errno else None
+        if words is None and cause is not None:
+            words = (cause.strerror or str(cause)).lower()
+        return f"cannot connect to {host}: {words or str(exc) or 'connection failed'}"
     if isinstance(exc, httpx.RemoteProtocolError):
-        return f"the server broke the protocol: {text}"
-    return text
+        return f"{host} broke the HTTP protocol: {exc}"
+    if isinstance(exc, httpx.UnsupportedProtocol):
+        return f"not an http(s) address: {url}"
+    return f"{host}: {exc or type(exc).__name__}"

@@ -8,13 +8,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack, closing
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any, Literal
 
+from .clock import for_people
 from .config import Config, Source
 from .dedup import SourcePlan, plan_source
 from .errors import CivicfeedError, ExtractError, FetchError
@@ -54,6 +56,7 @@ class SourceResult:
     error: str | None = None
     warnings: tuple[str, ...] = ()
     seconds: float = 0.0
+    error_kind: str | None = None  # for monitoring: dns, connect, timeout, http, extract, ...
 
     @property
     def ok(self) -> bool:
@@ -133,6 +136,7 @@ async def refresh(
     """
     own_store = store is None
     store = store or open_store(config.state)
+    started = time.monotonic()
     try:
         async with AsyncExitStack() as stack:
             # a fetcher passed in is shared: it stays open for its owner
@@ -149,6 +153,8 @@ async def refresh(
                 store, affected=None if publisher is None else [s.id for s in chosen]
             )
             hub_errors = await _notify_hub(config, client, published.changed_feeds)
+        kinds = Counter(r.error_kind or "other" for r in run.results if r.outcome == "failed")
+        store.save_refresh(datetime.now(UTC), time.monotonic() - started, kinds)
         order = {source.id: i for i, source in enumerate(config.sources)}
         results = sorted(run.results, key=lambda r: order[r.source_id])
         return RefreshReport(
@@ -216,35 +222,35 @@ async def _refresh_one(run: _Run, source: Source, *, force: bool) -> None:
         assert run.store is not None
         state = run.store.source_state(source.id)
         if not force and not is_due(state, source.every, run.now):
-            result = _held_back(source, state)
+            result = _held_back(source, state, run.config.tz)
         else:
             result = await _fetch_and_store(run, source, state, started + source.timeout)
     except CivicfeedError as exc:
-        result = _failed(run, source, str(exc))
+        result = _failed(run, source, str(exc), exc.kind)
     except Exception as exc:  # a bug must not take the other sources down with it
         log.exception("internal error while refreshing %s", source.id)
-        result = _failed(run, source, f"internal error: {type(exc).__name__}: {exc}")
+        result = _failed(run, source, f"internal error: {type(exc).__name__}: {exc}", "internal")
     result = replace(result, seconds=time.monotonic() - started)
     run.results.append(result)
     if run.on_result:
         run.on_result(result)
 
 
-def _failed(run: _Run, source: Source, reason: str) -> SourceResult:
+def _failed(run: _Run, source: Source, reason: str, kind: str) -> SourceResult:
     assert run.store is not None
     try:
         run.store.save_failure(source.id, reason, run.now)
     except CivicfeedError as exc:
         reason += f" (and the failure could not be recorded: {exc})"
-    return SourceResult(source.id, "failed", error=reason)
+    return SourceResult(source.id, "failed", error=reason, error_kind=kind)
 
 
-def _held_back(source: Source, state: SourceState) -> SourceResult:
+def _held_back(source: Source, state: SourceState, zone: tzinfo) -> SourceResult:
     when = next_attempt(state, source.every)
     assert when is not None
     reason = (
         f"{state.last_error} (failed {state.consecutive_failures} times in a row; next "
-        f"attempt after {when.astimezone().strftime('%Y-%m-%d %H:%M %Z')})"
+        f"attempt after {for_people(when, zone)})"
     )
     return SourceResult(source.id, "skipped", error=reason)
 

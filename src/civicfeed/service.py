@@ -15,9 +15,10 @@ import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any, TextIO
 
+from .clock import for_people
 from .config import Config, Source
 from .fetch import Fetcher, user_agent
 from .publish import Publisher
@@ -37,6 +38,7 @@ class EventLog:
 
     out: TextIO = field(default_factory=lambda: sys.stderr)
     json_lines: bool = False
+    zone: tzinfo | None = None  # of the time stamps of text lines; JSON has ISO 8601
 
     def refreshed(self, result: SourceResult) -> None:
         if self.json_lines:
@@ -63,7 +65,7 @@ class EventLog:
             self._text(message)
 
     def _text(self, line: str) -> None:
-        stamp = datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S")
+        stamp = for_people(datetime.now(UTC), self.zone, seconds=True)
         print(f"{stamp} {line}", file=self.out, flush=True)
 
     def _json(self, **fields: Any) -> None:

@@ -6,7 +6,7 @@ added without touching it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
@@ -27,6 +27,22 @@ class Store(Protocol):
     def published_digest(self, feed_id: str) -> str | None: ...
 
     def save_published_digest(self, feed_id: str, digest: str) -> None: ...
+
+    def published_feeds(self) -> list[str]: ...
+
+    def removed_feeds(self) -> set[str]: ...
+
+    def mark_removed(self, feed_id: str, at: datetime) -> None: ...
+
+    def last_refresh(self) -> tuple[datetime, float] | None: ...
+
+    def fetch_error_counts(self) -> dict[str, int]: ...
+
+    def save_refresh(
+        self, finished: datetime, seconds: float, errors: Mapping[str, int]
+    ) -> None: ...
+
+    def prune(self, keep: Sequence[str]) -> dict[str, int]: ...
 
     def save_success(
         self,

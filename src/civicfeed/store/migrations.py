@@ -65,4 +65,27 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
     ),
 )
 
+MIGRATIONS += (
+    # for monitoring: the last completed refresh and the fetch errors by kind, over all runs;
+    # feeds removed from the configuration, so that the server answers 410 Gone for them
+    (
+        4,
+        (
+            """CREATE TABLE IF NOT EXISTS last_refresh (
+            one INTEGER PRIMARY KEY CHECK (one = 1),
+            finished_at TEXT NOT NULL,
+            seconds REAL NOT NULL
+        )""",
+            """CREATE TABLE IF NOT EXISTS fetch_errors (
+            kind TEXT PRIMARY KEY,
+            count INTEGER NOT NULL
+        )""",
+            """CREATE TABLE IF NOT EXISTS removed_feeds (
+            feed_id TEXT PRIMARY KEY,
+            removed_at TEXT NOT NULL
+        )""",
+        ),
+    ),
+)
+
 LATEST = MIGRATIONS[-1][0]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -140,6 +140,19 @@ class SQLiteStore:
         rows = self._read("SELECT digest FROM published WHERE feed_id = ?", (feed_id,))
         return str(rows[0][0]) if rows else None
 
+    def published_feeds(self) -> list[str]:
+        return [str(r[0]) for r in self._read("SELECT feed_id FROM published", ())]
+
+    def removed_feeds(self) -> set[str]:
+        return {str(r[0]) for r in self._read("SELECT feed_id FROM removed_feeds", ())}
+
+    def last_refresh(self) -> tuple[datetime, float] | None:
+        rows = self._read("SELECT finished_at, seconds FROM last_refresh", ())
+        return (datetime.fromisoformat(rows[0][0]), float(rows[0][1])) if rows else None
+
+    def fetch_error_counts(self) -> dict[str, int]:
+        return {str(k): int(n) for k, n in self._read("SELECT kind, count FROM fetch_errors", ())}
+
     def _read(self, sql: str, args: tuple[object, ...]) -> list[tuple[Any, ...]]:
         try:
             return self._db.execute(sql, args).fetchall()
@@ -205,6 +218,48 @@ class SQLiteStore:
                 "INSERT OR REPLACE INTO published (feed_id, digest) VALUES (?, ?)",
                 (feed_id, digest),
             )
+            db.execute("DELETE FROM removed_feeds WHERE feed_id = ?", (feed_id,))
+
+    def save_refresh(self, finished: datetime, seconds: float, errors: Mapping[str, int]) -> None:
+        """A completed refresh: when it ended, how long it took, its failures by kind."""
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO last_refresh (one, finished_at, seconds) VALUES (1, ?, ?)",
+                (_iso(finished), seconds),
+            )
+            for kind, count in errors.items():
+                db.execute(
+                    "INSERT INTO fetch_errors (kind, count) VALUES (?, ?) ON CONFLICT (kind) "
+                    "DO UPDATE SET count = count + excluded.count",
+                    (kind, count),
+                )
+
+    def mark_removed(self, feed_id: str, at: datetime) -> None:
+        """The feed's files were deleted: no longer published, but known as gone."""
+        with self._transaction() as db:
+            db.execute("DELETE FROM published WHERE feed_id = ?", (feed_id,))
+            db.execute(
+                "INSERT OR REPLACE INTO removed_feeds (feed_id, removed_at) VALUES (?, ?)",
+                (feed_id, _iso(at)),
+            )
+
+    def prune(self, keep: Sequence[str]) -> dict[str, int]:
+        """Delete the entries and state of every source not in ``keep``; entries per source."""
+        with self._transaction() as db:
+            marks = ", ".join("?" for _ in keep) or "NULL"
+            counts = db.execute(
+                f"SELECT source_id, COUNT(*) FROM entries WHERE source_id NOT IN ({marks}) "
+                "GROUP BY source_id",
+                tuple(keep),
+            ).fetchall()
+            stateful = db.execute(
+                f"SELECT id FROM sources WHERE id NOT IN ({marks})", tuple(keep)
+            ).fetchall()
+            db.execute(f"DELETE FROM entries WHERE source_id NOT IN ({marks})", tuple(keep))
+            db.execute(f"DELETE FROM sources WHERE id NOT IN ({marks})", tuple(keep))
+        pruned = {str(sid): 0 for (sid,) in stateful}
+        pruned.update({str(sid): int(n) for sid, n in counts})
+        return pruned
 
     @staticmethod
     def _ensure(db: sqlite3.Connection, source_id: str) -> None:
