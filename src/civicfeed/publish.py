@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
 
@@ -34,7 +35,7 @@ from .render import (
 )
 from .render.model import EPOCH
 from .store import Store
-from .write import remove_leftovers, write_if_changed
+from .write import remove_feed_files, remove_leftovers, write_if_changed
 
 __all__ = ["FeedSpec", "PublishReport", "Publisher", "feed_specs", "page_stories"]
 
@@ -124,8 +125,15 @@ class Publisher:
             stories = merge_stories(
                 store.entries(spec.members), spec.members, config.tz, config.dedup_window
             )
+            pending = None if stories or spec.info.aggregate else _never_fetched(store, spec)
+            if pending is not None:  # no file until there is something true to say
+                self.summaries[spec.info.id] = FeedSummary(spec.info, 0, None, EPOCH, pending)
+                continue
             current, pages = page_stories(stories, spec.max_entries)
             self._summarise(spec, stories)
+            if not stories:  # dated when first written, not 1970
+                now = datetime.now(UTC).replace(microsecond=0)
+                spec = replace(spec, info=replace(spec.info, empty_since=now))
             digest = _digest(spec, stories, f"{config.timezone}|{config.dedup_window}")
             if digest == store.published_digest(spec.info.id) and all(
                 (config.output / name).is_file() for name in _file_names(spec, len(pages))
@@ -149,7 +157,23 @@ class Publisher:
             except Exception as exc:  # the feeds are written; say what is missing
                 errors.append(f"{name} cannot be rendered: {_reason(exc)}")
         self._write(site, written, errors)
+        if affected is None:
+            self._remove_gone(store, specs, errors)
         return PublishReport(tuple(written), tuple(errors), tuple(changed))
+
+    def _remove_gone(self, store: Store, specs: Sequence[FeedSpec], errors: list[str]) -> None:
+        """Delete the files of feeds that were published and are no longer configured; the
+        store keeps their entries (until `civicfeed prune`), and the server answers 410."""
+        configured = {spec.info.id for spec in specs}
+        for feed_id in store.published_feeds():
+            if feed_id in configured:
+                continue
+            try:
+                remove_feed_files(self.config.output, feed_id)
+            except WriteError as exc:
+                errors.append(str(exc))
+                continue
+            store.mark_removed(feed_id, datetime.now(UTC))
 
     def _summarise(self, spec: FeedSpec, stories: Sequence[Story]) -> None:
         newest = max(stories, key=lambda s: (s.published, s.id), default=None)
@@ -187,8 +211,14 @@ class Publisher:
         )
 
     def _opml(self, specs: Sequence[FeedSpec]) -> bytes:
-        updated = max((s.updated for s in self.summaries.values()), default=EPOCH)
-        return render_opml(self.config.title, [s.info for s in specs], updated)
+        summaries = [self.summaries.get(s.info.id) for s in specs]
+        updated = max((s.updated for s in summaries if s and s.updated > EPOCH), default=None)
+        listed = [
+            spec.info
+            for spec, summary in zip(specs, summaries, strict=True)
+            if not (summary and summary.pending)
+        ]
+        return render_opml(self.config.title, listed, updated)
 
     def _write(
         self, files: Iterable[tuple[str, bytes]], written: list[Path], errors: list[str]
@@ -207,6 +237,14 @@ class Publisher:
 
 def _reason(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"[:300]
+
+
+def _never_fetched(store: Store, spec: FeedSpec) -> str | None:
+    """Why a source's feed has nothing yet, if it was never fetched successfully."""
+    state = store.source_state(spec.members[0])
+    if state.last_success is not None:
+        return None
+    return state.last_error or "noch kein Abruf"
 
 
 def _file_names(spec: FeedSpec, pages: int) -> list[str]:

@@ -9,7 +9,9 @@ from pathlib import Path
 
 from .errors import WriteError
 
-__all__ = ["remove_leftovers", "write_if_changed"]
+__all__ = ["remove_feed_files", "remove_leftovers", "write_if_changed"]
+
+FEED_EXTENSIONS = ("rss", "atom", "json", "html")
 
 
 def write_if_changed(path: Path, data: bytes) -> bool:
@@ -65,3 +67,18 @@ def remove_leftovers(folder: Path) -> None:
     for leftover in folder.glob(".*.tmp"):
         with contextlib.suppress(OSError):
             leftover.unlink()
+
+
+def remove_feed_files(folder: Path, feed_id: str) -> None:
+    """Delete a feed's files and its archive pages (a feed no longer configured)."""
+    targets = [folder / f"{feed_id}.{ext}" for ext in FEED_EXTENSIONS]
+    archive = folder / "archive" / feed_id
+    if archive.is_dir():
+        targets += [p for p in archive.iterdir() if p.is_file()]
+    for target in targets:
+        try:
+            target.unlink(missing_ok=True)
+        except OSError as exc:
+            raise WriteError(f"cannot remove {target}: {exc.strerror or exc}") from exc
+    with contextlib.suppress(OSError):
+        archive.rmdir()

@@ -8,8 +8,8 @@ from importlib.resources import files
 from .feed import STYLESHEET_NAME, render_atom, render_rss
 from .jsonfeed import render_json
 from .model import Archive, FeedInfo, SourceRef, entry_updated, feed_updated
-from .opml import render_opml
-from .pages import FeedSummary, german_date, render_index, render_preview
+from .opml import absolute_opml, render_opml
+from .pages import FeedSummary, absolute_page, german_date, render_index, render_preview
 
 __all__ = [
     "STYLESHEET_NAME",
@@ -17,6 +17,8 @@ __all__ = [
     "FeedInfo",
     "FeedSummary",
     "SourceRef",
+    "absolute_opml",
+    "absolute_page",
     "entry_updated",
     "feed_updated",
     "german_date",

@@ -51,7 +51,7 @@ def _build(info: FeedInfo, stories: Sequence[Story], zone: tzinfo, kind: str) ->
     fg.language(info.language)
     fg.author({"name": info.title})
     fg.generator("civicfeed", __version__)
-    updated = in_zone(feed_updated(stories), zone)
+    updated = in_zone(feed_updated(stories, info.empty_since), zone)
     fg.updated(updated)
     fg.lastBuildDate(updated)
     if kind == "atom":

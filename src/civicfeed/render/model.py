@@ -48,6 +48,9 @@ class FeedInfo:
     sources: Mapping[str, SourceRef] = field(default_factory=lambda: MappingProxyType({}))
     aggregate: bool = False  # entries carry their origin (atom:source, <source>, ...)
     hub: str | None = None  # WebSub hub
+    # the feed's updated / lastBuildDate while it has no entries: when it was first written
+    # (kept out of comparisons and of the digest of what a feed is rendered from)
+    empty_since: datetime | None = field(default=None, compare=False, repr=False)
 
     def url(self, name: str) -> str:
         """The URL of a file in the output folder: absolute with base_url, else relative."""
@@ -124,8 +127,9 @@ def entry_updated(story: Story) -> datetime:
     return max(story.updated, story.published)
 
 
-def feed_updated(stories: Sequence[Story]) -> datetime:
-    return max((entry_updated(s) for s in stories), default=EPOCH)
+def feed_updated(stories: Sequence[Story], empty: datetime | None = None) -> datetime:
+    """The newest change among the stories; ``empty`` (else the epoch) when there are none."""
+    return max((entry_updated(s) for s in stories), default=empty or EPOCH)
 
 
 def origins(info: FeedInfo, story: Story) -> list[tuple[str, str]]:

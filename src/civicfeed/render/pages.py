@@ -10,12 +10,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from html import escape
+from urllib.parse import urljoin
 
 from ..dedup import Story
 from ..xmlsafe import scrub
 from .model import FeedInfo, feed_updated, origins
 
-__all__ = ["FeedSummary", "german_date", "render_index", "render_preview"]
+__all__ = ["FeedSummary", "absolute_page", "german_date", "render_index", "render_preview"]
 
 _MONTHS = (
     "Januar",
@@ -65,6 +66,7 @@ class FeedSummary:
     count: int
     newest: Story | None
     updated: datetime
+    pending: str | None = None  # never fetched successfully: why (no files are written)
 
 
 def german_date(moment: datetime, zone: tzinfo, *, time: bool = False) -> str:
@@ -84,8 +86,10 @@ def render_index(title: str, summaries: Sequence[FeedSummary], zone: tzinfo, opm
         f'title="{escape(s.info.title)} (JSON Feed)" '
         f'href="{escape(s.info.url(s.info.id + ".json"))}">\n'
         for s in summaries
+        if s.pending is None
     )
-    cards = "\n".join(_card(s, zone) for s in summaries)
+    cards = "\n".join(_card(s, zone) if s.pending is None else _waiting(s) for s in summaries)
+    relative = not any(s.info.base_url for s in summaries)
     newest = max((s.updated for s in summaries), default=None)
     stand = (
         f"Stand: {german_date(newest, zone, time=True)}. " if newest and newest.year > 1970 else ""
@@ -93,12 +97,35 @@ def render_index(title: str, summaries: Sequence[FeedSummary], zone: tzinfo, opm
     body = f"""<header><h1>{escape(title)}</h1>
 <p>Alle Meldungen als Feed zum Abonnieren: Kopieren Sie die Adresse eines Feeds in Ihren
 Feedreader (zum Beispiel Feedly, Thunderbird oder NetNewsWire). Alle Feeds auf einmal
-übernehmen Sie mit der <a href="{escape(opml)}">OPML-Datei</a>.</p></header>
+übernehmen Sie mit der <a href="{escape(opml)}">OPML-Datei</a>.</p>{_RELATIVE if relative else ""}
+</header>
 <main id="inhalt">
 {cards}
 </main>
 <footer><p>{stand}Erstellt mit civicfeed.</p></footer>"""
     return _page(title, body, alternates)
+
+
+# shown only in files written without base_url; the feed server, which knows its own address,
+# makes the addresses absolute and leaves this out (see absolute_page)
+_RELATIVE = """
+<div class="hint relative-addresses" role="note"><p><strong>Hinweis für den Betrieb:</strong>
+Die Adressen auf dieser Seite sind relativ, weil in <code>sources.yaml</code> kein
+<code>base_url</code> gesetzt ist; ein Feedreader kann sie so nicht abonnieren. Tragen Sie die
+öffentliche Adresse des Ausgabeordners ein, zum Beispiel
+<code>base_url: https://feeds.example.org/</code>, oder liefern Sie die Feeds mit
+<code>civicfeed serve</code> aus.</p></div>"""
+
+
+def _waiting(summary: FeedSummary) -> str:
+    """A feed whose source was never fetched successfully: no files yet, and why."""
+    info = summary.info
+    slug = escape(info.id)
+    return f"""<section class="feed pending" aria-labelledby="feed-{slug}">
+<h2 id="feed-{slug}">{escape(info.title)}</h2>
+<p>{escape(info.description)}</p>
+<p class="meta">Noch nicht abgerufen: {escape(summary.pending or "")}</p>
+</section>"""
 
 
 def _card(summary: FeedSummary, zone: tzinfo) -> str:
@@ -197,3 +224,18 @@ def _page(title: str, body: str, head: str = "") -> bytes:
 </body>
 </html>
 """.encode()
+
+
+def absolute_page(document: bytes, base: str) -> bytes:
+    """A page written without base_url, with every address made absolute against ``base``
+    (where the server is reached) and the note about relative addresses left out."""
+    import lxml.html
+
+    root: lxml.html.HtmlElement = lxml.html.document_fromstring(document)
+    root.make_links_absolute(base, resolve_base_href=False)
+    for field in root.cssselect("input.url"):
+        field.set("value", urljoin(base, field.get("value") or ""))
+    for note in root.cssselect(".relative-addresses"):
+        note.drop_tree()
+    out: bytes = lxml.html.tostring(root, doctype="<!DOCTYPE html>", encoding="utf-8")
+    return out + b"\n"

@@ -69,7 +69,7 @@ MIGRATIONS += (
     # for monitoring: the last completed refresh and the fetch errors by kind, over all runs;
     # feeds removed from the configuration, so that the server answers 410 Gone for them
     (
-        4,
+        5,
         (
             """CREATE TABLE IF NOT EXISTS last_refresh (
             one INTEGER PRIMARY KEY CHECK (one = 1),
@@ -89,3 +89,4 @@ MIGRATIONS += (
 )
 
 LATEST = MIGRATIONS[-1][0]
+assert [m[0] for m in MIGRATIONS] == list(range(1, LATEST + 1)), "migrations are numbered 1, 2, …"
