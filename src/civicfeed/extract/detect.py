@@ -1,33 +1,54 @@
 """Automatic detection of the items of an HTML listing, for sources without an item selector.
 
-A listing is a run of sibling elements of one kind (same tag and class) that each carry a
-link and some text, often a date. Every group of such siblings on the page is scored by how
-many members it has, how much text they hold and how many show a date; the best group wins.
-Page furniture (navigation, header, footer, cookie banners, scripts) is removed first.
+A listing is a run of blocks of one structure that each carry a link and some text, often a
+date. Blocks are grouped by their tag path and class names, leaving out what varies from
+item to item (ids such as ``post-123`` or ``views-row-4``, alternating classes such as
+``odd``/``even`` or ``row0``/``row1``), so that the items of one listing fall into one group
+even when they are spread over several lists under one container. Every group is scored by
+how many members it has, how much text they hold, how many show a date or a heading, and how
+few links each holds; the best group wins. Page furniture (navigation, header, footer, cookie
+banners, sidebars, tag clouds, pagination, scripts) is removed first.
+
+One reader (:func:`read_item`) takes the title, the main link, the date and the summary out of
+each detected item. Every step is linear in the size of the page.
 """
 
 from __future__ import annotations
 
+import copy
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Literal, cast
 
+import lxml.etree
 import lxml.html
+from cssselect import SelectorError
+from lxml.cssselect import CSSSelector
 from lxml.html import HtmlElement as Element
 
 from ..normalise.dates import parse_date
 
 __all__ = [
+    "DateOrder",
+    "Guess",
+    "date_order_of",
     "describe",
+    "detail_date_text",
     "find_items",
     "guess_date_text",
     "guess_link",
     "guess_summary",
     "guess_title",
+    "read_date",
+    "read_item",
+    "selectors",
     "strip_common_prefix",
     "strip_furniture",
 ]
 
+DateOrder = Literal["mdy", "dmy"]
 
 _ALWAYS_FURNITURE = (
     "script",
@@ -45,13 +66,41 @@ _ALWAYS_FURNITURE = (
 _PAGE_FURNITURE = ("header", "footer", "aside")
 _CONTENT = ("article", "main", "section", "li")
 _FURNITURE_TOKEN = re.compile(
-    r"^(cookie|consent|gdpr|breadcrumb|navigation|navbar|skip|social|share|pagination|pager)"
-    r"|^(menu|sidebar|site-header|site-footer|page-header|page-footer|main-nav|mainnav)$",
+    r"^(cookie|consent|gdpr|breadcrumb|navigation|navbar|skip|social|share|sharing|pagination"
+    r"|pager|tagcloud|tag-cloud|most-?read|meistgelesen|popular|newsletter|carousel|slider"
+    r"|slick|swiper)"
+    r"|^(menu|sidebar|site-header|site-footer|page-header|page-footer|main-nav|mainnav|widget"
+    r"|tags|related|related-posts|subnav|sub-nav|submenu)$",
     re.IGNORECASE,
 )
-_DATE_CLASS = re.compile(r"date|datum|time|zeit|published|meta", re.IGNORECASE)
+# elements that can hold furniture; an <a class="related"> is a link, not a sidebar
+_CONTAINERS = frozenset(
+    ("div", "section", "ul", "ol", "aside", "header", "footer", "nav", "dl", "table", "p")
+)
+_DATE_CLASS = re.compile(
+    r"date|datum|time|zeit|published|posted|meta|stand|created|veroeffentlicht", re.IGNORECASE
+)
+_TITLE_CLASS = re.compile(r"(?:^|[^a-z])(title|headline|heading|titel)(?:$|[^a-z])")
 _HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
-_DATE_NEAR_START = 80  # a date line precedes the teaser; later dates are event dates
+# classes that differ between items of one listing: ids, positions, zebra stripes, states
+_VOLATILE_CLASS = re.compile(
+    r"\d|^(odd|even|first|last|alt|alternate|active|current|selected|open|closed|hover|"
+    r"clearfix|new|featured|sticky|top|is-.*|has-.*|.*-(odd|even|first|last|active))$",
+    re.IGNORECASE,
+)
+_DOCUMENT = re.compile(r"\.(pdf|docx?|odt|xlsx?|ods|pptx?|rtf)(\?|#|$)", re.IGNORECASE)
+_NOT_A_PAGE = re.compile(
+    r"\.(jpe?g|png|gif|webp|svg|ico|zip|gz|mp3|mp4|m4a|ogg|webm)(\?|#|$)", re.IGNORECASE
+)
+_SHORT = 120  # a date line is short; a date inside a long teaser is an event date
+_DATE_LABEL = re.compile(
+    r"(posted|published|veröffentlicht|erstellt|aktualisiert|updated|stand|datum|date|vom|am"
+    r"|on|\|)\s*:?\s*$",
+    re.IGNORECASE,
+)
+_SLASH_DATE = re.compile(r"(?<![\d/.])(\d{1,2})/(\d{1,2})/(\d{4}|\d{2})(?![\d/])")
+_DMY_ENGLISH = ("en-gb", "en-au", "en-nz", "en-ie", "en-in", "en-za", "en-sg")
+_SAMPLE = 60  # members of a group examined in detail; the rest are like them
 
 
 def strip_furniture(root: Element) -> None:
@@ -59,7 +108,7 @@ def strip_furniture(root: Element) -> None:
     doomed = list(root.iter(*_ALWAYS_FURNITURE))
     doomed += [el for el in root.iter(*_PAGE_FURNITURE) if not _has(el.iterancestors(*_CONTENT))]
     for el in root.iter():
-        if not isinstance(el.tag, str) or el.tag in ("html", "body", "main"):
+        if not isinstance(el.tag, str) or el.tag not in _CONTAINERS:
             continue
         tokens = f"{el.get('id', '')} {el.get('class', '')}".split()
         if any(_FURNITURE_TOKEN.search(token) for token in tokens) and not _holds_main(el):
@@ -77,89 +126,330 @@ def _holds_main(el: Element) -> bool:
     return el.find(".//main") is not None or el.get("id") in ("content", "main")
 
 
+# -- grouping -------------------------------------------------------------------------------
+
+
+def _kind(el: Element) -> str:
+    """Tag and first stable class: what an element is, leaving out what varies from item to
+    item (later classes often mark a state, such as "topnews")."""
+    for cls in (el.get("class") or "").split():
+        if not _VOLATILE_CLASS.search(cls):
+            return f"{el.tag}.{cls}"
+    return str(el.tag)
+
+
+def _shape(el: Element) -> tuple[str, ...]:
+    return tuple(_kind(child) for child in el if isinstance(child.tag, str))
+
+
+def _groups(root: Element) -> Iterator[list[Element]]:
+    """Elements of one kind under the same kinds of parents, close to each other."""
+    kinds: dict[Element, str] = {}
+    groups: defaultdict[tuple[str, int], list[Element]] = defaultdict(list)
+    for el in root.iter():
+        if not isinstance(el.tag, str):
+            continue
+        kinds[el] = _kind(el)
+        parent = el.getparent()
+        path = [kinds[el]]
+        anchor = parent
+        for _ in range(3):
+            if anchor is None:
+                break
+            path.append(kinds.get(anchor, ""))
+            anchor = anchor.getparent()
+        # members share their great-grandparent: the items of a listing split into several
+        # lists under one container stay together, unrelated lists elsewhere do not
+        key = ("/".join(path), id(anchor) if anchor is not None else 0)
+        groups[key].append(el)
+    for members in groups.values():
+        if len(members) >= 2:
+            yield members
+
+
+@dataclass(frozen=True)
+class _Stats:
+    score: float
+    members: list[Element]
+
+
 def find_items(root: Element) -> list[Element]:
-    """The siblings that most look like the items of a listing; empty if none do."""
+    """The blocks that most look like the items of a listing; empty if none do.
+
+    A definition list's items are a <dt> and the <dd>s after it; they are returned joined
+    in one <div> each.
+    """
     best: list[Element] = []
     best_score = 0.0
-    for parent in root.iter():
-        if not isinstance(parent.tag, str) or len(parent) < 2:
-            continue
-        groups: defaultdict[tuple[str, str], list[Element]] = defaultdict(list)
-        for child in parent:
-            if isinstance(child.tag, str):
-                # the first class names the kind; later ones often mark a state ("topnews")
-                kind = (child.get("class") or "").split()[:1]
-                groups[(child.tag, kind[0] if kind else "")].append(child)
-        for members in groups.values():
-            score = _score(members)
-            if score > best_score:
-                best, best_score = members, score
-    return best
+    for members in _groups(root):
+        score = _score(members)
+        if score > best_score:
+            best, best_score = members, score
+    if best and all(m.tag == "dd" and _definition_term(m) is not None for m in best):
+        terms = {id(_definition_term(m)): _definition_term(m) for m in best}
+        best = [term for term in terms.values() if term is not None]
+    if best and all(m.tag == "dt" for m in best):
+        return [_with_definitions(dt) for dt in best]
+    return _whole_items(best)
+
+
+def _definition_term(dd: Element) -> Element | None:
+    sibling = dd.getprevious()
+    while sibling is not None and sibling.tag == "dd":
+        sibling = sibling.getprevious()
+    return sibling if sibling is not None and sibling.tag == "dt" else None
+
+
+def _whole_items(members: list[Element]) -> list[Element]:
+    """The parents when each holds two or three members that play different parts (a card's
+    title block and its tag block), else the members."""
+    parents: dict[int, tuple[Element, list[Element]]] = {}
+    for member in members:
+        parent = member.getparent()
+        if parent is None:
+            return members
+        parents.setdefault(id(parent), (parent, []))[1].append(member)
+    counts = {len(parts) for _, parts in parents.values()}
+    if len(parents) < 2 or len(counts) != 1 or counts.pop() not in (2, 3):
+        return members
+    if any(len({_shape(part) for part in parts}) == 1 for _, parts in parents.values()):
+        return members  # rows of a grid, each with a few items alike
+    return [parent for parent, _ in parents.values()]
+
+
+def _with_definitions(dt: Element) -> Element:
+    joined = lxml.html.Element("div")
+    joined.append(copy.deepcopy(dt))
+    sibling = dt.getnext()
+    while sibling is not None and sibling.tag == "dd":
+        joined.append(copy.deepcopy(sibling))
+        sibling = sibling.getnext()
+    for el in joined:
+        el.tail = None
+    return joined
 
 
 def _score(members: Sequence[Element]) -> float:
-    linked = [m for m in members if guess_link(m) is not None]
-    if len(linked) < 2 or len(linked) * 3 < len(members) * 2:
+    sample = members[:_SAMPLE]
+    texts = [_flat(m if m.tag != "dt" else _with_definitions(m)) for m in sample]
+    filled = [(m, t) for m, t in zip(sample, texts, strict=True) if t]  # spacer rows aside
+    linked = [(m, t) for m, t in filled if _page_links(m)]
+    if len(linked) < 2 or len(linked) * 3 < len(filled) * 2:
         return 0.0
-    lengths = [len(" ".join(m.text_content().split())) for m in linked]
-    mean = sum(lengths) / len(lengths)
-    if mean < 20:  # lists of bare links: menus, tag clouds, pagination
+    mean = sum(min(len(t), 300) for _, t in linked) / len(linked)
+    hrefs = [{a.get("href") for a in _page_links(m)} for m, _ in linked]
+    documents = sum(1 for links in hrefs if any(_DOCUMENT.search(h or "") for h in links))
+    if mean < 20 and documents * 2 < len(linked):  # bare links: menus, tag clouds, pagers
         return 0.0
-    dated = sum(1 for m in linked if guess_date_text(m) is not None)
-    return len(linked) * min(mean, 300.0) * (1.0 + dated / len(linked))
+    per_item = sum(len(links) for links in hrefs) / len(linked)
+    main = [guess_link(m) for m, _ in linked]
+    distinct = len({a.get("href") for a in main if a is not None}) / len(linked)
+    dated = sum(1 for m, _ in linked if guess_date_text(m) is not None) / len(linked)
+    titled = sum(1 for m, _ in linked if _title_element(m) is not None) / len(linked)
+    shapes: defaultdict[tuple[str, ...], int] = defaultdict(int)
+    for m, _ in linked:
+        shapes[_shape(m)] += 1
+    alike = max(shapes.values()) / len(linked)  # items of a listing are built alike
+    count = len(linked) * len(members) / len(sample)
+    return (
+        count
+        * mean
+        * alike
+        * (1.0 + dated)
+        * (1.0 + 0.5 * titled)
+        * distinct
+        / max(1.0, per_item - 2.0)
+    )
+
+
+def _flat(el: Element) -> str:
+    return " ".join(el.text_content().split())
+
+
+def _page_links(item: Element) -> list[Element]:
+    return [a for a in item.iter("a") if _is_page_link(a.get("href"))]
+
+
+def _is_page_link(href: str | None) -> bool:
+    """A link to a page or a document; not to an image, a media file or a fragment."""
+    if not href:
+        return False
+    href = href.strip().lower()
+    return href.startswith(("http://", "https://", "/")) and not _NOT_A_PAGE.search(href)
+
+
+# -- reading one item -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Guess:
+    """What detection reads from one item."""
+
+    title: str
+    title_element: Element | None
+    link: Element | None
+    date_text: str | None
+    summary: str | None
+
+
+def read_item(item: Element, order: DateOrder | None = None) -> Guess:
+    """Title, main link, date and summary of one detected item."""
+    anchor = guess_link(item)
+    title_element = _title_element(item)
+    title = _clean(title_element) if title_element is not None else guess_title(item, anchor)
+    date_text = guess_date_text(item, order)
+    exclude = [e for e in (anchor, title_element) if e is not None]
+    return Guess(title, title_element, anchor, date_text, guess_summary(item, exclude))
 
 
 def guess_link(item: Element) -> Element | None:
-    """The item's link to its detail page."""
-    anchors = [a for a in item.iter("a") if _is_page_link(a.get("href"))]
+    """The item's link to its detail page (or document)."""
+    if len(item) and item[0].tag == "dt" and _page_links(item[0]):
+        item = item[0]  # a definition list's term carries the links, its definition the text
+    anchors = _page_links(item)
     if not anchors:
         return None
-    for anchor in anchors:
-        if _has(anchor.iterancestors(*_HEADINGS)) or _has(anchor.iterdescendants(*_HEADINGS)):
-            return anchor
+    title_element = _title_element(item)
+    if title_element is not None:
+        inner = [a for a in anchors if _contains(title_element, a) or _contains(a, title_element)]
+        if inner:
+            return inner[0]
     counts: defaultdict[str, int] = defaultdict(int)
     for anchor in anchors:
         counts[anchor.get("href", "")] += 1
     repeated = [a for a in anchors if counts[a.get("href", "")] > 1]
     if repeated:  # the title and "read more" usually point to the same page
-        return repeated[0]
-    return max(anchors, key=lambda a: len(a.text_content().strip()))
+        return max(repeated, key=lambda a: len(_text_unless_date(a)))
+    return max(anchors, key=lambda a: len(_text_unless_date(a)))
 
 
-def _is_page_link(href: str | None) -> bool:
-    if not href:
-        return False
-    href = href.strip().lower()
-    return href.startswith(("http://", "https://", "/")) and not href.endswith(
-        (".jpg", ".jpeg", ".png", ".gif", ".pdf", ".doc", ".docx", ".zip")
-    )
+def _contains(outer: Element, inner: Element) -> bool:
+    return outer is inner or any(a is outer for a in inner.iterancestors())
+
+
+def _title_element(item: Element) -> Element | None:
+    """The most prominent heading, else an element named as a title; never a date."""
+    headings = [h for h in item.iter(*_HEADINGS) if _text_unless_date(h)]
+    if headings:
+        return min(headings, key=lambda h: str(h.tag))  # h2 before h3; first of a level
+    for el in item.iter():
+        if not isinstance(el.tag, str) or el is item:
+            continue
+        named = _TITLE_CLASS.search((el.get("class") or "").lower()) or el.get("itemprop") in (
+            "headline",
+            "name",
+        )
+        if named and "subtitle" not in (el.get("class") or "") and _text_unless_date(el):
+            return el
+    return None
+
+
+def _text_unless_date(el: Element) -> str:
+    """The element's text, or "" when it is no more than a date."""
+    text = _flat(el)
+    if not text or (len(text) < 40 and read_date(text, "mdy") is not None and _mostly_date(text)):
+        return ""
+    return text
+
+
+def _mostly_date(text: str) -> bool:
+    letters = re.sub(r"[\d\s.,:/|\-–]+", "", text)
+    return len(letters) <= 12  # "Published: 2/10/2026", "11. Februar 2019", "Jun 21, 2022"
 
 
 def guess_title(item: Element, anchor: Element | None) -> str:
-    for heading in item.iter(*_HEADINGS):
-        text = heading.text_content()
-        if text.strip():
-            return str(text)
+    """The title when no heading or title element names it: a bold text, else a link text."""
+    title_element = _title_element(item)
+    if title_element is not None:
+        return _clean(title_element)
     for strong in item.iter("strong", "b"):
-        text = strong.text_content()
-        if len(text.strip()) > 10:
-            return str(text)
-    return str(anchor.text_content()) if anchor is not None else ""
+        text = _text_unless_date(strong)
+        if len(text) > 10:
+            return text.replace("\xad", "")
+    if anchor is None:
+        return ""
+    same = [a for a in item.iter("a") if a.get("href") == anchor.get("href")]
+    texts = [_text_unless_date(a) for a in same] or [_flat(anchor)]
+    return max(texts, key=len).replace("\xad", "")
 
 
-def guess_date_text(item: Element) -> str | None:
-    """A date shown for the item: a <time>, an element named like a date, or one at the start."""
+def _clean(el: Element) -> str:
+    return _flat(el).replace("\xad", "")
+
+
+def date_order_of(root: Element) -> DateOrder | None:
+    """How the page writes numeric dates with slashes: by its language; None: not read."""
+    lang = root.get("lang") or root.get("{http://www.w3.org/XML/1998/namespace}lang") or ""
+    lang = lang.strip().lower()
+    if lang == "en" or (lang.startswith("en-") and lang not in _DMY_ENGLISH):
+        return "mdy"
+    if lang.startswith("en-"):
+        return "dmy"
+    return None
+
+
+def read_date(text: str | None, order: DateOrder | None = None) -> str | None:
+    """The text if it holds a date; a numeric date with slashes as ISO when ``order`` says
+    how to read it; None when there is no date."""
+    if not text:
+        return None
+    found = parse_date(text)
+    slash = _SLASH_DATE.search(text) if order else None
+    if slash is not None and (found is None or parse_date(text[: slash.start()]) is None):
+        first, second, year = (int(g) for g in slash.groups())
+        month, day = (first, second) if order == "mdy" else (second, first)
+        if year < 100:
+            year += 2000 if year < 70 else 1900
+        if 1 <= month <= 12 and 1 <= day <= 31:
+            return f"{year:04d}-{month:02d}-{day:02d}"
+    return text if found is not None else None
+
+
+def guess_date_text(item: Element, order: DateOrder | None = None) -> str | None:
+    """A date shown for the item: a <time>, an element named like a date, else a short line
+    with a date (first one that starts with the date or follows a label such as "Posted on",
+    "Veröffentlicht am", "Stand:"; else the first short one)."""
     for time_el in item.iter("time"):
-        value = time_el.get("datetime") or time_el.text_content()
-        if parse_date(value) is not None:
-            return str(value)
+        for value in (time_el.get("datetime"), _flat(time_el)):
+            found = read_date(value, order)
+            if found is not None:
+                return found
     for el in item.iter():
         if isinstance(el.tag, str) and _DATE_CLASS.search(el.get("class", "")):
-            text = el.text_content()
-            if parse_date(text) is not None:
-                return str(text)
-    head = " ".join(item.text_content().split())[:_DATE_NEAR_START]
-    return head if parse_date(head) is not None else None
+            text = _flat(el)
+            if len(text) <= _SHORT:
+                found = read_date(text, order)
+                if found is not None:
+                    return found
+    fallback = None
+    for text, before in _segments(item):
+        found = read_date(text, order)
+        if found is None:
+            continue
+        if _starts_with_date(text, order) or _DATE_LABEL.search(before):
+            return found
+        fallback = fallback or found
+    return fallback
+
+
+def _segments(item: Element) -> Iterator[tuple[str, str]]:
+    """Short runs of text in the item, each with the text just before it."""
+    before = ""
+    for el in item.iter():
+        if not isinstance(el.tag, str):
+            continue
+        for piece in (el.text, el.tail if el is not item else None):
+            text = " ".join((piece or "").split())
+            if not text:
+                continue
+            if len(text) <= _SHORT:
+                yield text, before
+            before = text[-40:]
+
+
+def _starts_with_date(text: str, order: DateOrder | None) -> bool:
+    head = text[:25]
+    return read_date(head, order) is not None and _mostly_date(head)
 
 
 def guess_summary(item: Element, exclude: Iterable[Element]) -> str | None:
@@ -169,44 +459,104 @@ def guess_summary(item: Element, exclude: Iterable[Element]) -> str | None:
     for paragraph in item.iter("p"):
         if paragraph in skipped or any(a in skipped for a in paragraph.iter("a")):
             continue
-        text = " ".join(paragraph.text_content().split())
-        if len(text) < 3 or (len(text) < _DATE_NEAR_START and parse_date(text) is not None):
+        text = _flat(paragraph)
+        if len(text) < 3 or (len(text) < _SHORT and read_date(text, "mdy") is not None):
             continue
         parts.append(lxml.html.tostring(paragraph, encoding="unicode", with_tail=False))
     return "".join(parts) or None
 
 
 def strip_common_prefix(titles: Sequence[str]) -> list[str]:
-    """Remove a label all titles share, such as "mehr zur Meldung:"."""
+    """Remove a label all titles share, such as "mehr zur Meldung:".
+
+    Linear in the length of the titles: the common prefix of all of them is that of the
+    smallest and the largest, found a block at a time.
+    """
     if len(titles) < 2:
         return list(titles)
     flat = [" ".join(t.split()) for t in titles]
-    prefix = flat[0]
-    for title in flat[1:]:
-        while not title.startswith(prefix):
-            prefix = prefix[:-1]
-    cut = prefix.rfind(":")
+    low, high = min(flat), max(flat)
+    length = _common_prefix_length(low, high)
+    cut = low.rfind(":", 0, length)
     if cut < 3:
         return list(titles)
-    return [" ".join(t.split())[cut + 1 :] for t in titles]
+    return [t[cut + 1 :] for t in flat]
+
+
+def _common_prefix_length(a: str, b: str, block: int = 4096) -> int:
+    end = min(len(a), len(b))
+    start = 0
+    while start < end and a[start : start + block] == b[start : start + block]:
+        start += block
+    stop = min(start + block, end)
+    while start < stop and a[start] == b[start]:
+        start += 1
+    return start
+
+
+# -- naming what was found -------------------------------------------------------------------
 
 
 def describe(items: Sequence[Element]) -> str:
     """A CSS selector that names the detected items, to put into sources.yaml."""
     first = items[0]
-    classes = ".".join(first.get("class", "").split()[:1])
-    own = str(first.tag) + (f".{classes}" if classes else "")
-    parent = first.getparent()
-    if parent is None:
-        return own
-    parent_classes = ".".join(parent.get("class", "").split())
-    parent_id = parent.get("id")
-    where = (
-        parent.tag
-        + (f"#{parent_id}" if parent_id else "")
-        + (f".{parent_classes}" if parent_classes else "")
-    )
-    return f"{where} > {own}"
+    if first.getparent() is None and len(first) and first[0].tag == "dt":  # joined <dt>/<dd>
+        return "dl > dt"
+    own = _css(first)
+    root = first.getroottree().getroot()
+    wanted = {id(item) for item in items}
+    chain = [own]
+    for ancestor in list(first.iterancestors())[:4]:
+        chain.insert(0, _css(ancestor, with_id=True))
+        selector = " > ".join(chain)
+        if _matches(root, selector) == wanted:
+            return selector
+        if ancestor.get("id"):
+            break
+    for ancestor in first.iterancestors():  # items spread over several lists: a descendant
+        if all(_contains(ancestor, item) for item in items[:_SAMPLE]):
+            selector = f"{_css(ancestor, with_id=True)} {own}"
+            if _matches(root, selector) == wanted:
+                return selector
+            break
+    return " > ".join(chain[-2:])
+
+
+_CSS_NAME = re.compile(r"-?[A-Za-z_][\w-]*")
+
+
+def _css(el: Element, with_id: bool = False) -> str:
+    """Tag, stable id (not a generated one) and up to two stable classes."""
+    selector = str(el.tag)
+    ident = el.get("id") or ""
+    if with_id and _CSS_NAME.fullmatch(ident) and not re.search(r"\d{3}", ident):
+        selector += f"#{ident}"
+    classes = [c for c in (el.get("class") or "").split() if not _VOLATILE_CLASS.search(c)]
+    return selector + "".join(f".{c}" for c in classes[:2] if _CSS_NAME.fullmatch(c))
+
+
+def _matches(root: Element, selector: str) -> set[int]:
+    try:
+        found = cast(list[Element], CSSSelector(selector)(root))
+    except (SelectorError, lxml.etree.XPathError):  # a name cssselect cannot express
+        return set()
+    return {id(el) for el in found}
+
+
+def selectors(items: Sequence[Element]) -> dict[str, str]:
+    """Selectors that pin the detection in sources.yaml: ``item``, and ``title`` when every
+    item names its title the same way."""
+    pinned = {"item": describe(items)}
+    titles = {_relative(item, _title_element(item)) for item in items[:_SAMPLE]}
+    if len(titles) == 1 and None not in titles:
+        pinned["title"] = str(titles.pop())
+    return pinned
+
+
+def _relative(item: Element, el: Element | None) -> str | None:
+    if el is None:
+        return None
+    return _css(el)
 
 
 def detail_date_text(root: Element) -> str | None:

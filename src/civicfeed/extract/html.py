@@ -65,6 +65,7 @@ def parse_page(fetched: Fetched) -> tuple[lxml.html.HtmlElement, tuple[str, ...]
 def extract_html(fetched: Fetched, rules: HtmlRules) -> Extraction:
     root, warnings = parse_page(fetched)
     notes = list(warnings)
+    order = rules.date_order or detect.date_order_of(root)
     if rules.item:
         nodes = select(root, rules.item)
         if not nodes:
@@ -86,7 +87,7 @@ def extract_html(fetched: Fetched, rules: HtmlRules) -> Extraction:
     items: list[Item] = []
     for position, node in enumerate(nodes, start=1):
         try:
-            item = _item(node, rules)
+            item = _item(node, rules, order)
         except Exception as exc:  # one item that cannot be read never fails its siblings
             notes.append(
                 f"item {position}: could not be read, skipped ({type(exc).__name__}: {exc})"
@@ -114,33 +115,40 @@ def text_of(root: lxml.html.HtmlElement, selector: str) -> str | None:
     return _text(found) if found is not None else None
 
 
-def _item(node: lxml.html.HtmlElement, rules: HtmlRules) -> Item | None:
-    """One item: by the selectors given, by the detection heuristics for those not given."""
-    auto = not rules.item
+def _item(
+    node: lxml.html.HtmlElement, rules: HtmlRules, order: detect.DateOrder | None
+) -> Item | None:
+    """One item: by the selectors given; detected items are read by the detection, whose
+    reading any selector given still overrides."""
+    guess = detect.read_item(node, order) if not rules.item else None
     if rules.link:
         anchor = _first(node, rules.link)
     else:
-        anchor = detect.guess_link(node) if auto else _first(node, "a[href]")
+        anchor = guess.link if guess is not None else _first(node, "a[href]")
     link = _href(anchor) if anchor is not None else None
     title_node = _first(node, rules.title) if rules.title else None
     if rules.title:
         title = _text(title_node) if title_node is not None else ""
+    elif guess is not None:
+        title = guess.title if not rules.link else detect.guess_title(node, anchor)
     else:
-        title = detect.guess_title(node, anchor) if auto else _text_or_empty(anchor)
+        title = _text_or_empty(anchor)
     if rules.title_remove:
         title = re.sub(rules.title_remove, " ", title)
     if not title.strip():
         return None
     if rules.date:
-        date_text = text_of(node, rules.date)
+        shown = text_of(node, rules.date)
+        date_text = detect.read_date(shown, order) or shown
     else:
-        date_text = detect.guess_date_text(node) if auto else None
+        date_text = guess.date_text if guess is not None else None
     summary = None
     if rules.summary:
         summary_node = _first(node, rules.summary)
         summary = _inner_html(summary_node) if summary_node is not None else None
-    elif auto:
-        summary = detect.guess_summary(node, [e for e in (anchor, title_node) if e is not None])
+    elif guess is not None:
+        exclude = [e for e in (anchor, title_node, guess.title_element) if e is not None]
+        summary = detect.guess_summary(node, exclude)
     return Item(title=title, link=link, date_text=date_text, summary_html=summary)
 
 
