@@ -229,7 +229,11 @@ def write_civicfeed_config(
     """A sources.yaml for these sources, and an aggregate of them all."""
     folder.mkdir(parents=True, exist_ok=True)
     selectors = ", ".join(f"{key}: {value}" for key, value in HTML_SELECTORS.items())
-    lines = ["timezone: Europe/Berlin", f"per_host: {per_host}"]
+    lines = [
+        "timezone: Europe/Berlin",
+        "base_url: https://feeds.example.org/",
+        f"per_host: {per_host}",
+    ]
     if concurrency is not None:
         lines.append(f"concurrency: {concurrency}")
     lines += ["defaults:", f"  timeout: {timeout:g}s", "sources:"]

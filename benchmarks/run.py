@@ -197,14 +197,15 @@ def _civicfeed() -> list[str]:
 
 
 def _civicfeed_failures(child: Child, total: int) -> tuple[int, str]:
+    """Failed sources, from the summary line `civicfeed refresh` ends with, and a reason."""
     if child.code == 0:
         return 0, ""
-    found = re.search(r"(\d+) of \d+ source\(s\) failed: (.*)", child.output)
-    if child.code == 1 and found:
-        return int(found[1]), found[2][:200]
-    if child.code == 1:
-        return 0, "exit 1: " + child.output.strip().splitlines()[-1][:200]
-    return total, f"exit {child.code}: " + " | ".join(child.output.strip().splitlines()[-3:])
+    lines = child.output.strip().splitlines()
+    summary = re.search(r"(\d+) source\(s\): (\d+) ok", child.output)
+    if child.code == 1 and summary:
+        reasons = [line for line in lines if re.match(r"civicfeed: (?!warning:)[a-z0-9-]+: ", line)]
+        return int(summary[1]) - int(summary[2]), "; ".join(reasons[:3])[:300]
+    return total, f"exit {child.code}: " + " | ".join(lines[-3:])[:300]
 
 
 def _json_tail(child: Child) -> dict[str, Any]:
