@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from .errors import ConfigError
+from .xmlsafe import is_xml_safe, strip_controls
 
 __all__ = [
     "Aggregate",
@@ -51,6 +52,14 @@ _SIZE_UNITS = {
     "gib": 2**30,
 }
 _ID = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
+MAX_DURATION = 365 * 86400.0  # a year: longer is a mistake, and overflows the scheduler
+# ids whose files would collide with what else the output folder holds or the server answers:
+# index.html, feeds.opml, feed.xsl, archive/ (publish.py, render/) and /healthz (server.py)
+RESERVED_IDS = frozenset({"index", "feeds", "feed", "archive", "healthz"})
+# before anything is built from the file: how deep blocks may nest, and how many values the
+# file may hold once every alias (*name) is expanded (an "alias bomb" holds billions)
+MAX_DEPTH = 32
+MAX_VALUES = 200_000
 
 
 def parse_duration(value: object) -> float:
@@ -59,6 +68,8 @@ def parse_duration(value: object) -> float:
         match = _DURATION.match(value)
         if match:
             seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+            if seconds > MAX_DURATION:
+                raise ValueError(f"{value!r} is longer than a year; write at most 365d")
             if seconds > 0:
                 return seconds
     raise ValueError(f"{value!r} is not a duration; write e.g. 500ms, 20s, 30m, 1h or 2d")
@@ -341,6 +352,7 @@ def load_config(path: str | Path) -> Config:
 
 def parse_config(text: str, path: Path) -> Config:
     where = str(path)
+    _check_shape(text, where)
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
@@ -469,6 +481,13 @@ def _check_raw(data: dict[str, Any], problems: _Problems) -> None:
     sources = data.get("sources")
     if isinstance(sources, list):
         blocks += [(("sources", i), source) for i, source in enumerate(sources)]
+    for loc, text in _strings(data, ()):
+        if not is_xml_safe(text):
+            bad = next(c for c in text if not is_xml_safe(c))
+            problems.add(
+                f"holds the control character U+{ord(bad):04X}, which no feed can carry; remove it",
+                loc,
+            )
     for loc, block in blocks:
         if not isinstance(block, dict):
             continue
@@ -595,9 +614,125 @@ def _translate(
         problems.add(_words(error), loc, line_of=loc[:-1] if error["type"] == "missing" else None)
 
 
+def _strings(value: Any, loc: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ...], str]]:
+    """Every text in the file (keys too), with where it is."""
+    if isinstance(value, str):
+        yield loc, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(key, (*loc, key))
+            yield from _strings(item, (*loc, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _strings(item, (*loc, index))
+
+
+def _check_shape(text: str, where: str) -> None:
+    """Refuse, before anything is built, a file nested deeper than MAX_DEPTH, one that holds
+    more than MAX_VALUES values with its aliases expanded, and a raw control character.
+    YAML syntax errors are left to the loader, which words them."""
+    try:
+        _scan(text, where, None)
+    except yaml.reader.ReaderError as exc:  # a raw control character: find its key
+        position = exc.position
+        cleaned = "".join(" " if not is_xml_safe(c) else c for c in text)
+        if strip_controls(text) == text:  # not ours (a byte-order mark in the middle, ...)
+            return
+        loc = _scan(cleaned, where, position)
+        line = text.count("\n", 0, position) + 1
+        char = f"U+{exc.character:04X}" if isinstance(exc.character, int) else "a character"
+        raise ConfigError(
+            f"holds the control character {char}, which no feed can carry; remove it",
+            path=where,
+            line=line,
+            key=_dotted(loc or ()) or None,
+        ) from None
+    except yaml.YAMLError:
+        return
+
+
+class _Frame:
+    __slots__ = ("anchor", "awaiting_key", "is_key", "key", "mapping", "size")
+
+    def __init__(self, mapping: bool, anchor: str | None, is_key: bool) -> None:
+        self.mapping, self.anchor, self.is_key = mapping, anchor, is_key
+        self.key: Any = 0  # the current key, or the position in a list
+        self.awaiting_key = mapping
+        self.size = 1
+
+
+def _scan(text: str, where: str, target: int | None) -> tuple[Any, ...] | None:
+    """Walk the file's YAML events once, building nothing; the path of the scalar at
+    ``target`` (a character position), if asked."""
+    anchors: dict[str, int] = {}
+    frames: list[_Frame] = []
+    total = 0
+
+    def refuse(message: str, line: int) -> ConfigError:
+        key = _dotted(tuple(frame.key for frame in frames[:3]))
+        key += "…" if len(frames) > 3 else ""
+        return ConfigError(message, path=where, line=line, key=key or None)
+
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if not isinstance(event, yaml.NodeEvent | yaml.CollectionEndEvent):
+            continue
+        mark = event.start_mark
+        line = mark.line + 1 if mark else 0
+        parent = frames[-1] if frames else None
+        if isinstance(event, yaml.CollectionEndEvent):
+            frame = frames.pop()
+            if frame.anchor:
+                anchors[frame.anchor] = frame.size
+            size, is_key, parent = frame.size, frame.is_key, frames[-1] if frames else None
+        else:
+            is_key = parent is not None and parent.mapping and parent.awaiting_key
+            size = anchors.get(event.anchor or "", 1) if isinstance(event, yaml.AliasEvent) else 1
+            total += size
+            if total > MAX_VALUES:
+                raise refuse(
+                    f"the file holds more than {MAX_VALUES} values once its aliases (*name) "
+                    "are expanded; refused (aliases of aliases make an 'alias bomb')",
+                    line,
+                )
+            if isinstance(event, yaml.ScalarEvent):
+                end = event.end_mark
+                if target is not None and mark and end and mark.index <= target < end.index:
+                    path = tuple(frame.key for frame in frames)
+                    return (*path, event.value) if is_key else path
+                if event.anchor:
+                    anchors[event.anchor] = 1
+            if is_key and parent is not None:
+                parent.key = event.value if isinstance(event, yaml.ScalarEvent) else "?"
+                parent.awaiting_key = False
+            if isinstance(event, yaml.CollectionStartEvent):
+                if len(frames) >= MAX_DEPTH:
+                    raise refuse(f"blocks and lists nest more than {MAX_DEPTH} deep; refused", line)
+                mapping = isinstance(event, yaml.MappingStartEvent)
+                frames.append(_Frame(mapping, event.anchor, is_key))
+                continue
+        # a node is complete: count it in its parent, and move the parent on
+        if parent is not None:
+            parent.size += size
+            if parent.mapping:
+                parent.awaiting_key = parent.awaiting_key or not is_key
+            else:
+                parent.key += 1
+    return None
+
+
 def _cross_check(config: Config, problems: _Problems) -> None:
     def fail(message: str, loc: tuple[Any, ...]) -> None:
         problems.add(message, loc)
+
+    ids = [("sources", i, s.id) for i, s in enumerate(config.sources)]
+    ids += [("feeds", i, f.id) for i, f in enumerate(config.feeds)]
+    for kind, index, name in ids:
+        if name in RESERVED_IDS:
+            fail(
+                f"{name!r} is reserved (the output folder holds index.html, feeds.opml, "
+                "feed.xsl and archive/; the server answers /healthz): choose another id",
+                (kind, index, "id"),
+            )
 
     if config.state.resolve().is_relative_to(config.output.resolve()):
         fail("the state file must not be inside the output folder, which is published", ("state",))
