@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import calendar
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given
+from feedparser import datetimes as feedparser_dates
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from civicfeed.normalise import parse_date
+from civicfeed.normalise import choose_date, parse_date
+from figures import record
 
 BERLIN = ZoneInfo("Europe/Berlin")
 CASES = Path(__file__).parent / "cases" / "dates.txt"
@@ -28,7 +31,11 @@ def _cases() -> list[tuple[str, str]]:
 
 @pytest.mark.parametrize(("text", "expected"), _cases())
 def test_date_cases(text: str, expected: str) -> None:
-    parsed = parse_date(text, BERLIN)
+    # "mdy: ..." is read as a source with date_order: mdy reads it
+    order, text = (
+        ("mdy", text.removeprefix("mdy:").strip()) if text.startswith("mdy:") else ("dmy", text)
+    )
+    parsed = parse_date(text, BERLIN, order)
     if expected == "none":
         assert parsed is None
     else:
@@ -65,3 +72,104 @@ def test_round_trips_its_own_formats(moment: datetime) -> None:
     assert parse_date(rfc822, BERLIN) == moment
     german = moment.strftime("%d.%m.%Y %H:%M")
     assert parse_date(german, BERLIN) == moment.replace(second=0, tzinfo=BERLIN)
+
+
+# --- against feedparser: any RFC 822 or ISO 8601 date with an offset it reads ---------------
+
+_FIXED_NAMES = {"GMT": 0, "UT": 0, "Z": 0, "EST": -300, "EDT": -240, "CST": -360, "CDT": -300}
+_FIXED_NAMES |= {"MST": -420, "MDT": -360, "PST": -480, "PDT": -420}
+
+
+def _offset_text(minutes: int, colon: bool) -> str:
+    sign = "-" if minutes < 0 else "+"
+    hours, rest = divmod(abs(minutes), 60)
+    return f"{sign}{hours:02d}{':' if colon else ''}{rest:02d}"
+
+
+@st.composite
+def dated_texts(draw: st.DrawFn) -> str:
+    moment = draw(st.datetimes(min_value=datetime(1901, 1, 1), max_value=datetime(2199, 1, 1)))
+    moment = moment.replace(microsecond=0)
+    style = draw(st.sampled_from(["rfc822", "rfc822-name", "iso", "iso-space", "iso-z"]))
+    minutes = draw(st.integers(min_value=-12 * 60, max_value=14 * 60))
+    seconds = draw(st.booleans())
+    clock = moment.strftime("%H:%M:%S" if seconds else "%H:%M")
+    if style == "rfc822":
+        weekday = draw(st.sampled_from(["", moment.strftime("%a, ")]))
+        return f"{weekday}{moment.strftime('%d %b %Y')} {clock} {_offset_text(minutes, False)}"
+    if style == "rfc822-name":
+        name = draw(st.sampled_from(sorted(_FIXED_NAMES)))
+        return f"{moment.strftime('%a, %d %b %Y')} {clock} {name}"
+    if style == "iso-z":
+        return f"{moment.strftime('%Y-%m-%d')}T{clock}Z"
+    separator = "T" if style == "iso" else " "
+    space = "" if style == "iso" else " "
+    # ISO 8601 with an offset without a colon: feedparser ignores such an offset (below)
+    return f"{moment.strftime('%Y-%m-%d')}{separator}{clock}{space}{_offset_text(minutes, True)}"
+
+
+def feedparser_reading(text: str) -> datetime | None:
+    parsed = feedparser_dates._parse_date(text)
+    if parsed is None:
+        return None
+    return datetime.fromtimestamp(calendar.timegm(parsed), UTC)
+
+
+@given(dated_texts())
+def test_every_date_with_an_offset_that_feedparser_reads_is_read_the_same(text: str) -> None:
+    theirs = feedparser_reading(text)
+    assume(theirs is not None)
+    # the own parser alone (listings), and the choice made for feed items
+    assert parse_date(text, BERLIN) == theirs, text
+    assert choose_date(text, theirs, BERLIN) == theirs, text
+    assert choose_date(text, theirs, BERLIN, "mdy") == theirs, text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2006-01-11 16:42:55 -0800",
+        "Sun, 03 Feb 2019 23:20:00 GMT-01:01",
+        "Thu, 01 Jan 2004 19:48:21 -00:20",
+        "2006-01-17T12:35:9+01:00",
+        "Tue, 10 Jun 2003 09:41:01 EDT",
+    ],
+)
+def test_the_failures_seen_in_real_feeds_agree_with_feedparser(text: str) -> None:
+    theirs = feedparser_reading(text)
+    assert theirs is not None
+    assert parse_date(text, BERLIN) == theirs
+    assert choose_date(text, theirs, BERLIN) == theirs
+
+
+def test_feed_dates_the_feed_library_misreads_or_takes_for_utc() -> None:
+    # feedparser reads 2020/1/10 as 1 December; numbers follow the source's date order
+    misread = feedparser_reading("2020/1/10 14:33:00")
+    assert misread is not None and misread.month == 12
+    assert choose_date("2020/1/10 14:33:00", misread, BERLIN) == datetime(
+        2020, 1, 10, 14, 33, tzinfo=BERLIN
+    )
+    # a time without an offset is local time in the configured zone, not UTC
+    utc = feedparser_reading("2019-02-11T10:00:00")
+    assert utc == datetime(2019, 2, 11, 10, 0, tzinfo=UTC)
+    assert choose_date("2019-02-11T10:00:00", utc, BERLIN) == datetime(
+        2019, 2, 11, 10, 0, tzinfo=BERLIN
+    )
+    # an ISO 8601 offset without a colon, which feedparser ignores
+    ignored = feedparser_reading("2000-01-01T00:00+0010")
+    assert ignored == datetime(2000, 1, 1, tzinfo=UTC)
+    assert choose_date("2000-01-01T00:00+0010", ignored, BERLIN) == datetime(
+        1999, 12, 31, 23, 50, tzinfo=UTC
+    )
+    # a text the own parser cannot read at all: the feed library's reading
+    assert choose_date("20190211T100000Z", utc, BERLIN) == utc
+
+
+def test_date_case_figures() -> None:
+    cases = _cases()
+    record(
+        "date cases",
+        f"{len(cases)} lines in tests/cases/dates.txt "
+        f"({sum(1 for _, want in cases if want == 'none')} of them no date)",
+    )
+    assert len(cases) >= 60

@@ -106,6 +106,7 @@ def parse_window(value: object) -> float:
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 Window = Annotated[float, BeforeValidator(parse_window)]
+DateOrder = Literal["dmy", "mdy"]
 Size = Annotated[int, BeforeValidator(parse_size)]
 Selector = Annotated[str, AfterValidator(_check_selector)]
 OptionalSelector = Annotated[str | None, AfterValidator(_check_selector)]
@@ -172,6 +173,9 @@ class Source(_Strict):
     every: Duration = 1800.0
     cron: str | None = None  # a crontab line for `civicfeed run`; instead of `every`
     max_entries: int = Field(default=100, ge=1)
+    # numeric dates with slashes: day first (11/2/2026), or "mdy", month first (2/11/2026);
+    # None: the top-level date_order
+    date_order: DateOrder | None = None
 
     @field_validator("cron")
     @classmethod
@@ -223,6 +227,7 @@ class Config(_Strict):
     per_host: int = Field(default=2, ge=1, le=16)
     # how far apart two sources' copies of one story may be dated (seconds; 0: the same day)
     dedup_window: Window = 86400.0
+    date_order: DateOrder = "dmy"  # for sources that do not set their own
     sources: tuple[Source, ...] = Field(min_length=1)
     feeds: tuple[Aggregate, ...] = ()
 
@@ -261,6 +266,9 @@ class Config(_Strict):
                 return source
         raise KeyError(source_id)
 
+    def date_order_of(self, source: Source) -> str:
+        return source.date_order or self.date_order
+
     def members(self, aggregate: Aggregate) -> tuple[Source, ...]:
         """The aggregate's sources in priority order: listed sources first, then by tag."""
         chosen = [self.source(sid) for sid in aggregate.sources]
@@ -285,6 +293,7 @@ _TOP_KEYS = {
     "concurrency",
     "per_host",
     "dedup_window",
+    "date_order",
 }
 _NOT_DEFAULTABLE = {"id", "title", "url", "description", "home"}
 

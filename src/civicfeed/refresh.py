@@ -309,7 +309,13 @@ async def _candidates(
     pairs: list[tuple[Item, Candidate]] = []
     for item in extraction.items:
         try:
-            candidate, notes = normalise(item, source_id=source.id, base_url=page_url, zone=zone)
+            candidate, notes = normalise(
+                item,
+                source_id=source.id,
+                base_url=page_url,
+                zone=zone,
+                date_order=run.config.date_order_of(source),
+            )
         except Exception as exc:  # one item that cannot be handled never fails its siblings
             warnings.append(f"{_name(item)}: skipped, it could not be read ({_reason(exc)})")
             continue
@@ -361,7 +367,7 @@ async def _dates_from_detail_pages(
             page = await run.fetcher.fetch(link, timeout=remaining, max_bytes=source.max_bytes)
             root, _ = parse_page(page)
             text = detect.detail_date_text(root) if selector == "auto" else text_of(root, selector)
-            return link, parse_date(text, run.config.tz)
+            return link, parse_date(text, run.config.tz, run.config.date_order_of(source))
         except CivicfeedError as exc:
             warnings.append(f"detail page {link}: {exc}")
         except Exception as exc:  # the failure stays with its item, never its source

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from zoneinfo import ZoneInfo
 
-__all__ = ["mentions_date", "parse_date", "plausible"]
+__all__ = ["DateReading", "mentions_date", "parse_date", "plausible", "read_date"]
 
 _MONTHS = {
     "januar": 1,
@@ -63,52 +65,30 @@ _WEEKDAY = (
     r"(?:(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*|(?:montag|dienstag|mittwoch|donnerstag"
     r"|freitag|samstag|sonntag)|(?:mo|di|mi|do|fr|sa|so))\.?,?\s*"
 )
-_TIME = (
-    r"(?:,?\s*(?:um|at|ab|-|–)?\s*(?P<hour>\d{1,2})[:.](?P<minute>\d{2})"
-    r"(?:[:.](?P<second>\d{2})(?:[.,]\d+)?)?\s*(?:uhr|h\b)?\s*(?P<ampm>[ap]\.?m\.?)?)?"
-)
-_ZONE = (
-    r"(?:\s*(?P<zone>z\b|utc|gmt|ut\b|[+-]\d{2}:?\d{2}|[ecmp][sd]t\b|mesz|mez|cest|cet"
-    r"|eest|eet|bst))?"
-)
-_YEAR = r"(?P<year>\d{4})(?!\d)"
-_SHORT_YEAR = r"(?P<year>\d{4}|\d{2})(?!\d)"  # only in numeric dates: "27. Februar, 17 Uhr"
-
-_PATTERNS = [
-    re.compile(p, re.IGNORECASE)
-    for p in (
-        # ISO 8601 / RFC 3339
-        r"(?<!\d)(?P<year>\d{4})-(?P<mon>\d{2})-(?P<day>\d{2})"
-        r"(?:[T ](?P<hour>\d{2}):(?P<minute>\d{2})"
-        r"(?::(?P<second>\d{2})(?:[.,]\d+)?)?(?P<zone>\s?z|[+-]\d{2}(?::?\d{2})?)?)?(?!\d)",
-        # 11. Februar 2019 / 4. Feb. 2019 / Mon, 11 Feb 2019 10:00:00 +0100
-        r"(?<!\d)(?:"
-        + _WEEKDAY
-        + r")?(?P<day>\d{1,2})\.?\s*"
-        + _MONTH
-        + r",?\s*"
-        + _YEAR
-        + _TIME
-        + _ZONE,
-        # February 11, 2019 / Feb 11th 2019 3:00 PM
-        r"(?:"
-        + _WEEKDAY
-        + r")?"
-        + _MONTH
-        + r"\s+(?P<day>\d{1,2})(?:st|nd|rd|th)?,?\s+"
-        + _YEAR
-        + _TIME
-        + _ZONE,
-        # 04.11.2019 / 4.11.19 14:30 Uhr
-        r"(?<![\d.])(?P<day>\d{1,2})\.\s?(?P<mon>\d{1,2})\.\s?" + _SHORT_YEAR + _TIME + _ZONE,
-    )
-]
-
+# zone names with a fixed offset, in hours (North American and European, as in RFC 822 and
+# in the wild); the generic US names (ET, CT, MT, PT, AT) mean whichever of standard and
+# daylight time was in effect, so they are read in their zone, and only in capitals
 _NAMED_ZONES = {
     "z": 0,
     "utc": 0,
     "gmt": 0,
     "ut": 0,
+    "wet": 0,
+    "west": 1,
+    "bst": 1,
+    "cet": 1,
+    "met": 1,
+    "mez": 1,
+    "cest": 2,
+    "mest": 2,
+    "mesz": 2,
+    "eet": 2,
+    "eest": 3,
+    "msk": 3,
+    "nst": -3.5,
+    "ndt": -2.5,
+    "ast": -4,
+    "adt": -3,
     "est": -5,
     "edt": -4,
     "cst": -6,
@@ -117,39 +97,111 @@ _NAMED_ZONES = {
     "mdt": -6,
     "pst": -8,
     "pdt": -7,
-    "mez": 1,
-    "cet": 1,
-    "mesz": 2,
-    "cest": 2,
-    "eet": 2,
-    "eest": 3,
-    "bst": 1,
+    "akst": -9,
+    "akdt": -8,
+    "hst": -10,
 }
+_GENERIC_ZONES = {
+    "et": "America/New_York",
+    "ct": "America/Chicago",
+    "mt": "America/Denver",
+    "pt": "America/Los_Angeles",
+    "at": "America/Halifax",
+}
+_NAMES = "|".join(
+    sorted((n for n in _NAMED_ZONES if n not in {"utc", "gmt", "ut"}), key=len, reverse=True)
+)
+_UTC_OFFSET = r"(?:utc|gmt|ut)(?:\s?[+-]\d{1,2}(?::?\d{2})?(?![\d:]))?"
+_ZONE_NAME = r"(?:" + _UTC_OFFSET + r"|(?:" + _NAMES + r")\b|(?-i:ET|CT|MT|PT|AT)\b)"
+# after a time in running text: a zone name, or a numeric offset after white space
+# (never "10:00-12:00 Uhr", a range of times)
+_ZONE = (
+    r"(?:\s*(?P<zone>" + _ZONE_NAME + r")"
+    r"|\s*(?<=\s)(?P<offset>[+-]\d{2}(?::?\d{2})?)(?![\d:]|\s*uhr))?"
+)
+# in ISO 8601: an offset right after the time, or after one space
+_ISO_ZONE = (
+    r"(?:\s?(?P<offset>z\b|[+-]\d{2}(?::?\d{2})?(?![\d:]))|\s?(?P<zone>" + _ZONE_NAME + r"))?"
+)
+_TIME = (
+    r"(?:,?\s*(?:um|at|ab|-|–)?\s*(?P<hour>\d{1,2})[:.](?P<minute>\d{2})"
+    r"(?:[:.](?P<second>\d{1,2})(?:[.,]\d+)?)?\s*(?:uhr|h\b)?\s*(?P<ampm>[ap]\.?m\.?)?"
+    + _ZONE
+    + r")?"
+)
+_YEAR = r"(?P<year>\d{4})(?!\d)"
+_SHORT_YEAR = r"(?P<year>\d{4}|\d{2})(?!\d)"  # only in numeric dates: "27. Februar, 17 Uhr"
+
+_PATTERNS = [
+    re.compile(p, re.IGNORECASE)
+    for p in (
+        # ISO 8601 / RFC 3339; also 2006-01-11 16:42:55 -0800
+        r"(?<!\d)(?P<year>\d{4})-(?P<mon>\d{2})-(?P<day>\d{2})"
+        r"(?:[T ](?P<hour>\d{2}):(?P<minute>\d{2})"
+        r"(?::(?P<second>\d{1,2})(?:[.,]\d+)?)?" + _ISO_ZONE + r")?(?![\d:])",
+        # 11. Februar 2019 / 4. Feb. 2019 / Mon, 11 Feb 2019 10:00:00 +0100
+        r"(?<!\d)(?:" + _WEEKDAY + r")?(?P<day>\d{1,2})\.?\s*" + _MONTH + r",?\s*" + _YEAR + _TIME,
+        # February 11, 2019 / Feb 11th 2019 3:00 PM
+        r"(?:" + _WEEKDAY + r")?" + _MONTH + r"\s+(?P<day>\d{1,2})(?:st|nd|rd|th)?,?\s+"
+        r"" + _YEAR + _TIME,
+        # 04.11.2019 / 4.11.19 14:30 Uhr: day first, always
+        r"(?<![\d.])(?P<day>\d{1,2})\.\s?(?P<mon>\d{1,2})\.\s?" + _SHORT_YEAR + _TIME,
+        # 2020/1/10 14:33:00
+        r"(?<![\d/])(?P<year>\d{4})/(?P<mon>\d{1,2})/(?P<day>\d{1,2})(?![\d/])" + _TIME,
+        # 11/2/2026: day first, or month first with date_order mdy
+        r"(?<![\d/])(?P<p1>\d{1,2})/(?P<p2>\d{1,2})/" + _SHORT_YEAR + r"(?!/)" + _TIME,
+    )
+]
+_NUMERIC = {3, 4, 5}  # patterns whose order of day and month is a convention, not a name
 _MAX_TEXT = 2000  # a date is near the start of whatever text holds it
 
 
-def parse_date(text: str | None, zone: tzinfo = UTC) -> datetime | None:
-    """The first date in ``text`` as an aware datetime, or None if there is none."""
+@dataclass(frozen=True)
+class DateReading:
+    value: datetime
+    explicit: bool  # the text gave a zone or offset; else the time is local in the zone given
+    numeric: bool  # written in numbers only (04.11.2019, 2/11/2026): day and month by convention
+
+
+def parse_date(text: str | None, zone: tzinfo = UTC, order: str = "dmy") -> datetime | None:
+    """The first date in ``text`` as an aware datetime, or None if there is none.
+
+    ``order``: how numeric dates with slashes are read, "dmy" (11/2/2026 is 11 February) or
+    "mdy" (2/11/2026 is 11 February); dotted dates are always day first.
+    """
+    reading = read_date(text, zone, order)
+    return reading.value if reading else None
+
+
+def read_date(text: str | None, zone: tzinfo = UTC, order: str = "dmy") -> DateReading | None:
+    """Like parse_date, with what the text said about its zone and its form."""
     if not text:
         return None
     text = unicodedata.normalize("NFC", text[:_MAX_TEXT]).replace("\xa0", " ")
     candidates = []
-    for pattern in _PATTERNS:
+    for number, pattern in enumerate(_PATTERNS):
         for match in pattern.finditer(text):
-            value = _build(match, zone)
+            value = _build(match, zone, order)
             if value is not None:
-                candidates.append((match.start(), -len(match.group(0)), value))
+                parts = match.groupdict()
+                explicit = bool(parts.get("zone") or parts.get("offset"))
+                reading = DateReading(value, explicit, number in _NUMERIC)
+                candidates.append((match.start(), -len(match.group(0)), reading))
                 break
     if not candidates:
         return None
     return min(candidates, key=lambda c: (c[0], c[1]))[2]
 
 
-def _build(match: re.Match[str], zone: tzinfo) -> datetime | None:
+def _build(match: re.Match[str], zone: tzinfo, order: str = "dmy") -> datetime | None:
     parts = match.groupdict()
     year = int(parts["year"])
     if len(parts["year"]) == 2:
         year += 2000 if year < 70 else 1900
+    if parts.get("p1"):
+        first, second_part = parts["p1"], parts["p2"]
+        day, mon = (second_part, first) if order == "mdy" else (first, second_part)
+        parts = {**parts, "day": day, "mon": mon}
     month = _MONTHS[parts["month"].lower()] if parts.get("month") else int(parts["mon"])
     hour = int(parts.get("hour") or 0)
     minute = int(parts.get("minute") or 0)
@@ -165,23 +217,39 @@ def _build(match: re.Match[str], zone: tzinfo) -> datetime | None:
         naive = datetime(year, month, int(parts["day"]), hour, minute, min(second, 59))
     except ValueError:
         return None
-    offset = _offset(parts.get("zone"))
-    if offset is None:
+    written = parts.get("zone") or parts.get("offset")
+    if not written:
         return naive.replace(tzinfo=zone)
+    offset = _offset(written)
+    if offset is None:
+        return None  # an offset no place has (+25:00): not a date to trust
     return naive.replace(tzinfo=offset)
 
 
-def _offset(zone: str | None) -> tzinfo | None:
-    if not zone or not zone.strip():
-        return None
-    zone = zone.strip().lower()
-    if zone in _NAMED_ZONES:
-        return timezone(timedelta(hours=_NAMED_ZONES[zone]))
-    digits = zone[1:].replace(":", "")
-    hours, minutes = int(digits[:2]), int(digits[2:4] or 0)
+def _offset(written: str) -> tzinfo | None:
+    """The zone of 'GMT-01:01', '+0100', '-00:20', '+01', 'MESZ', 'EST', 'ET', ..."""
+    if written.strip() in _GENERIC_ZONES.keys() | {n.upper() for n in _GENERIC_ZONES}:
+        return ZoneInfo(_GENERIC_ZONES[written.strip().lower()])
+    text = written.strip().lower().replace(" ", "")
+    name = text.rstrip("0123456789:+-")
+    if name and not text.startswith(("+", "-")):
+        rest = text[len(name) :]
+        if name in _NAMED_ZONES and not rest:
+            return timezone(timedelta(hours=_NAMED_ZONES[name]))
+        if name not in {"utc", "gmt", "ut"}:
+            return None
+        text = rest or "+00"
+    sign = -1 if text[0] == "-" else 1
+    digits = text[1:]
+    if ":" in digits:
+        hour_text, minute_text = digits.split(":", 1)
+    elif len(digits) > 2:
+        hour_text, minute_text = digits[:-2], digits[-2:]
+    else:
+        hour_text, minute_text = digits, "0"
+    hours, minutes = int(hour_text), int(minute_text)
     if hours > 14 or minutes > 59:
         return None
-    sign = -1 if zone[0] == "-" else 1
     return timezone(sign * timedelta(hours=hours, minutes=minutes))
 
 
