@@ -145,7 +145,8 @@ def test_the_failures_seen_in_real_feeds_agree_with_feedparser(text: str) -> Non
 def test_feed_dates_the_feed_library_misreads_or_takes_for_utc() -> None:
     # feedparser reads 2020/1/10 as 1 December; numbers follow the source's date order
     misread = feedparser_reading("2020/1/10 14:33:00")
-    assert misread is not None and misread.month == 12
+    assert misread is not None
+    assert misread.month == 12
     assert choose_date("2020/1/10 14:33:00", misread, BERLIN) == datetime(
         2020, 1, 10, 14, 33, tzinfo=BERLIN
     )
@@ -161,8 +162,15 @@ def test_feed_dates_the_feed_library_misreads_or_takes_for_utc() -> None:
     assert choose_date("2000-01-01T00:00+0010", ignored, BERLIN) == datetime(
         1999, 12, 31, 23, 50, tzinfo=UTC
     )
-    # a text the own parser cannot read at all: the feed library's reading
+    # feedparser ignores "PM"
+    pm = feedparser_reading("Sat, Dec 16 2023 02:02:33 PM")
+    assert pm == datetime(2023, 12, 16, 2, 2, 33, tzinfo=UTC)
+    assert choose_date("Sat, Dec 16 2023 02:02:33 PM", pm, UTC) == pm.replace(hour=14)
+    # a text the own parser cannot read at all, or only in part: the feed library's reading
     assert choose_date("20190211T100000Z", utc, BERLIN) == utc
+    jst = feedparser_reading("Mon, 11 Feb 2019 19:00:00 JST")
+    assert jst is not None
+    assert choose_date("Mon, 11 Feb 2019 19:00:00 JST", jst, BERLIN) == jst
 
 
 def test_date_case_figures() -> None:

@@ -157,19 +157,6 @@ _TITLELESS = (
     "item without a title skipped ('no title found'); it has a link or a summary, so it "
     "should be kept with a title derived from its summary (issue 7: Titles)"
 )
-_DATE_ONE_DIGIT_SECONDS = (
-    "own date parser overrides feedparser: '2006-01-17T12:35:9+01:00' (one-digit seconds) "
-    "read as 12:35 without its offset (an hour off)"
-)
-_DATE_OFFSET_AFTER_SPACE = (
-    "own date parser overrides feedparser: the offset after a space in "
-    "'2006-01-11 16:42:55 -0800' is lost (8 hours off)"
-)
-_DATE_SLASHES = (
-    "feedparser misreads '2020/1/10 14:33:00' as 2020-12-01 (the expected value is corrected "
-    "by hand review) and civicfeed takes it: its own parser cannot read year/month/day with "
-    "slashes"
-)
 _JSON_TITLE_DECODED = (
     "titles decoded twice: a JSON Feed title is plain text, its literal '&#8216;' is decoded "
     "as HTML (see the review note in MANIFEST.json)"
@@ -221,10 +208,7 @@ KNOWN_TO_FIX: dict[tuple[str, str], tuple[int, str]] = {
     ("reader--full.json", "entry"): (1, _TITLELESS),
     ("reader--relative.atom", "entry"): (1, _TITLELESS),
     ("reader--relative.rss", "entry"): (1, _TITLELESS),
-    ("rome--atom_1.0_b.xml", "date"): (9, _DATE_ONE_DIGIT_SECONDS),
-    ("rome--modules-index.rss", "date"): (4, _DATE_OFFSET_AFTER_SPACE),
     ("rsparser--jsonfeed-extension.json", "entry"): (3, _TITLELESS),
-    ("rsparser--kc0011.rss", "date"): (20, _DATE_SLASHES),
     ("rsparser--manton.rss", "entry"): (4, _TITLELESS),
     ("rsparser--pxlnv.json", "title"): (1, _JSON_TITLE_DECODED),
     ("rsparser--scriptingNews.rss", "entry"): (39, _TITLELESS),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, tzinfo
+from datetime import datetime, tzinfo
 
 from ..models import Candidate, Item
 from ..xmlsafe import scrub
@@ -51,19 +51,19 @@ def choose_date(
 ) -> datetime | None:
     """The most reliable reading of an item's date: ``parsed`` is the feed library's.
 
-    The feed library knows RFC 822 and ISO 8601 zones and offsets: its reading wins, except
-    where it took the clock time of the text as UTC (a time without zone or offset, which is
-    local time in ``zone``; an offset it ignored, such as "+0010" in ISO 8601), a date in
-    numbers only (it guesses at the order of day and month; here ``order`` decides), and a
-    date written like one but impossible (it rolls 31 February over to 2 March).
+    The own parser's reading wins where it understood every part of the text (a date and
+    nothing else): it reads a time without zone or offset as local time in ``zone`` (the feed
+    library takes UTC), knows "PM" and ISO 8601 offsets without a colon (which the feed
+    library ignores), and reads numeric dates in ``order`` (where the feed library guesses).
+    Otherwise the feed library's reading wins, as it knows more zones and forms; a text
+    written like a date but impossible (31 February, which the library rolls over to
+    2 March) has none.
     """
     own = read_date(text, zone, order)
+    if own is not None and own.whole:
+        return own.value
     if parsed is None:
         return own.value if own else None
-    if own is None:
-        return None if mentions_date(text) else parsed
-    if own.numeric:
-        return own.value
-    if own.value.replace(tzinfo=UTC) == parsed:
-        return own.value
+    if own is None and mentions_date(text):
+        return None
     return parsed

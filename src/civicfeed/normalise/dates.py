@@ -152,15 +152,16 @@ _PATTERNS = [
         r"(?<![\d/])(?P<p1>\d{1,2})/(?P<p2>\d{1,2})/" + _SHORT_YEAR + r"(?!/)" + _TIME,
     )
 ]
-_NUMERIC = {3, 4, 5}  # patterns whose order of day and month is a convention, not a name
 _MAX_TEXT = 2000  # a date is near the start of whatever text holds it
 
 
 @dataclass(frozen=True)
 class DateReading:
     value: datetime
-    explicit: bool  # the text gave a zone or offset; else the time is local in the zone given
-    numeric: bool  # written in numbers only (04.11.2019, 2/11/2026): day and month by convention
+    whole: bool  # every part of the text was understood: nothing but the date was written
+
+
+_FILLER = re.compile(r"[\s,.;:()\[\]–-]*")
 
 
 def parse_date(text: str | None, zone: tzinfo = UTC, order: str = "dmy") -> datetime | None:
@@ -179,13 +180,12 @@ def read_date(text: str | None, zone: tzinfo = UTC, order: str = "dmy") -> DateR
         return None
     text = unicodedata.normalize("NFC", text[:_MAX_TEXT]).replace("\xa0", " ")
     candidates = []
-    for number, pattern in enumerate(_PATTERNS):
+    for pattern in _PATTERNS:
         for match in pattern.finditer(text):
             value = _build(match, zone, order)
             if value is not None:
-                parts = match.groupdict()
-                explicit = bool(parts.get("zone") or parts.get("offset"))
-                reading = DateReading(value, explicit, number in _NUMERIC)
+                rest = text[: match.start()] + text[match.end() :]
+                reading = DateReading(value, bool(_FILLER.fullmatch(rest)))
                 candidates.append((match.start(), -len(match.group(0)), reading))
                 break
     if not candidates:
