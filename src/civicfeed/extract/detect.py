@@ -190,7 +190,18 @@ def find_items(root: Element) -> list[Element]:
         best = [term for term in terms.values() if term is not None]
     if best and all(m.tag == "dt" for m in best):
         return [_with_definitions(dt) for dt in best]
-    return _whole_items(best)
+    return [m for m in _whole_items(best) if not _header_row(m)]
+
+
+def _header_row(el: Element) -> bool:
+    """A table's row of column headings, not an item."""
+    cells = [c for c in el if isinstance(c.tag, str)]
+    return (
+        el.tag == "tr"
+        and bool(cells)
+        and all(c.tag == "th" for c in cells)
+        and not (_page_links(el))
+    )
 
 
 def _definition_term(dd: Element) -> Element | None:
@@ -234,7 +245,7 @@ def _score(members: Sequence[Element]) -> float:
     texts = [_flat(m if m.tag != "dt" else _with_definitions(m)) for m in sample]
     filled = [(m, t) for m, t in zip(sample, texts, strict=True) if t]  # spacer rows aside
     linked = [(m, t) for m, t in filled if _page_links(m)]
-    if len(linked) < 2 or len(linked) * 3 < len(filled) * 2:
+    if len(linked) < 2 or len(linked) * 2 < len(filled):  # some items may have no link
         return 0.0
     mean = sum(min(len(t), 300) for _, t in linked) / len(linked)
     hrefs = [{a.get("href") for a in _page_links(m)} for m, _ in linked]
@@ -352,9 +363,24 @@ def _text_unless_date(el: Element) -> str:
     return text
 
 
+def _is_date(text: str) -> bool:
+    return read_date(text, "mdy") is not None and _mostly_date(text)
+
+
+_DATE_WORD = re.compile(
+    r"(jan|feb|m[äa]r|mrz|apr|ma[iy]|jun|jul|aug|sept?|o[ck]t|nov|de[cz])[a-zä]*"
+    r"|(mon|tue|wed|thu|fri|sat|sun)[a-z]*|(mon|diens|mitt|donners|frei|sams|sonn)tag|mo|di|mi"
+    r"|do|fr|sa|so|published|posted|updated|on|at|am|pm|um|uhr|vom|stand|datum|date"
+    r"|veröffentlicht|aktualisiert|erstellt|st|nd|rd|th|h|z|utc|gmt|mez|mesz|cet|cest",
+    re.IGNORECASE,
+)
+
+
 def _mostly_date(text: str) -> bool:
-    letters = re.sub(r"[\d\s.,:/|\-–]+", "", text)
-    return len(letters) <= 12  # "Published: 2/10/2026", "11. Februar 2019", "Jun 21, 2022"
+    """No words but month and day names and labels: "Published: 2/10/2026", "11. Februar
+    2019", "Jun 21, 2022"; not "watchOS 5.3.10" or "iOS 16.7.15"."""
+    words = re.findall(r"[^\W\d_]+", text)
+    return all(_DATE_WORD.fullmatch(word) for word in words)
 
 
 def guess_title(item: Element, anchor: Element | None) -> str:
@@ -366,8 +392,8 @@ def guess_title(item: Element, anchor: Element | None) -> str:
         text = _text_unless_date(strong)
         if len(text) > 10:
             return text.replace("\xad", "")
-    if anchor is None:
-        return ""
+    if anchor is None:  # an item shown without a link: its first line of text
+        return next((text for text, _ in _segments(item) if not _is_date(text)), "")
     same = [a for a in item.iter("a") if a.get("href") == anchor.get("href")]
     texts = [_text_unless_date(a) for a in same] or [_flat(anchor)]
     return max(texts, key=len).replace("\xad", "")
@@ -408,7 +434,10 @@ def read_date(text: str | None, order: DateOrder | None = None) -> str | None:
 def guess_date_text(item: Element, order: DateOrder | None = None) -> str | None:
     """A date shown for the item: a <time>, an element named like a date, else a short line
     with a date (first one that starts with the date or follows a label such as "Posted on",
-    "Veröffentlicht am", "Stand:"; else the first short one)."""
+    "Veröffentlicht am", "Stand:"; else the first short one). Numeric dates with slashes
+    are read in ``order``, by default the page's (see :func:`date_order_of`)."""
+    if order is None:
+        order = date_order_of(item.getroottree().getroot())
     for time_el in item.iter("time"):
         for value in (time_el.get("datetime"), _flat(time_el)):
             found = read_date(value, order)
