@@ -23,6 +23,7 @@ class Page:
     headers: dict[str, str] = field(default_factory=dict)
     etag: bool = True  # answer If-None-Match with 304
     last_modified: str | None = None
+    delay: float = 0.0  # seconds the origin thinks before it answers
 
 
 @dataclass
@@ -76,6 +77,8 @@ class Origin:
                 self.end_headers()
 
             def _send(self, page: Page) -> None:
+                if page.delay:
+                    time.sleep(page.delay)
                 tag = '"' + hashlib.sha1(page.body).hexdigest()[:16] + '"'
                 if page.etag and page.status == 200 and self.headers.get("If-None-Match") == tag:
                     self.send_response(304)

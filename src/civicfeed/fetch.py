@@ -1,9 +1,11 @@
 """Fetch: HTTP with httpx, politely and within bounds. httpx is used only here.
 
 One shared async client; at most ``concurrency`` requests in all and ``per_host`` per host;
-conditional requests; a deadline for the whole request including retries; the body streamed
-and cut at ``max_bytes`` (counted after decompression); retries with exponential backoff and
-jitter for connection errors, timeouts, 429 and 5xx, honouring Retry-After.
+conditional requests; a deadline for the whole request including retries, which starts when
+the request gets its connection slot (time spent in civicfeed's own queue does not count);
+the body streamed and cut at ``max_bytes``, counted on the wire and again after decoding its
+one Content-Encoding layer, chunk by chunk; retries with exponential backoff and jitter for
+connection errors, timeouts, 429 and 5xx, honouring Retry-After.
 """
 
 from __future__ import annotations
@@ -14,7 +16,11 @@ import random
 import socket
 import ssl
 import time
+import zlib
 from collections import defaultdict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import replace
 from email.utils import parsedate_to_datetime
 from types import MappingProxyType, TracebackType
 from urllib.parse import urlsplit
@@ -83,7 +89,11 @@ class Fetcher:
         self._client = httpx.AsyncClient(
             follow_redirects=True,
             max_redirects=10,
-            headers={"User-Agent": agent or user_agent(), "Accept": _ACCEPT},
+            headers={
+                "User-Agent": agent or user_agent(),
+                "Accept": _ACCEPT,
+                "Accept-Encoding": "gzip, deflate",  # the encodings _decoder reads
+            },
             limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
             trust_env=False,
         )
@@ -106,20 +116,30 @@ class Fetcher:
         timeout: float = 20.0,
         max_bytes: int = 10_000_000,
         validators: Validators | None = None,
+        deadline: float | None = None,
     ) -> Fetched:
-        """GET ``url``; a 304 comes back as Fetched(status=304). FetchError on failure."""
-        deadline = time.monotonic() + timeout
+        """GET ``url``; a 304 comes back as Fetched(status=304). FetchError on failure.
+
+        ``timeout`` starts when the request gets its connection slot, so that a long queue
+        never fails a source; ``Fetched.elapsed`` says how long it took from there.
+        ``deadline`` (a ``time.monotonic()`` value) is a hard end for a request that belongs
+        to a source already under way, such as a detail page: its wait for a slot counts too.
+        """
         host = urlsplit(url).hostname or ""
+        started: float | None = None
         attempt = 0
         while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise FetchError(f"timed out after {timeout:g}s", kind="timeout")
             try:
-                # time spent waiting for a free slot counts against the deadline too
-                return await asyncio.wait_for(
-                    self._guarded(url, host, deadline, max_bytes, validators), remaining
-                )
+                async with _until(deadline), self._limit, self._hosts[host]:
+                    if started is None:
+                        started = time.monotonic()
+                    remaining = _end(started, timeout, deadline) - time.monotonic()
+                    if remaining <= 0:
+                        raise TimeoutError
+                    fetched = await asyncio.wait_for(
+                        self._once(url, remaining, max_bytes, validators), remaining
+                    )
+                    return replace(fetched, elapsed=time.monotonic() - started)
             except TimeoutError:
                 reason, after = f"timed out after {timeout:g}s", None
                 error: FetchError = FetchError(reason, kind="timeout")
@@ -128,21 +148,14 @@ class Fetcher:
                 error = FetchError(retry.reason, kind=retry.kind)
             attempt += 1
             pause = after if after is not None else self._pause(attempt)
-            if attempt > self._retries or time.monotonic() + pause >= deadline:
+            end = _end(started, timeout, deadline) if started is not None else time.monotonic()
+            if attempt > self._retries or time.monotonic() + pause >= end:
                 if attempt > 1:
                     raise FetchError(
                         f"{reason} (after {attempt} attempts)", kind=error.kind
                     ) from error
                 raise error
             await asyncio.sleep(pause)
-
-    async def _guarded(
-        self, url: str, host: str, deadline: float, max_bytes: int, validators: Validators | None
-    ) -> Fetched:
-        async with self._limit, self._hosts[host]:
-            return await self._once(
-                url, max(deadline - time.monotonic(), 0.001), max_bytes, validators
-            )
 
     async def notify_hub(self, hub: str, topics: list[str], *, timeout: float = 10.0) -> None:
         """Tell a WebSub hub that these feed URLs changed (hub.mode=publish)."""
@@ -206,22 +219,98 @@ class Fetcher:
                 f"the response is {media}, neither an HTML page nor a feed", kind="type"
             )
         declared = response.headers.get("content-length", "")
-        if (
-            declared.isdigit()
-            and int(declared) > max_bytes
-            and "content-encoding" not in response.headers
-        ):
-            raise FetchError(
-                f"the response is larger than max_bytes ({max_bytes} bytes)", kind="too-large"
-            )
+        if declared.isdigit() and int(declared) > max_bytes:
+            raise _too_large(max_bytes)
+        decoder = _decoder(response.headers.get("content-encoding", ""))
         body = bytearray()
-        async for chunk in response.aiter_bytes():
-            body += chunk
+        wire = 0
+        async for chunk in response.aiter_raw():
+            wire += len(chunk)
+            if wire > max_bytes:
+                raise _too_large(max_bytes)
+            # at most one byte more than the room left is decoded: a bomb stops here
+            body += decoder.decode(chunk, max_bytes - len(body) + 1)
             if len(body) > max_bytes:
-                raise FetchError(
-                    f"the response is larger than max_bytes ({max_bytes} bytes)", kind="too-large"
-                )
+                raise _too_large(max_bytes)
+        body += decoder.flush(max_bytes - len(body) + 1)
+        if len(body) > max_bytes:
+            raise _too_large(max_bytes)
         return Fetched(final, status, headers, bytes(body), validators)
+
+
+def _too_large(max_bytes: int) -> FetchError:
+    return FetchError(
+        f"the response is larger than max_bytes ({max_bytes} bytes)", kind="too-large"
+    )
+
+
+@asynccontextmanager
+async def _until(deadline: float | None) -> AsyncIterator[None]:
+    if deadline is None:
+        yield
+        return
+    async with asyncio.timeout_at(deadline):
+        yield
+
+
+def _end(started: float, timeout: float, deadline: float | None) -> float:
+    end = started + timeout
+    return end if deadline is None else min(end, deadline)
+
+
+class _Identity:
+    def decode(self, chunk: bytes, limit: int) -> bytes:
+        return chunk
+
+    def flush(self, limit: int) -> bytes:
+        return b""
+
+
+class _Inflate:
+    """gzip or deflate, decoded with a bound on the output of every step."""
+
+    def __init__(self, encoding: str) -> None:
+        self._gzip = encoding in ("gzip", "x-gzip")
+        self._zlib = zlib.decompressobj(zlib.MAX_WBITS | 16 if self._gzip else zlib.MAX_WBITS)
+        self._first = True
+
+    def decode(self, chunk: bytes, limit: int) -> bytes:
+        data = self._zlib.unconsumed_tail + chunk
+        try:
+            return self._zlib.decompress(data, limit)
+        except zlib.error as exc:
+            if self._first and not self._gzip:  # "deflate" sent as a raw stream, as some do
+                self._first = False
+                self._zlib = zlib.decompressobj(-zlib.MAX_WBITS)
+                return self.decode(chunk, limit)
+            raise FetchError(
+                f"the response cannot be decompressed: {exc}", kind="protocol"
+            ) from exc
+        finally:
+            self._first = False
+
+    def flush(self, limit: int) -> bytes:
+        # input is left over only when a step hit its limit, and then the body is too large
+        return self._zlib.decompress(self._zlib.unconsumed_tail, limit) or self._zlib.flush()
+
+
+def _decoder(header: str) -> _Identity | _Inflate:
+    """The decoder of a response's Content-Encoding; more than one layer is refused."""
+    layers = [e.strip().lower() for e in header.split(",") if e.strip()]
+    layers = [e for e in layers if e != "identity"]
+    if len(layers) > 1:
+        raise FetchError(
+            f"the response is compressed more than once (Content-Encoding: {header.strip()}); "
+            "refused",
+            kind="too-large",
+        )
+    if not layers:
+        return _Identity()
+    if layers[0] not in ("gzip", "x-gzip", "deflate"):
+        raise FetchError(
+            f"the response uses Content-Encoding {layers[0]!r}, which is not read", kind="type"
+        )
+    return _Inflate(layers[0])
 
 
 def _retry_after(value: str | None) -> float | None:

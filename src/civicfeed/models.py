@@ -31,6 +31,7 @@ class Fetched:
     # header names are lower-case
     content: bytes = b""
     validators: Validators = field(default_factory=Validators)
+    elapsed: float = 0.0  # seconds from the request's start (its connection slot) to its end
 
     @property
     def not_modified(self) -> bool:

@@ -189,13 +189,13 @@ async def inspect_source(
     """
     async with _fetcher(config) as client:
         run = _Run(config, client, datetime.now(UTC))
-        deadline = time.monotonic() + source.timeout
         shown = Inspection(source.id, url=source.url, kind=source.kind)
         try:
             if fetched is None:
                 fetched = await client.fetch(
                     source.url, timeout=source.timeout, max_bytes=source.max_bytes
                 )
+            deadline = _source_deadline(source, fetched)
             listing = explain(fetched, source.html) if source.html is not None else None
             shown = replace(shown, url=fetched.url, listing=listing)
             extraction = extract(fetched, source)
@@ -224,7 +224,7 @@ async def _refresh_one(run: _Run, source: Source, *, force: bool) -> None:
         if not force and not is_due(state, source.every, run.now):
             result = _held_back(source, state, run.config.tz)
         else:
-            result = await _fetch_and_store(run, source, state, started + source.timeout)
+            result = await _fetch_and_store(run, source, state)
     except CivicfeedError as exc:
         result = _failed(run, source, str(exc), exc.kind)
     except Exception as exc:  # a bug must not take the other sources down with it
@@ -255,13 +255,17 @@ def _held_back(source: Source, state: SourceState, zone: tzinfo) -> SourceResult
     return SourceResult(source.id, "skipped", error=reason)
 
 
-async def _fetch_and_store(
-    run: _Run, source: Source, state: SourceState, deadline: float
-) -> SourceResult:
+def _source_deadline(source: Source, fetched: Fetched) -> float:
+    """A source's time runs from the start of its request (not its wait in the queue)."""
+    return time.monotonic() - fetched.elapsed + source.timeout
+
+
+async def _fetch_and_store(run: _Run, source: Source, state: SourceState) -> SourceResult:
     assert run.store is not None
     fetched = await run.fetcher.fetch(
         source.url, timeout=source.timeout, max_bytes=source.max_bytes, validators=state.validators
     )
+    deadline = _source_deadline(source, fetched)
     if fetched.not_modified:
         run.store.save_not_modified(source.id, run.now)
         return SourceResult(source.id, "not-modified")
@@ -364,7 +368,9 @@ async def _dates_from_detail_pages(
             warnings.append(f"detail page {link}: no time left within the source's timeout")
             return link, None
         try:
-            page = await run.fetcher.fetch(link, timeout=remaining, max_bytes=source.max_bytes)
+            page = await run.fetcher.fetch(
+                link, timeout=source.timeout, max_bytes=source.max_bytes, deadline=deadline
+            )
             root, _ = parse_page(page)
             text = detect.detail_date_text(root) if selector == "auto" else text_of(root, selector)
             return link, parse_date(text, run.config.tz, run.config.date_order_of(source))
