@@ -25,7 +25,7 @@ def extract(fetched: Fetched, source: Source) -> Extraction:
     if source.html is not None:
         extraction = extract_html(fetched, source.html)
     else:
-        extraction = extract_feed(fetched)
+        extraction = extract_feed(fetched, MAX_ITEMS)
     if len(extraction.items) <= MAX_ITEMS:
         return extraction
     note = f"{len(extraction.items)} items on one page; only the first {MAX_ITEMS} are read"

@@ -13,55 +13,82 @@ from datetime import UTC, datetime
 from typing import Any
 
 import feedparser
+import feedparser.api
 import lxml.html
 
 from ..errors import ExtractError
 from ..models import Extraction, Fetched, Item
 from .encoding import browser_codec, http_charset
+from .xmlscan import scan
 
 _XML_DECL_ENCODING = re.compile(rb"""^(\s*<\?xml[^>]*encoding\s*=\s*["'])([^"']+)(["'])""")
-# An internal DTD subset that declares entities: entity expansion ("billion laughs") or
-# external entities (XXE). No real feed needs one; such a document is refused unread.
-_ENTITY_DECLARATION = re.compile(rb"<!DOCTYPE[^>\[]*\[[^\]]*<!ENTITY", re.IGNORECASE)
+_REFUSED = "the feed declares XML entities (a DOCTYPE with an internal subset); refused for safety"
 _ROOT_CLOSED = re.compile(rb"</(?:\w+:)?(?:rss|feed|RDF)>\s*(?:<!--.*?-->\s*)*$", re.DOTALL)
 _JSON_TYPES = {"application/feed+json", "application/json"}
 _FEED_VERSIONS_HINT = "expected RSS, Atom or JSON Feed"
 
 
-def extract_feed(fetched: Fetched) -> Extraction:
+def extract_feed(fetched: Fetched, max_items: int = 1000) -> Extraction:
     body = fetched.content.lstrip()
     if not body:
         raise ExtractError("the response is empty")
     if fetched.content_type in _JSON_TYPES or body.startswith(b"{"):
         return _extract_json(fetched.content)
-    return _extract_xml(fetched)
+    return _extract_xml(fetched, max_items)
 
 
 # --- RSS / Atom ----------------------------------------------------------------------------
 
 
-def _extract_xml(fetched: Fetched) -> Extraction:
-    if _ENTITY_DECLARATION.search(fetched.content[:65536]):
-        raise ExtractError("the feed declares XML entities (<!ENTITY ...>); refused for safety")
-    content, headers = _as_browsers_read_latin1(fetched.content, dict(fetched.headers))
+def _extract_xml(fetched: Fetched, max_items: int) -> Extraction:
+    # An internal DTD subset declares entities: entity expansion ("billion laughs") or
+    # external entities (XXE). No real feed needs one; such a document is refused unread.
+    scanned = scan(fetched.content, max_items)
+    if scanned.internal_subset:
+        raise ExtractError(_REFUSED)
+    content, headers = _as_browsers_read_latin1(scanned.content, dict(fetched.headers))
     headers.setdefault("content-location", fetched.url)
     try:
         parsed = feedparser.parse(
             content, response_headers=headers, sanitize_html=True, resolve_relative_uris=True
         )
+    except _EntitiesDeclared:
+        raise ExtractError(_REFUSED) from None
     except Exception as exc:  # feedparser fails in many ways on garbage
         raise ExtractError(f"not a feed: the parser gave up ({type(exc).__name__}: {exc})") from exc
     version = parsed.get("version") or ""
     entries = parsed.get("entries") or []
     if not version and not entries:
         raise ExtractError(f"not a feed ({_FEED_VERSIONS_HINT}): {_describe(fetched, parsed)}")
-    if parsed.get("bozo") and not _ROOT_CLOSED.search(fetched.content[-1024:]):
+    if parsed.get("bozo") and not _ROOT_CLOSED.search(content[-1024:]):
         # a cut-off document would be read as a feed with fewer entries than it has
         raise ExtractError(f"the feed is incomplete (truncated?): {parsed.get('bozo_exception')}")
     warnings: list[str] = []
+    if scanned.items is not None:
+        warnings.append(f"more than {max_items} items in the feed; only the first are read")
     if parsed.get("bozo") and parsed.get("bozo_exception") is not None:
         warnings.append(f"feed is not well-formed, read leniently: {parsed['bozo_exception']}")
     return _extraction(entries, _xml_item, warnings)
+
+
+class _EntitiesDeclared(Exception):
+    pass
+
+
+_replace_doctype = feedparser.api.replace_doctype
+
+
+def _no_entities(data: bytes) -> tuple[str | None, bytes, dict[str, str]]:
+    """feedparser's own DOCTYPE step, which may re-declare "safe" entities for its parsers to
+    expand: whatever slipped past the scan (an entity declaration inside a comment, say)
+    stops the parse here, so that no entity is ever expanded."""
+    version, data, entities = _replace_doctype(data)
+    if entities:
+        raise _EntitiesDeclared
+    return version, data, entities
+
+
+feedparser.api.replace_doctype = _no_entities
 
 
 def _extraction(
