@@ -225,12 +225,13 @@ def feed_title(fetched: Fetched) -> str:
             return ""
         title = document.get("title") if isinstance(document, dict) else None
         return " ".join(title.split()) if isinstance(title, str) else ""
-    if _ENTITY_DECLARATION.search(fetched.content[:65536]):
+    scanned = scan(fetched.content, 1)  # the title comes before the first item
+    if scanned.internal_subset:
         return ""
-    content, headers = _as_browsers_read_latin1(fetched.content, dict(fetched.headers))
+    content, headers = _as_browsers_read_latin1(scanned.content, dict(fetched.headers))
     try:
         parsed = feedparser.parse(content, response_headers=headers, sanitize_html=True)
-    except Exception:
+    except Exception:  # _EntitiesDeclared among them
         return ""
     feed = parsed.get("feed") or {}
     return " ".join(_plain(feed.get("title", ""), feed.get("title_detail")).split())
