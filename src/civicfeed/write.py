@@ -9,7 +9,22 @@ from pathlib import Path
 
 from .errors import WriteError
 
-__all__ = ["remove_feed_files", "remove_leftovers", "write_if_changed"]
+__all__ = ["is_temporary", "remove_feed_files", "remove_leftovers", "write_if_changed"]
+
+# The naming rule of temporary files, here only: ".<name>.<random>.tmp" beside the file they
+# will replace. A dotfile, so that the feed server (which serves no dotfiles) never shows one.
+_TEMPORARY_PREFIX = "."
+_TEMPORARY_SUFFIX = ".tmp"
+
+
+def is_temporary(name: str) -> bool:
+    """Whether a file name is one of write_if_changed's temporary files."""
+    return (
+        name.startswith(_TEMPORARY_PREFIX)
+        and name.endswith(_TEMPORARY_SUFFIX)
+        and len(name) > len(_TEMPORARY_PREFIX + _TEMPORARY_SUFFIX)
+    )
+
 
 FEED_EXTENSIONS = ("rss", "atom", "json", "html")
 
@@ -32,7 +47,7 @@ def write_if_changed(path: Path, data: bytes) -> bool:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(
-            prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
+            prefix=f"{_TEMPORARY_PREFIX}{path.name}.", suffix=_TEMPORARY_SUFFIX, dir=path.parent
         )
         with os.fdopen(handle, "wb") as out:
             out.write(data)
@@ -61,12 +76,16 @@ def _sync_folder(folder: Path) -> None:
 
 
 def remove_leftovers(folder: Path) -> None:
-    """Delete temporary files that a killed run left behind (never a finished feed)."""
+    """Delete temporary files that a killed run left behind (never a finished feed), in
+    ``folder`` and every folder below it (archive/<id>/ too); symbolic links not followed."""
     if not folder.is_dir():
         return
-    for leftover in folder.glob(".*.tmp"):
-        with contextlib.suppress(OSError):
-            leftover.unlink()
+    for place, _, names in os.walk(folder):
+        for name in names:
+            leftover = Path(place) / name
+            if is_temporary(name) and not leftover.is_symlink():
+                with contextlib.suppress(OSError):
+                    leftover.unlink()
 
 
 def remove_feed_files(folder: Path, feed_id: str) -> None:

@@ -1,0 +1,60 @@
+"""Temporary files that a killed run left behind are removed by the next run, in every folder
+civicfeed writes (archive folders too); nothing else is touched."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from civicfeed.cli import main
+from civicfeed.write import is_temporary, write_if_changed
+from origin import Origin
+
+
+def test_leftover_temporary_files_are_removed_in_every_folder(
+    origin: Origin, project: Callable[..., Path]
+) -> None:
+    origin.serve_fixture("/herne/", "herne-2019.html")
+    rules = "{item: article.news-teaser, title: h3, date: .news-date, link: a.more}"
+    config = project(
+        f"  - id: herne\n    title: Herne\n    url: {origin.url('/herne/')}\n"
+        f"    max_entries: 2\n    html: {rules}\n"
+    )
+    assert main(["refresh", "--config", str(config)]) == 0
+    output = config.parent / "feeds"
+    archive = output / "archive" / "herne"
+    assert (archive / "2.atom").is_file()
+    # what a run killed between creating and renaming its temporary files leaves
+    leftovers = [output / ".herne.rss.k1x2y3.tmp", archive / ".2.atom.a8b9c0.tmp"]
+    kept = [archive / "notes.tmp", archive / ".keep", output / ".well-known.tmp" / "x"]
+    for path in leftovers + kept:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"<rss")
+    assert all(is_temporary(path.name) for path in leftovers)
+    assert not any(is_temporary(path.name) for path in kept)
+
+    assert main(["refresh", "--config", str(config)]) == 0  # nothing new: nothing rendered
+    assert [path for path in leftovers if path.exists()] == []
+    assert all(path.exists() for path in kept)
+    assert (archive / "2.atom").is_file()
+
+
+def test_the_temporary_files_written_are_those_the_rule_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    renamed: list[str] = []
+    real = os.replace
+
+    def spy(source: str, target: Path) -> None:
+        renamed.append(Path(source).name)
+        real(source, target)
+
+    monkeypatch.setattr(os, "replace", spy)
+    target = tmp_path / "archive" / "herne" / "1.atom"
+    assert write_if_changed(target, b"<feed/>")
+    assert len(renamed) == 1
+    assert is_temporary(renamed[0])
+    assert [p.name for p in target.parent.iterdir()] == ["1.atom"]
