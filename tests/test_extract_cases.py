@@ -28,13 +28,18 @@ def run_case(case: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
     headers = {k.lower(): v for k, v in case.get("headers", {}).items()}
     fetched = Fetched(case["url"], 200, MappingProxyType(headers), body)
     rules = case.get("html")
+    order = case.get("date_order")  # the source's date_order, if it sets one
     extraction = (
-        extract_html(fetched, HtmlRules(**rules)) if rules is not None else extract_feed(fetched)
+        extract_html(fetched, HtmlRules(**rules), order)
+        if rules is not None
+        else extract_feed(fetched)
     )
     zone = ZoneInfo(case.get("timezone", "Europe/Berlin"))
     entries, warnings = [], list(extraction.warnings)
     for item in extraction.items:
-        candidate, notes = normalise(item, source_id="case", base_url=fetched.url, zone=zone)
+        candidate, notes = normalise(
+            item, source_id="case", base_url=fetched.url, zone=zone, date_order=order or "dmy"
+        )
         warnings.extend(notes)
         if candidate is None:
             continue

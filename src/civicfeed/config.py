@@ -145,9 +145,6 @@ class HtmlRules(_Strict):
     # When an item has no date on the listing, its detail page (the item's link) is
     # fetched once and this selector's text is read for a date; "auto": the page's main text.
     detail_date: OptionalSelector = None
-    # how numeric dates with slashes read: 2/11/2026 is 11 February (mdy) or 2 November
-    # (dmy); default: by the page's language (English pages mdy, en-GB and the like dmy)
-    date_order: Literal["mdy", "dmy"] | None = None
 
     @field_validator("title_remove")
     @classmethod

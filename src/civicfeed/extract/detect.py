@@ -43,7 +43,6 @@ __all__ = [
     "guess_title",
     "read_date",
     "read_item",
-    "selectors",
     "strip_common_prefix",
     "strip_furniture",
 ]
@@ -93,6 +92,7 @@ _NOT_A_PAGE = re.compile(
     r"\.(jpe?g|png|gif|webp|svg|ico|zip|gz|mp3|mp4|m4a|ogg|webm)(\?|#|$)", re.IGNORECASE
 )
 _SHORT = 120  # a date line is short; a date inside a long teaser is an event date
+_DATE_LINE = 80  # a paragraph this short with a date is the date line, not the summary
 _DATE_LABEL = re.compile(
     r"(posted|published|veröffentlicht|erstellt|aktualisiert|updated|stand|datum|date|vom|am"
     r"|on|\|)\s*:?\s*$",
@@ -167,12 +167,6 @@ def _groups(root: Element) -> Iterator[list[Element]]:
             yield members
 
 
-@dataclass(frozen=True)
-class _Stats:
-    score: float
-    members: list[Element]
-
-
 def find_items(root: Element) -> list[Element]:
     """The blocks that most look like the items of a listing; empty if none do.
 
@@ -197,10 +191,7 @@ def _header_row(el: Element) -> bool:
     """A table's row of column headings, not an item."""
     cells = [c for c in el if isinstance(c.tag, str)]
     return (
-        el.tag == "tr"
-        and bool(cells)
-        and all(c.tag == "th" for c in cells)
-        and not (_page_links(el))
+        el.tag == "tr" and bool(cells) and all(c.tag == "th" for c in cells) and not _page_links(el)
     )
 
 
@@ -489,7 +480,7 @@ def guess_summary(item: Element, exclude: Iterable[Element]) -> str | None:
         if paragraph in skipped or any(a in skipped for a in paragraph.iter("a")):
             continue
         text = _flat(paragraph)
-        if len(text) < 3 or (len(text) < _SHORT and read_date(text, "mdy") is not None):
+        if len(text) < 3 or (len(text) < _DATE_LINE and read_date(text, "mdy") is not None):
             continue
         parts.append(lxml.html.tostring(paragraph, encoding="unicode", with_tail=False))
     return "".join(parts) or None
@@ -570,22 +561,6 @@ def _matches(root: Element, selector: str) -> set[int]:
     except (SelectorError, lxml.etree.XPathError):  # a name cssselect cannot express
         return set()
     return {id(el) for el in found}
-
-
-def selectors(items: Sequence[Element]) -> dict[str, str]:
-    """Selectors that pin the detection in sources.yaml: ``item``, and ``title`` when every
-    item names its title the same way."""
-    pinned = {"item": describe(items)}
-    titles = {_relative(item, _title_element(item)) for item in items[:_SAMPLE]}
-    if len(titles) == 1 and None not in titles:
-        pinned["title"] = str(titles.pop())
-    return pinned
-
-
-def _relative(item: Element, el: Element | None) -> str | None:
-    if el is None:
-        return None
-    return _css(el)
 
 
 def detail_date_text(root: Element) -> str | None:

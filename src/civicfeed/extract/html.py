@@ -62,10 +62,14 @@ def parse_page(fetched: Fetched) -> tuple[lxml.html.HtmlElement, tuple[str, ...]
     return root, decoded.warnings
 
 
-def extract_html(fetched: Fetched, rules: HtmlRules) -> Extraction:
+def extract_html(
+    fetched: Fetched, rules: HtmlRules, date_order: detect.DateOrder | None = None
+) -> Extraction:
+    """The listing's items. Numeric dates with slashes are read in ``date_order`` (the
+    source's), else in the page's language's order; else left to the normaliser."""
     root, warnings = parse_page(fetched)
     notes = list(warnings)
-    order = rules.date_order or detect.date_order_of(root)
+    order = date_order or detect.date_order_of(root)
     if rules.item:
         nodes = select(root, rules.item)
         if not nodes:
