@@ -86,12 +86,21 @@ def processes() -> Iterator[list[Process]]:
     RELEASE.clear()
 
 
-def write_config(origin: Origin, folder: Path, extra: str = "") -> Path:
+def write_config(
+    origin: Origin,
+    folder: Path,
+    extra: str = "",
+    *,
+    top: str = "base_url: https://feeds.example.org/\n",
+    feeds: str = "  - id: alle\n    title: Alle\n    sources: [herne, dortmund]\n",
+) -> Path:
+    """Herne (a listing, every 1s) and Dortmund (RSS, every 1h) served by ``origin``, an
+    aggregate of both; ``top``: top-level lines (base_url by default), ``extra``: more
+    sources, ``feeds``: the aggregates."""
     config = folder / "sources.yaml"
     config.write_text(
         f"""timezone: Europe/Berlin
-base_url: https://feeds.example.org/
-sources:
+{top}sources:
   - id: herne
     title: Herne
     url: {origin.url("/herne/")}
@@ -102,10 +111,7 @@ sources:
     url: {origin.url("/dortmund.rss")}
     every: 1h
 {extra}feeds:
-  - id: alle
-    title: Alle
-    sources: [herne, dortmund]
-""",
+{feeds}""",
         encoding="utf-8",
     )
     return config

@@ -11,7 +11,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -21,6 +22,7 @@ from .errors import CivicfeedError, ConfigError, LockTimeout
 # The commands import the pipeline, the server and their libraries when they run: `--help`
 # and `--version` load none of them.
 if TYPE_CHECKING:
+    from .accesslog import AccessLog
     from .config import Config
     from .refresh import RefreshReport, SourceResult
 
@@ -91,6 +93,15 @@ def _parser() -> argparse.ArgumentParser:
         help="where to listen (127.0.0.1:8080)",
     )
     serve.add_argument("--log-format", choices=("text", "json"), default=None)
+    for command in (service, serve):
+        logging = command.add_mutually_exclusive_group()
+        logging.add_argument(
+            "--access-log",
+            metavar="FILE",
+            help="append the access log to FILE (default: stderr; combined log format, or "
+            "JSON lines with --log-format json)",
+        )
+        logging.add_argument("--no-access-log", action="store_true", help="keep no access log")
 
     status = commands.add_parser("status", help="show the health of every source")
     status.add_argument("--config", help=config_help)
@@ -100,6 +111,11 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("id", help="the source's id")
     check.add_argument("--config", help=config_help)
     check.add_argument("--json", action="store_true", help="machine-readable output")
+
+    prune = commands.add_parser(
+        "prune", help="delete the stored entries of sources no longer in the configuration"
+    )
+    prune.add_argument("--config", help=config_help)
 
     add = commands.add_parser(
         "add", help="add a source from its address: a feed, a page naming its feed, or a listing"
@@ -145,13 +161,16 @@ def _main(args: argparse.Namespace) -> int:
             return _refresh(config, args)
         if args.command == "status":
             return _status(config, as_json=args.json)
+        if args.command == "prune":
+            return _prune(config)
         if args.command == "run":
             return _run(config, args)
         if args.command == "serve":
             from .service import EventLog, serve_only
 
             log = EventLog(json_lines=_json_log(args.log_format), zone=config.tz)
-            return asyncio.run(serve_only(config, args.listen, log))
+            with _access_log(args, config) as access:
+                return asyncio.run(serve_only(config, args.listen, log, access_log=access))
         return _check(config, args.id, as_json=args.json)
     except ConfigError as exc:
         if len(exc.problems) == 1:
@@ -304,8 +323,51 @@ def _run(config: Config, args: argparse.Namespace) -> int:
         print(f"civicfeed: --wait: {exc}", file=sys.stderr)
         return EXIT_USAGE
     log = EventLog(json_lines=_json_log(args.log_format), zone=config.tz)
-    with state_lock(config.state, wait=wait, on_wait=lambda m: log.note("waiting", m)):
-        return asyncio.run(Service(config, listen=args.serve, log=log).run())
+    with (
+        _access_log(args, config) as access,
+        state_lock(config.state, wait=wait, on_wait=lambda m: log.note("waiting", m)),
+    ):
+        return asyncio.run(Service(config, listen=args.serve, log=log, access_log=access).run())
+
+
+@contextmanager
+def _access_log(args: argparse.Namespace, config: Config) -> Iterator[AccessLog | None]:
+    """The access log the options ask for: stderr, a file (appended to), or none."""
+    from .accesslog import AccessLog
+
+    json_lines = _json_log(args.log_format)
+    if args.no_access_log:
+        yield None
+        return
+    if not args.access_log:
+        yield AccessLog(sys.stderr, json_lines, config.tz)
+        return
+    try:
+        out = open(args.access_log, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
+    except OSError as exc:
+        raise CivicfeedError(
+            f"--access-log: cannot open {args.access_log}: {exc.strerror or exc}"
+        ) from exc
+    with out:
+        yield AccessLog(out, json_lines, config.tz)
+
+
+def _prune(config: Config) -> int:
+    from contextlib import closing
+
+    from .lock import state_lock
+    from .store import open_store
+
+    if not config.state.exists():
+        print("nothing stored yet: nothing to prune")
+        return EXIT_OK
+    with state_lock(config.state, wait=600), closing(open_store(config.state)) as store:
+        pruned = store.prune([source.id for source in config.sources])
+    for source_id, count in sorted(pruned.items()):
+        print(f"{source_id}: {count} entries deleted (no longer in {config.path.name})")
+    if not pruned:
+        print(f"every stored source is in {config.path.name}: nothing to prune")
+    return EXIT_OK
 
 
 def _status(config: Config, *, as_json: bool) -> int:

@@ -225,6 +225,10 @@ class Config(_Strict):
     # how far apart two sources' copies of one story may be dated (seconds; 0: the same day)
     dedup_window: Window = 86400.0
     date_order: DateOrder = "dmy"  # for sources that do not set their own
+    # behind a reverse proxy: take the public scheme and host from X-Forwarded-Proto/-Host
+    trust_proxy: bool = False
+    # /healthz answers 503 when the last refresh ended longer ago; default 3 × shortest every
+    stale_after: Duration | None = None
     sources: tuple[Source, ...] = Field(min_length=1)
     feeds: tuple[Aggregate, ...] = ()
 
@@ -252,6 +256,13 @@ class Config(_Strict):
         if not re.match(r"^https?://[^/\s]+", value):
             raise ValueError(f"{value!r} is not an http(s) URL")
         return value if value.endswith("/") else value + "/"
+
+    @property
+    def stale_limit(self) -> float:
+        """Seconds after which the last refresh is too old for /healthz."""
+        if self.stale_after is not None:
+            return self.stale_after
+        return 3 * min(source.every for source in self.sources)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -291,6 +302,8 @@ _TOP_KEYS = {
     "per_host",
     "dedup_window",
     "date_order",
+    "trust_proxy",
+    "stale_after",
 }
 _NOT_DEFAULTABLE = {"id", "title", "url", "description", "home"}
 

@@ -10,27 +10,36 @@ the feed's XSL stylesheet.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
+import re
 import socket
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Collection, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
 import uvicorn
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import Scope
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .accesslog import AccessLog
 from .errors import CivicfeedError
+from .metrics import CONTENT_TYPE as METRICS_TYPE
+from .metrics import Metrics
+from .render import absolute_opml, absolute_page
 
-__all__ = ["FeedServer", "make_app"]
+__all__ = ["FeedServer", "Site", "make_app", "public_base"]
 
 CONTENT_TYPES = {
     ".rss": "application/rss+xml; charset=utf-8",
@@ -45,13 +54,46 @@ CACHE_CONTROL = "public, max-age=300"
 Health = Callable[[], tuple[bool, dict[str, Any]]]
 
 
-class _Feeds(StaticFiles):
-    """StaticFiles with feed content types, caching headers and the browser page."""
+@dataclass(frozen=True)
+class Site:
+    """How the output folder is served: where it is published, and what the server records."""
 
-    def __init__(self, directory: Path) -> None:
+    base_url: str | None = None  # public URL of the output folder; None: from each request
+    trust_proxy: bool = False  # take scheme and host from X-Forwarded-Proto / -Host
+    access_log: AccessLog | None = None
+    metrics: Metrics | None = None
+    gone: Callable[[], Collection[str]] = lambda: ()  # ids of feeds removed from the config
+
+
+class _Feeds(StaticFiles):
+    """StaticFiles with feed content types, caching headers and the browser page; 410 for
+    removed feeds; pages and OPML with absolute addresses when base_url is not set."""
+
+    def __init__(self, directory: Path, site: Site) -> None:
         super().__init__(directory=directory, html=True, check_dir=False)
+        self.site = site
 
     async def get_response(self, path: str, scope: Scope) -> Response:
+        try:
+            response = await self._response(path, scope)
+        except HTTPException as exc:
+            if exc.status_code == 404 and _feed_id(path) in self.site.gone():
+                return PlainTextResponse(
+                    "410 Gone: this feed was removed; unsubscribe from it.\n",
+                    status_code=410,
+                    headers={"cache-control": CACHE_CONTROL},
+                )
+            raise
+        if (
+            self.site.base_url is None
+            and response.status_code == 200
+            and isinstance(response, FileResponse)
+            and str(response.path).endswith((".html", ".opml"))
+        ):
+            return _absolute(response, scope, self.site.trust_proxy)
+        return response
+
+    async def _response(self, path: str, scope: Scope) -> Response:
         target = path
         wants = _wants(scope)
         feed = path.endswith((".rss", ".atom"))
@@ -81,7 +123,97 @@ def _wants(scope: Scope) -> str:
     return "page" if headers.get(b"sec-fetch-dest") == b"document" else "feed"
 
 
-def make_app(output: Path, health: Health) -> Starlette:
+def _feed_id(path: str) -> str | None:
+    """The feed a path belongs to: '<id>.<ext>' or 'archive/<id>/<n>.<ext>'."""
+    parts = Path(path).parts
+    if len(parts) == 1 and Path(path).suffix in (".rss", ".atom", ".json", ".html"):
+        return Path(path).stem
+    if len(parts) == 3 and parts[0] == "archive":
+        return parts[1]
+    return None
+
+
+def public_base(scope: Scope, trust_proxy: bool) -> str:
+    """Where the client reached us: scheme and Host (or, behind a trusted proxy, what the
+    proxy says in X-Forwarded-Proto and X-Forwarded-Host)."""
+    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+    scheme = str(scope.get("scheme") or "http")
+    host = headers.get("host") or "{}:{}".format(*(scope.get("server") or ("localhost", 80)))
+    if trust_proxy:
+        scheme = headers.get("x-forwarded-proto", scheme).split(",")[0].strip() or scheme
+        host = headers.get("x-forwarded-host", host).split(",")[0].strip() or host
+    if scheme not in ("http", "https") or not _HOST.match(host):
+        host, scheme = "localhost", "http"  # a forged header never reaches a page
+    return f"{scheme}://{host}{scope.get('root_path', '')}/"
+
+
+def _absolute(response: FileResponse, scope: Scope, trust_proxy: bool) -> Response:
+    """The page or OPML file with its addresses absolute for the address it was asked at."""
+    base = public_base(scope, trust_proxy)
+    document = Path(response.path).read_bytes()
+    if str(response.path).endswith(".opml"):
+        body = absolute_opml(document, base)
+    else:
+        body = absolute_page(document, base)
+    tag = 'W/"' + hashlib.sha1(body).hexdigest()[:20] + '"'
+    headers = {
+        "etag": tag,
+        "cache-control": CACHE_CONTROL,
+        "vary": "Host, X-Forwarded-Host, X-Forwarded-Proto, Accept-Encoding",
+    }
+    if "last-modified" in response.headers:
+        headers["last-modified"] = response.headers["last-modified"]
+    asked = dict(scope["headers"]).get(b"if-none-match", b"").decode("latin-1")
+    if tag in [t.strip() for t in asked.split(",")]:
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type=response.headers["content-type"], headers=headers)
+
+
+_HOST = re.compile(r"^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
+
+
+class _Observe:
+    """Outermost: every answer (304s and errors included) is counted and logged once."""
+
+    def __init__(self, app: ASGIApp, site: Site) -> None:
+        self.app, self.site = app, site
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.monotonic()
+        status, sent = 500, 0
+
+        async def watch(message: Message) -> None:
+            nonlocal status, sent
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            elif message["type"] == "http.response.body":
+                sent += len(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        finally:
+            if self.site.metrics is not None:
+                self.site.metrics.answered(status)
+            if self.site.access_log is not None:
+                self.site.access_log.request(
+                    scope, status, sent, time.monotonic() - started, self.site.trust_proxy
+                )
+
+
+def make_app(output: Path, health: Health, site: Site | None = None) -> Starlette:
+    site = site or Site()
+    metrics = site.metrics
+
+    async def prometheus(request: Request) -> Response:
+        assert metrics is not None
+        return Response(
+            metrics.render(), media_type=METRICS_TYPE, headers={"cache-control": "no-cache"}
+        )
+
     async def healthz(request: Request) -> Response:
         alive, details = health()
         return Response(
@@ -91,12 +223,13 @@ def make_app(output: Path, health: Health) -> Starlette:
             headers={"cache-control": "no-cache"},
         )
 
+    routes = [Route("/healthz", healthz, methods=["GET", "HEAD"])]
+    if metrics is not None:
+        routes.append(Route("/metrics", prometheus, methods=["GET", "HEAD"]))
     return Starlette(
-        routes=[
-            Route("/healthz", healthz, methods=["GET", "HEAD"]),
-            Mount("/", app=_Feeds(output)),
-        ],
+        routes=[*routes, Mount("/", app=_Feeds(output, site))],
         middleware=[
+            Middleware(_Observe, site=site),
             Middleware(
                 CORSMiddleware,
                 allow_origins=["*"],

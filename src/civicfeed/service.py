@@ -13,18 +13,22 @@ import asyncio
 import json
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from typing import Any, TextIO
 
+from .accesslog import AccessLog
 from .clock import for_people
 from .config import Config, Source
 from .fetch import Fetcher, user_agent
+from .metrics import Metrics, Snapshot
+from .monitor import freshness, reading, snapshot
 from .publish import Publisher
 from .refresh import RefreshReport, SourceResult, refresh, source_status
 from .scheduler import Scheduler
-from .server import FeedServer, make_app
+from .server import FeedServer, Site, make_app
 from .store import Store, open_store
 
 __all__ = ["EventLog", "Service", "serve_only"]
@@ -75,11 +79,17 @@ class EventLog:
 
 class Service:
     def __init__(
-        self, config: Config, *, listen: tuple[str, int] | None = None, log: EventLog | None = None
+        self,
+        config: Config,
+        *,
+        listen: tuple[str, int] | None = None,
+        log: EventLog | None = None,
+        access_log: AccessLog | None = None,
     ) -> None:
         self.config = config
         self.listen = listen
         self.log = log or EventLog()
+        self.access_log = access_log
         self.scheduler = Scheduler(config.tz)
         self.publisher = Publisher(config)
         self.server: FeedServer | None = None
@@ -95,7 +105,13 @@ class Service:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
         if self.listen is not None:  # an address in use stops us before anything starts
-            self.server = FeedServer(make_app(self.config.output, self.health), *self.listen)
+            site = _site(
+                self.config,
+                self.access_log,
+                snapshot=lambda: snapshot(self.config, self._store),
+                gone=lambda: self._store.removed_feeds() if self._store else set(),
+            )
+            self.server = FeedServer(make_app(self.config.output, self.health, site), *self.listen)
         self._store = open_store(self.config.state)
         try:
             async with Fetcher(
@@ -205,17 +221,42 @@ class Service:
             await asyncio.wait([serving], timeout=STOP_GRACE)
 
     def health(self) -> tuple[bool, dict[str, Any]]:
-        """Is the scheduler alive, and which sources are failing?"""
+        """Is the scheduler alive, are the feeds fresh, and which sources are failing?"""
         rows = source_status(self.config, self._store) if self._store else []
         failing = [row["id"] for row in rows if row["state"] == "failing"]
         alive = self.scheduler.running and not self._stopping
-        return alive, {
-            "status": "stopping" if self._stopping else "ok" if not failing else "degraded",
+        fresh = freshness(self.config, self._store)
+        status = "stopping" if self._stopping else _status(fresh, failing)
+        return alive and not fresh["stale"], {
+            "status": status,
             "scheduler": {"running": alive, "next_runs": self.scheduler.next_runs()},
+            **fresh,
             "failing": failing,
             "sources": rows,
             "time": datetime.now(UTC).isoformat(timespec="seconds"),
         }
+
+
+def _status(fresh: dict[str, Any], failing: list[str]) -> str:
+    if fresh["stale"]:
+        return "never refreshed" if fresh["last_refresh"] is None else "stale"
+    return "degraded" if failing else "ok"
+
+
+def _site(
+    config: Config,
+    access_log: AccessLog | None,
+    *,
+    snapshot: Callable[[], Snapshot],
+    gone: Callable[[], Collection[str]],
+) -> Site:
+    return Site(
+        base_url=config.base_url,
+        trust_proxy=config.trust_proxy,
+        access_log=access_log,
+        metrics=Metrics(snapshot),
+        gone=gone,
+    )
 
 
 async def _announce(server: FeedServer, task: asyncio.Task[None], host: str, log: EventLog) -> None:
@@ -226,7 +267,11 @@ async def _announce(server: FeedServer, task: asyncio.Task[None], host: str, log
 
 
 async def serve_only(
-    config: Config, listen: tuple[str, int], log: EventLog, stop: asyncio.Event | None = None
+    config: Config,
+    listen: tuple[str, int],
+    log: EventLog,
+    stop: asyncio.Event | None = None,
+    access_log: AccessLog | None = None,
 ) -> int:
     """`civicfeed serve`: the feed server alone, for feeds refreshed by cron."""
     stop = stop or asyncio.Event()
@@ -235,16 +280,30 @@ async def serve_only(
         loop.add_signal_handler(signum, stop.set)
 
     def health() -> tuple[bool, dict[str, Any]]:
-        rows = source_status(config)
+        # the store belongs to the refreshes (cron): read it, never keep it open
+        with reading(config) or nullcontext(None) as store:
+            rows = source_status(config, store) if store else source_status(config)
+            fresh = freshness(config, store)
         failing = [row["id"] for row in rows if row["state"] == "failing"]
-        return True, {
-            "status": "ok" if not failing else "degraded",
+        return not fresh["stale"], {
+            "status": _status(fresh, failing),
             "scheduler": None,
+            **fresh,
             "failing": failing,
             "sources": rows,
+            "time": datetime.now(UTC).isoformat(timespec="seconds"),
         }
 
-    server = FeedServer(make_app(config.output, health), *listen)
+    def read_snapshot() -> Snapshot:
+        with reading(config) or nullcontext(None) as store:
+            return snapshot(config, store)
+
+    def gone() -> set[str]:
+        with reading(config) or nullcontext(None) as store:
+            return store.removed_feeds() if store else set()
+
+    site = _site(config, access_log, snapshot=read_snapshot, gone=gone)
+    server = FeedServer(make_app(config.output, health, site), *listen)
     task = asyncio.create_task(server.serve())
     await _announce(server, task, listen[0], log)
     if task.done():

@@ -1,0 +1,76 @@
+"""What monitoring is told: how fresh the feeds are, and a snapshot for /metrics.
+
+Both are read from the store, so `serve` (beside a cron `refresh`) and `run --serve` report
+the same.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from contextlib import closing
+from datetime import UTC, datetime
+from typing import Any
+
+from .config import Config
+from .dedup import merge_stories
+from .health import health
+from .metrics import Snapshot
+from .publish import feed_specs
+from .store import Store, open_store
+
+__all__ = ["freshness", "snapshot"]
+
+
+def freshness(config: Config, store: Store | None, now: datetime | None = None) -> dict[str, Any]:
+    """The last completed refresh, its age, and whether that is older than ``stale_after``."""
+    now = now or datetime.now(UTC)
+    last = store.last_refresh() if store is not None else None
+    limit = config.stale_limit
+    if last is None:
+        return {
+            "last_refresh": None,
+            "age_seconds": None,
+            "refresh_seconds": None,
+            "stale_after_seconds": limit,
+            "stale": True,
+        }
+    finished, seconds = last
+    age = max(0.0, (now - finished).total_seconds())
+    return {
+        "last_refresh": finished.astimezone(config.tz).isoformat(timespec="seconds"),
+        "age_seconds": round(age, 1),
+        "refresh_seconds": round(seconds, 3),
+        "stale_after_seconds": limit,
+        "stale": age > limit,
+    }
+
+
+def snapshot(config: Config, store: Store | None) -> Snapshot:
+    if store is None:
+        return Snapshot(sources_by_state=Counter("new" for _ in config.sources))
+    states = {source.id: store.source_state(source.id) for source in config.sources}
+    entries = {}
+    for spec in feed_specs(config):
+        stories = merge_stories(
+            store.entries(spec.members), spec.members, config.tz, config.dedup_window
+        )
+        entries[spec.info.id] = len(stories)
+    last = store.last_refresh()
+    return Snapshot(
+        sources_by_state=Counter(health(state) for state in states.values()),
+        last_success={
+            sid: state.last_success.timestamp() if state.last_success else None
+            for sid, state in states.items()
+        },
+        feed_entries=entries,
+        last_refresh=last[0].timestamp() if last else None,
+        refresh_seconds=last[1] if last else None,
+        fetch_errors=store.fetch_error_counts(),
+    )
+
+
+def reading(config: Config) -> closing[Store] | None:
+    """The store of a process that does not own it (`serve`), or None before any refresh."""
+    if not config.state.exists():
+        return None
+    return closing(open_store(config.state))
