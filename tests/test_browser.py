@@ -127,3 +127,38 @@ def test_the_feed_file_itself_renders_through_its_stylesheet(browser: Browser, s
     assert page.locator("article.entry .meta").first.inner_text().startswith("2019-02-11")
     shot(page, "feed-stylesheet")
     page.close()
+
+
+def test_demo_index_shows_absolute_subscribe_addresses_to_copy(
+    browser: Browser, tmp_path: Path
+) -> None:
+    from test_demo import start_demo
+
+    demo, base = start_demo(tmp_path)
+    try:
+        context = browser.new_context(permissions=["clipboard-read", "clipboard-write"])
+        page = context.new_page()
+        page.goto(base)
+        assert page.title() == "civicfeed-Demo – Meldungen als Feeds"
+        headings = page.locator("main h2").all_inner_texts()
+        assert headings == [
+            "Ruhrgebiet – alle Meldungen",
+            "Stadt Herne (Beispiel)",
+            "Stadt Dortmund (Beispiel)",
+            "Stadt Mülheim an der Ruhr (Beispiel)",
+        ]
+        card = page.locator("section.feed", has=page.get_by_role("heading", name="Ruhrgebiet"))
+        assert "8 Meldungen" in card.inner_text()
+        field = card.get_by_label("Adresse zum Abonnieren (RSS)")
+        assert field.input_value() == f"{base}ruhr.rss"
+        assert field.is_editable() is False
+        # copy it as a person would: select the field, copy, and read the clipboard back
+        field.click()
+        page.keyboard.press("Control+A")
+        page.keyboard.press("Control+C")
+        assert page.evaluate("navigator.clipboard.readText()") == f"{base}ruhr.rss"
+        assert "base_url" not in page.content()  # the note is for files served elsewhere
+        shot(page, "demo-index")
+        context.close()
+    finally:
+        demo.kill()

@@ -75,3 +75,43 @@ def test_refresh_ends_with_failures_one_per_line_and_a_summary(
         "civicfeed: kaputt-2: HTTP 404 Not Found",
         "civicfeed: 4 source(s): 1 ok (5 new, 0 updated), 3 failed; 1 feed(s) rewritten",
     ]
+
+
+def test_a_source_never_fetched_writes_no_feed_and_the_index_says_why(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    closed = Origin()
+    port = closed.port
+    closed.server.server_close()  # nothing listens: as when the portal cannot be reached
+    config = tmp_path / "sources.yaml"
+    config.write_text(
+        "timezone: Europe/Berlin\nsources:\n"
+        f"  - id: herne\n    title: Herne\n    url: http://127.0.0.1:{port}/herne/\n"
+        "feeds:\n  - id: alle\n    title: Alle\n    sources: [herne]\n",
+        encoding="utf-8",
+    )
+    assert main(["refresh", "--config", str(config)]) == 1
+    capsys.readouterr()
+    feeds = tmp_path / "feeds"
+    assert sorted(p.name for p in feeds.iterdir()) == [
+        "alle.atom",
+        "alle.html",
+        "alle.json",
+        "alle.rss",
+        "feed.xsl",
+        "feeds.opml",
+        "index.html",
+    ]  # no herne.* at all
+    index = (feeds / "index.html").read_text()
+    assert (
+        "Noch nicht abgerufen: cannot connect to 127.0.0.1: connection refused "
+        "(nothing listens on that port)" in index
+    )
+    assert 'href="herne.rss"' not in index
+    # the empty aggregate is dated when it was written, not 1 January 1970
+    rss = (feeds / "alle.rss").read_text()
+    assert "1970" not in rss
+    assert f"<lastBuildDate>{datetime.now(ZoneInfo('Europe/Berlin')):%a, %d %b %Y}" in rss
+    assert "1970" not in (feeds / "alle.atom").read_text()
+    assert "1970" not in (feeds / "feeds.opml").read_text()
+    assert 'xmlUrl="herne.rss"' not in (feeds / "feeds.opml").read_text()

@@ -24,22 +24,25 @@ RELEASE = threading.Event()
 
 
 class Process:
-    """A civicfeed process whose stderr lines are collected as they come."""
+    """A civicfeed process whose stderr lines (with ``stdout_too``, its stdout lines as well)
+    are collected as they come."""
 
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, stdout_too: bool = False) -> None:
         self.popen = subprocess.Popen(
             [sys.executable, "-m", "civicfeed", *args],
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=subprocess.STDOUT if stdout_too else subprocess.PIPE,
             text=True,
         )
+        self.stdout_too = stdout_too
         self.lines: Queue[str] = Queue()
         self.seen: list[str] = []
         threading.Thread(target=self._pump, daemon=True).start()
 
     def _pump(self) -> None:
-        assert self.popen.stderr is not None
-        for line in self.popen.stderr:
+        stream = self.popen.stdout if self.stdout_too else self.popen.stderr
+        assert stream is not None
+        for line in stream:
             self.lines.put(line.rstrip("\n"))
 
     def wait_for(self, text: str, timeout: float = 20) -> str:

@@ -112,6 +112,25 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--config", help=config_help)
     check.add_argument("--json", action="store_true", help="machine-readable output")
 
+    demo = commands.add_parser(
+        "demo",
+        help="see what civicfeed makes, without internet access: a sample of city pages is "
+        "served on this computer, refreshed, and its feeds served",
+    )
+    demo.add_argument(
+        "--listen",
+        metavar="HOST:PORT",
+        type=_listen,
+        default=("127.0.0.1", 8080),
+        help="where to serve the feeds (127.0.0.1:8080)",
+    )
+    demo.add_argument(
+        "--dir",
+        metavar="DIR",
+        help="the folder for the configuration, the feeds and the store (default: a new "
+        "temporary folder)",
+    )
+
     prune = commands.add_parser(
         "prune", help="delete the stored entries of sources no longer in the configuration"
     )
@@ -145,6 +164,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_PIPE
 
 
+def _demo(args: argparse.Namespace) -> int:
+    import asyncio
+    import tempfile
+
+    from .demo import run_demo
+    from .lock import state_lock
+    from .service import EventLog
+
+    folder = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="civicfeed-demo-"))
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        print(f"civicfeed: --dir: cannot create {folder}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
+    log = EventLog()
+    with state_lock(folder / "state" / "state.db", wait=10):
+        return asyncio.run(run_demo(folder.resolve(), args.listen, sys.stdout, log))
+
+
 def _main(args: argparse.Namespace) -> int:
     import asyncio
     import logging
@@ -153,6 +191,8 @@ def _main(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.WARNING, format="civicfeed: %(message)s")
     try:
+        if args.command == "demo":  # writes its own configuration
+            return _demo(args)
         config_path = args.config or os.environ.get("CIVICFEED_CONFIG", "sources.yaml")
         if args.command == "add":  # the file may not exist yet
             return _add(Path(config_path), args)

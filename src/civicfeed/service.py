@@ -272,6 +272,7 @@ async def serve_only(
     log: EventLog,
     stop: asyncio.Event | None = None,
     access_log: AccessLog | None = None,
+    on_listening: Callable[[int], None] | None = None,
 ) -> int:
     """`civicfeed serve`: the feed server alone, for feeds refreshed by cron."""
     stop = stop or asyncio.Event()
@@ -308,6 +309,8 @@ async def serve_only(
     await _announce(server, task, listen[0], log)
     if task.done():
         return 1
+    if on_listening is not None:
+        on_listening(server.port)
     await stop.wait()
     server.stop()
     await asyncio.wait([task], timeout=STOP_GRACE)
