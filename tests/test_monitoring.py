@@ -278,3 +278,29 @@ def test_behind_a_trusted_proxy_the_forwarded_host_and_scheme_are_used(
     forged = httpx.get(f"{base}/", headers={"X-Forwarded-Host": 'x"><script>'}, timeout=10)
     assert "<script>" not in forged.text
     assert 'value="http://localhost/alle.rss"' in forged.text
+
+
+def test_run_serve_keeps_the_same_access_log(
+    served: Origin, tmp_path: Path, processes: list[Process]
+) -> None:
+    config = write_config(served, tmp_path)
+    log = tmp_path / "access.log"
+    service = Process(
+        "run", "--config", str(config), "--serve", "127.0.0.1:0", "--access-log", str(log)
+    )
+    processes.append(service)
+    port = service.port()
+    service.wait_for("herne ")
+    service.wait_for("dortmund ")
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+        first = client.get("/alle.atom")
+        assert (
+            client.get("/alle.atom", headers={"If-None-Match": first.headers["etag"]}).status_code
+            == 304
+        )
+        assert client.get("/healthz").status_code == 200
+    code, _ = service.stop()
+    assert code == 0
+    statuses = [m["status"] for m in map(COMBINED.match, log.read_text().splitlines()) if m]
+    assert statuses == ["200", "304", "200"]
+    assert not [line for line in service.seen if '"GET /' in line]  # the file, not stderr

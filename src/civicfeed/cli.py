@@ -265,7 +265,7 @@ def _refresh(config: Config, args: argparse.Namespace) -> int:
             )
         )
     display.finish()
-    if not config.base_url:
+    if not config.base_url and not args.quiet:  # -q (cron): failures only
         print(
             "civicfeed: warning: base_url is not set, so the feeds' own addresses and the "
             "index's subscribe addresses are relative; set base_url in "
