@@ -173,6 +173,18 @@ class Source(_Strict):
     # numeric dates with slashes: day first (11/2/2026), or "mdy", month first (2/11/2026);
     # None: the top-level date_order
     date_order: DateOrder | None = None
+    # full text: every entry's detail page (its link) is read once for the article itself
+    follow: bool = False
+    content: OptionalSelector = None  # the article's element; default: main-content extraction
+    follow_hosts: tuple[str, ...] = ()  # hosts besides the source's own whose links are followed
+
+    @field_validator("follow_hosts")
+    @classmethod
+    def _hosts(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for host in value:
+            if not re.match(r"^[A-Za-z0-9.-]+(:\d+)?$", host):
+                raise ValueError(f"{host!r} is not a host name (e.g. presse.example.de)")
+        return tuple(host.lower() for host in value)
 
     @field_validator("cron")
     @classmethod

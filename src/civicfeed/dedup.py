@@ -236,6 +236,7 @@ def _create(candidate: Candidate, now: datetime, entry_id: str) -> Entry:
         first_seen=now,
         updated=now,
         guid=candidate.guid,
+        content=candidate.content or "",
     )
 
 
@@ -248,6 +249,7 @@ def _merge(entry: Entry, candidate: Candidate, now: datetime) -> Entry:
         published=candidate.published or entry.published,
         date_known=entry.date_known or candidate.published is not None,
         guid=entry.guid or candidate.guid,
+        content=candidate.content or entry.content,
     )
     return merged if merged == entry else replace(merged, updated=now)
 

@@ -18,8 +18,9 @@ import ssl
 import time
 import zlib
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import replace
 from email.utils import parsedate_to_datetime
 from types import MappingProxyType, TracebackType
@@ -96,6 +97,7 @@ class Fetcher:
             },
             limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
             trust_env=False,
+            event_hooks={"request": [_check_hop]},
         )
 
     async def __aenter__(self) -> Fetcher:
@@ -117,6 +119,7 @@ class Fetcher:
         max_bytes: int = 10_000_000,
         validators: Validators | None = None,
         deadline: float | None = None,
+        stay_on: Callable[[str], bool] | None = None,
     ) -> Fetched:
         """GET ``url``; a 304 comes back as Fetched(status=304). FetchError on failure.
 
@@ -124,7 +127,22 @@ class Fetcher:
         never fails a source; ``Fetched.elapsed`` says how long it took from there.
         ``deadline`` (a ``time.monotonic()`` value) is a hard end for a request that belongs
         to a source already under way, such as a detail page: its wait for a slot counts too.
+        ``stay_on``: the URLs it may request; a redirect elsewhere is not followed.
         """
+        token = _STAY_ON.set(stay_on)
+        try:
+            return await self._fetch(url, timeout, max_bytes, validators, deadline)
+        finally:
+            _STAY_ON.reset(token)
+
+    async def _fetch(
+        self,
+        url: str,
+        timeout: float,
+        max_bytes: int,
+        validators: Validators | None,
+        deadline: float | None,
+    ) -> Fetched:
         host = urlsplit(url).hostname or ""
         started: float | None = None
         attempt = 0
@@ -195,6 +213,10 @@ class Fetcher:
             raise _Retry(_describe(exc, url), kind=_kind(exc)) from exc
         except httpx.TooManyRedirects as exc:
             raise FetchError("too many redirects", kind="redirects") from exc
+        except _OffSite as exc:
+            raise FetchError(
+                f"redirected to {exc.url}, which is not to be followed", kind="redirects"
+            ) from exc
         except httpx.HTTPError as exc:
             raise FetchError(_describe(exc, url), kind=_kind(exc)) from exc
 
@@ -311,6 +333,22 @@ def _decoder(header: str) -> _Identity | _Inflate:
             f"the response uses Content-Encoding {layers[0]!r}, which is not read", kind="type"
         )
     return _Inflate(layers[0])
+
+
+# what the current request may reach (see ``stay_on``); every hop of a redirect is checked
+_STAY_ON: ContextVar[Callable[[str], bool] | None] = ContextVar("stay_on", default=None)
+
+
+class _OffSite(Exception):
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.url = url
+
+
+async def _check_hop(request: httpx.Request) -> None:
+    allowed = _STAY_ON.get()
+    if allowed is not None and not allowed(str(request.url)):
+        raise _OffSite(str(request.url))
 
 
 def _retry_after(value: str | None) -> float | None:

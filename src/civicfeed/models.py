@@ -71,6 +71,7 @@ class Candidate:
     published: datetime | None  # None: no readable date; the entry's first-seen time is used
     summary: str
     guid: str | None = None
+    content: str | None = None  # the article from the detail page (follow), sanitised
 
 
 @dataclass(frozen=True)
@@ -85,8 +86,19 @@ class Entry:
     date_known: bool
     summary: str
     first_seen: datetime
-    updated: datetime  # the last time title, link, date or summary changed
+    updated: datetime  # the last time title, link, date, summary or content changed
     guid: str | None = None
+    content: str = ""  # the article from the detail page (follow); "" if none was read
+
+
+@dataclass(frozen=True)
+class DetailPage:
+    """What the store remembers of an entry's detail page, for a conditional request."""
+
+    url: str
+    validators: Validators = field(default_factory=Validators)
+    checked: datetime | None = None  # the last time it was requested
+    failures: int = 0  # consecutive failed requests; it is tried again a few times
 
 
 @dataclass(frozen=True)

@@ -65,6 +65,8 @@ def as_lines(inspection: Inspection, zone: tzinfo, *, width: int = WIDTH) -> lis
         teaser = _text(candidate.summary)
         if teaser:
             lines.append(_cut(_INDENT + teaser, width))
+        if candidate.content:
+            lines.append(f"{_INDENT}full text: {len(_text(candidate.content).split())} words")
     for warning in inspection.warnings:
         lines.extend(_wrap(f"warning: {warning}", width))
     return lines
@@ -87,6 +89,7 @@ def as_data(inspection: Inspection) -> dict[str, Any]:
                 "title": c.title,
                 "link": c.link,
                 "summary": c.summary,
+                "content": c.content,
             }
             for c in inspection.candidates
         ],

@@ -9,24 +9,36 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, closing
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from .clock import for_people
 from .config import Config, Source
 from .dedup import SourcePlan, plan_source
 from .errors import CivicfeedError, ExtractError, FetchError
 from .extract import detect, extract
+from .extract.article import read_article
 from .extract.html import parse_page, text_of
 from .extract.pin import Explained, explain
 from .fetch import Fetcher, user_agent
 from .health import health, is_due, next_attempt
-from .models import Candidate, Extraction, Fetched, Item, SourceState
+from .models import (
+    Candidate,
+    DetailPage,
+    Entry,
+    Extraction,
+    Fetched,
+    Item,
+    SourceState,
+    Validators,
+)
 from .normalise import normalise, parse_date
+from .normalise.text import sanitise_html
 from .publish import Publisher
 from .store import Store, open_store
 
@@ -199,7 +211,7 @@ async def inspect_source(
             listing = explain(fetched, source.html) if source.html is not None else None
             shown = replace(shown, url=fetched.url, listing=listing)
             extraction = extract(fetched, source)
-            candidates, warnings = await _candidates(
+            candidates, warnings, _ = await _candidates(
                 run, source, extraction, fetched.url, set(), deadline
             )
         except CivicfeedError as exc:
@@ -272,7 +284,16 @@ async def _fetch_and_store(run: _Run, source: Source, state: SourceState) -> Sou
     extraction = extract(fetched, source)
     existing = run.store.entries([source.id])
     known = {e.link for e in existing if e.link and e.date_known}
-    candidates, warnings = await _candidates(run, source, extraction, fetched.url, known, deadline)
+    candidates, warnings, details = await _candidates(
+        run,
+        source,
+        extraction,
+        fetched.url,
+        known,
+        deadline,
+        stored=existing,
+        details=run.store.detail_pages(source.id) if source.follow else {},
+    )
     if not candidates:
         raise ExtractError("no usable items: " + "; ".join(warnings[:3]))
     plan = plan_source(existing, candidates, now=run.now, zone=run.config.tz)
@@ -282,7 +303,12 @@ async def _fetch_and_store(run: _Run, source: Source, state: SourceState) -> Sou
             "time: has the page layout changed?"
         )
     run.store.save_success(
-        source.id, plan, validators=fetched.validators, item_count=len(extraction.items), at=run.now
+        source.id,
+        plan,
+        validators=fetched.validators,
+        item_count=len(extraction.items),
+        at=run.now,
+        details=details,
     )
     return _success(source.id, plan, len(candidates), warnings)
 
@@ -307,7 +333,12 @@ async def _candidates(
     page_url: str,
     known_links: set[str],
     deadline: float,
-) -> tuple[list[Candidate], list[str]]:
+    *,
+    stored: Sequence[Entry] = (),
+    details: Mapping[str, DetailPage] | None = None,
+) -> tuple[list[Candidate], list[str], list[DetailPage]]:
+    """The candidates of an extraction; with their detail pages' dates and articles, and
+    what those pages said about themselves (for a later conditional request)."""
     zone = run.config.tz
     warnings = list(extraction.warnings)
     pairs: list[tuple[Item, Candidate]] = []
@@ -326,8 +357,11 @@ async def _candidates(
         warnings.extend(notes)
         if candidate is not None:
             pairs.append((item, candidate))
-    if source.html is not None and source.html.detail_date:
-        pairs = await _dates_from_detail_pages(run, source, pairs, known_links, warnings, deadline)
+    pages: list[DetailPage] = []
+    if source.follow or (source.html is not None and source.html.detail_date):
+        pairs, pages = await _dates_from_detail_pages(
+            run, source, pairs, known_links, warnings, deadline, stored, details or {}, page_url
+        )
     for item, candidate in pairs:
         if candidate.published is None and candidate.link not in known_links:
             what = (
@@ -336,7 +370,7 @@ async def _candidates(
                 else "no date"
             )
             warnings.append(f"{candidate.title[:60]}: {what}; using the time it was first seen")
-    return [candidate for _, candidate in pairs], warnings
+    return [candidate for _, candidate in pairs], warnings, pages
 
 
 async def _dates_from_detail_pages(
@@ -346,45 +380,141 @@ async def _dates_from_detail_pages(
     known_links: set[str],
     warnings: list[str],
     deadline: float,
-) -> list[tuple[Item, Candidate]]:
+    stored: Sequence[Entry] = (),
+    details: Mapping[str, DetailPage] | None = None,
+    page_url: str = "",
+) -> tuple[list[tuple[Item, Candidate]], list[DetailPage]]:
+    """Read the detail pages the listing needs, each at most once per run.
+
+    For a date (``detail_date``, or ``follow`` without a date on the listing), and with
+    ``follow`` for the article itself. With ``follow``, a page whose article is stored is
+    requested again only when its item on the listing changed, and then conditionally.
+    """
+    details = details or {}
     selector = source.html.detail_date if source.html else None
-    if not selector:
-        return pairs
-    wanted = [
-        c.link for _, c in pairs if c.published is None and c.link and c.link not in known_links
-    ]
+    by_link = {e.link: e for e in stored if e.link}
+    sites = _own_sites(source, page_url)
+    wanted: list[str] = []
+    for _, c in pairs:
+        if not c.link:
+            continue
+        for_date = bool(selector) and c.published is None and c.link not in known_links
+        for_article = source.follow and _article_wanted(c, by_link.get(c.link), details.get(c.link))
+        if for_date or for_article:
+            wanted.append(c.link)
+    if source.follow:
+        wanted = [link for link in wanted if may_follow(link, sites, source.follow_hosts)]
     wanted = list(dict.fromkeys(wanted))
     if len(wanted) > MAX_DETAIL_FETCHES:
         warnings.append(
-            f"{len(wanted)} items need their detail page for a date; "
+            f"{len(wanted)} items need their detail page; "
             f"{MAX_DETAIL_FETCHES} are read now, the rest in later runs"
         )
         wanted = wanted[:MAX_DETAIL_FETCHES]
+    undated = {c.link for _, c in pairs if c.published is None}
 
-    async def date_of(link: str) -> tuple[str, datetime | None]:
+    def allowed(url: str) -> bool:
+        return may_follow(url, sites, source.follow_hosts)
+
+    async def read(link: str) -> tuple[str, datetime | None, str | None, DetailPage | None]:
+        before = details.get(link)
+        stored_article = by_link.get(link) is not None and bool(by_link[link].content)
+        conditional = before.validators if before and stored_article else None
         # detail pages share the source's deadline: they must not stretch the run
         remaining = deadline - time.monotonic()
         if remaining <= 0.5:
             warnings.append(f"detail page {link}: no time left within the source's timeout")
-            return link, None
+            return link, None, None, None
         try:
             page = await run.fetcher.fetch(
-                link, timeout=source.timeout, max_bytes=source.max_bytes, deadline=deadline
+                link,
+                timeout=source.timeout,
+                max_bytes=source.max_bytes,
+                deadline=deadline,
+                validators=conditional,
+                stay_on=allowed if source.follow else None,
             )
-            root, _ = parse_page(page)
-            text = detect.detail_date_text(root) if selector == "auto" else text_of(root, selector)
-            return link, parse_date(text, run.config.tz, run.config.date_order_of(source))
+            if page.not_modified:
+                return link, None, None, DetailPage(link, conditional or Validators(), run.now)
+            date_text, article = None, None
+            if source.follow:
+                read_ = read_article(page, selector=source.content)
+                warnings.extend(f"detail page {link}: {note}" for note in read_.warnings)
+                article, date_text = read_.html, read_.date_text
+            if selector:
+                root, _ = parse_page(page)
+                auto = selector == "auto"
+                date_text = detect.detail_date_text(root) if auto else text_of(root, selector)
+            order = run.config.date_order_of(source)
+            when = parse_date(date_text, run.config.tz, order) if link in undated else None
+            content = None
+            if article:
+                content, cut = sanitise_html(article, page.url)
+                if cut:
+                    warnings.append(f"detail page {link}: the article was shortened")
+            return link, when, content or None, DetailPage(link, page.validators, run.now)
         except CivicfeedError as exc:
             warnings.append(f"detail page {link}: {exc}")
         except Exception as exc:  # the failure stays with its item, never its source
             warnings.append(f"detail page {link}: {_reason(exc)}")
-        return link, None
+        failures = before.failures + 1 if before else 1
+        validators = before.validators if before else Validators()
+        return link, None, None, DetailPage(link, validators, run.now, failures)
 
-    found = dict(await asyncio.gather(*(date_of(link) for link in wanted)))
-    return [
-        (item, replace(c, published=found.get(c.link or "")) if c.published is None else c)
-        for item, c in pairs
-    ]
+    results = await asyncio.gather(*(read(link) for link in wanted))
+    dates = {link: when for link, when, _, _ in results}
+    articles = {link: content for link, _, content, _ in results if content}
+    pages = [page for _, _, _, page in results if page is not None and source.follow]
+    out = []
+    for item, c in pairs:
+        if c.published is None and dates.get(c.link or ""):
+            c = replace(c, published=dates[c.link or ""])
+        if c.link in articles:
+            c = replace(c, content=articles[c.link])
+        out.append((item, c))
+    return out, pages
+
+
+# a detail page that failed this often in a row is given up (its entry keeps its teaser)
+MAX_DETAIL_FAILURES = 3
+
+
+def _article_wanted(candidate: Candidate, entry: Entry | None, page: DetailPage | None) -> bool:
+    """Whether an item's detail page is to be read for its article (``follow``).
+
+    Once per entry; again (conditionally) only when its item on the listing changed; after
+    a failure up to MAX_DETAIL_FAILURES times in all.
+    """
+    if urlsplit(candidate.link or "").path.lower().endswith(".pdf"):
+        return False  # a document, not an article page: the teaser stays
+    if page is None or page.checked is None:
+        return True  # never read
+    if page.failures:
+        return page.failures < MAX_DETAIL_FAILURES
+    if entry is None:
+        return False
+    # read again (conditionally) only when the listing shows a change
+    return entry.title != candidate.title or (
+        bool(candidate.summary) and entry.summary != candidate.summary
+    )
+
+
+def _own_sites(source: Source, page_url: str) -> set[str]:
+    return {_site(url) for url in (source.url, source.home, page_url) if url and _site(url)}
+
+
+def _site(url: str) -> str:
+    host = (urlsplit(url).hostname or "").lower()
+    return host.removeprefix("www.")
+
+
+def may_follow(url: str, sites: set[str], extra_hosts: Sequence[str] = ()) -> bool:
+    """Only http(s) links on the listing's own site, or on a host named in follow_hosts."""
+    split = urlsplit(url)
+    if split.scheme not in ("http", "https"):
+        return False
+    host = _site(url)
+    return host in sites or host in {h.split(":")[0].removeprefix("www.") for h in extra_hosts}
 
 
 def _name(item: Item) -> str:

@@ -181,6 +181,11 @@ def _text(element: lxml.html.HtmlElement) -> str:
     return str(element.text_content())
 
 
+def inner_html(element: lxml.html.HtmlElement) -> str:
+    """The element's content as HTML, without the element itself."""
+    return _inner_html(element)
+
+
 def _inner_html(element: lxml.html.HtmlElement) -> str:
     parts = [html.escape(element.text, quote=False)] if element.text else []
     parts.extend(lxml.html.tostring(child, encoding="unicode", with_tail=True) for child in element)

@@ -75,6 +75,8 @@ def _add(fg: FeedGenerator, info: FeedInfo, story: Story, zone: tzinfo) -> None:
     summary = summary_html(info, story)
     if summary:
         fe.summary(summary, type="html")  # also the RSS <description>
+    if entry.content:  # the article (follow): Atom <content>, RSS <content:encoded>
+        fe.content(entry.content, type="html")
     fe.published(in_zone(entry.published, zone))
     fe.pubDate(in_zone(entry.published, zone))
     fe.updated(in_zone(entry_updated(story), zone))

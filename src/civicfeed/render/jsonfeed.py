@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from datetime import tzinfo
 from typing import Any
 
+import lxml.html
+
 from ..dedup import Story
 from ..xmlsafe import scrub
 from .model import FeedInfo, entry_updated, in_zone, origins, summary_html
@@ -35,6 +37,12 @@ def render_json(info: FeedInfo, stories: Sequence[Story], zone: tzinfo) -> bytes
     return (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
 
 
+def _text(fragment: str) -> str:
+    return " ".join(
+        lxml.html.fragment_fromstring(fragment, create_parent="div").text_content().split()
+    )
+
+
 def _item(info: FeedInfo, story: Story, zone: tzinfo) -> dict[str, Any]:
     entry = story.entry
     item: dict[str, Any] = {
@@ -43,7 +51,11 @@ def _item(info: FeedInfo, story: Story, zone: tzinfo) -> dict[str, Any]:
         "title": entry.title,
     }
     summary = summary_html(info, story)
-    if summary:
+    if entry.content:  # the article (follow); the teaser is the summary, as plain text
+        item["content_html"] = entry.content
+        if summary:
+            item["summary"] = _text(summary)
+    elif summary:
         item["content_html"] = summary
     else:
         item["content_text"] = entry.title

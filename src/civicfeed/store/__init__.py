@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Protocol
 
 from ..dedup import SourcePlan
-from ..models import Entry, SourceState, Validators
+from ..models import DetailPage, Entry, SourceState, Validators
 
 __all__ = ["Store", "open_store"]
 
@@ -23,6 +23,8 @@ class Store(Protocol):
     def entries(self, source_ids: Sequence[str]) -> list[Entry]: ...
 
     def entry_counts(self) -> dict[str, int]: ...
+
+    def detail_pages(self, source_id: str) -> dict[str, DetailPage]: ...
 
     def published_digest(self, feed_id: str) -> str | None: ...
 
@@ -52,6 +54,7 @@ class Store(Protocol):
         validators: Validators,
         item_count: int,
         at: datetime,
+        details: Sequence[DetailPage] = (),
     ) -> None: ...
 
     def save_not_modified(self, source_id: str, at: datetime) -> None: ...

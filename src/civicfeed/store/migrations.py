@@ -88,5 +88,28 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    # full text (follow): the article read from an entry's detail page, and what each detail
+    # page said about itself, so that it is requested again only conditionally
+    (
+        6,
+        (
+            """CREATE TABLE IF NOT EXISTS articles (
+            entry_id TEXT PRIMARY KEY,
+            content TEXT NOT NULL
+        )""",
+            """CREATE TABLE IF NOT EXISTS detail_pages (
+            source_id TEXT NOT NULL,
+            url TEXT NOT NULL,
+            etag TEXT,
+            last_modified TEXT,
+            checked TEXT,
+            failures INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (source_id, url)
+        )""",
+        ),
+    ),
+)
+
 LATEST = MIGRATIONS[-1][0]
 assert [m[0] for m in MIGRATIONS] == list(range(1, LATEST + 1)), "migrations are numbered 1, 2, …"

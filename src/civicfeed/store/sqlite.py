@@ -11,12 +11,17 @@ from typing import Any
 
 from ..dedup import SourcePlan
 from ..errors import StoreError
-from ..models import Entry, SourceState, Validators
+from ..models import DetailPage, Entry, SourceState, Validators
 from ..xmlsafe import strip_controls
 from .migrations import LATEST, MIGRATIONS
 
 _ENTRY_COLUMNS = (
     "id, source_id, guid, link, title, published, date_known, summary, first_seen, updated"
+)
+# the article of an entry (follow) lives beside it, in the table ``articles``
+_SELECT_ENTRIES = (
+    "SELECT e.id, e.source_id, e.guid, e.link, e.title, e.published, e.date_known, e.summary,"
+    " e.first_seen, e.updated, a.content FROM entries e LEFT JOIN articles a ON a.entry_id = e.id"
 )
 
 
@@ -113,9 +118,7 @@ class SQLiteStore:
         if not source_ids:
             return []
         marks = ", ".join("?" for _ in source_ids)
-        rows = self._read(
-            f"SELECT {_ENTRY_COLUMNS} FROM entries WHERE source_id IN ({marks})", tuple(source_ids)
-        )
+        rows = self._read(f"{_SELECT_ENTRIES} WHERE e.source_id IN ({marks})", tuple(source_ids))
         return [
             Entry(
                 id=r[0],
@@ -128,9 +131,21 @@ class SQLiteStore:
                 summary=r[7],
                 first_seen=datetime.fromisoformat(r[8]),
                 updated=datetime.fromisoformat(r[9]),
+                content=r[10] or "",
             )
             for r in rows
         ]
+
+    def detail_pages(self, source_id: str) -> dict[str, DetailPage]:
+        rows = self._read(
+            "SELECT url, etag, last_modified, checked, failures FROM detail_pages"
+            " WHERE source_id = ?",
+            (source_id,),
+        )
+        return {
+            str(url): DetailPage(url, Validators(etag, modified), _dt(checked), int(failures))
+            for url, etag, modified, checked, failures in rows
+        }
 
     def entry_counts(self) -> dict[str, int]:
         rows = self._read("SELECT source_id, COUNT(*) FROM entries GROUP BY source_id", ())
@@ -169,6 +184,7 @@ class SQLiteStore:
         validators: Validators,
         item_count: int,
         at: datetime,
+        details: Sequence[DetailPage] = (),
     ) -> None:
         with self._transaction() as db:
             for entry in plan.new + plan.changed:
@@ -186,6 +202,24 @@ class SQLiteStore:
                         entry.summary,
                         _iso(entry.first_seen),
                         _iso(entry.updated),
+                    ),
+                )
+                if entry.content:
+                    db.execute(
+                        "INSERT OR REPLACE INTO articles (entry_id, content) VALUES (?, ?)",
+                        (entry.id, entry.content),
+                    )
+            for page in details:
+                db.execute(
+                    "INSERT OR REPLACE INTO detail_pages (source_id, url, etag, last_modified,"
+                    " checked, failures) VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        source_id,
+                        page.url,
+                        page.validators.etag,
+                        page.validators.last_modified,
+                        _iso(page.checked) if page.checked else None,
+                        page.failures,
                     ),
                 )
             self._ensure(db, source_id)
