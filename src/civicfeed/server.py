@@ -183,7 +183,19 @@ class _Observe:
             await self.app(scope, receive, send)
             return
         started = time.monotonic()
-        status, sent = 500, 0
+        status, sent, done = 500, 0, False
+
+        def record() -> None:
+            nonlocal done
+            if done:
+                return
+            done = True
+            if self.site.metrics is not None:
+                self.site.metrics.answered(status)
+            if self.site.access_log is not None:
+                self.site.access_log.request(
+                    scope, status, sent, time.monotonic() - started, self.site.trust_proxy
+                )
 
         async def watch(message: Message) -> None:
             nonlocal status, sent
@@ -191,17 +203,16 @@ class _Observe:
                 status = int(message["status"])
             elif message["type"] == "http.response.body":
                 sent += len(message.get("body", b""))
+                if not message.get("more_body", False):
+                    # recorded before the client has the last byte: lines stay in the order
+                    # of the requests on a connection
+                    record()
             await send(message)
 
         try:
             await self.app(scope, receive, watch)
         finally:
-            if self.site.metrics is not None:
-                self.site.metrics.answered(status)
-            if self.site.access_log is not None:
-                self.site.access_log.request(
-                    scope, status, sent, time.monotonic() - started, self.site.trust_proxy
-                )
+            record()  # an answer that never completed (an error, a client gone)
 
 
 def make_app(output: Path, health: Health, site: Site | None = None) -> Starlette:
