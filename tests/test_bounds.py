@@ -141,3 +141,30 @@ def test_a_feed_of_100000_entries_is_cut_before_it_is_converted(
     assert "1000 items" in output
     assert peak < 300
     assert elapsed < 20
+
+
+def test_a_parse_that_outlasts_the_deadline_is_abandoned(
+    origin: Origin, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = "".join(
+        f'<li class="n"><a href="/m{n}">Meldung Nummer {n} aus der Stadt</a> 11.02.2019 x</li>'
+        for n in range(20_000)
+    )
+    origin.set("/hostile/", f"<html><body><ul>{rows}</ul></body></html>")
+    origin.set("/ok.rss", small_feed(1), content_type="application/rss+xml")
+    config = tmp_path / "sources.yaml"
+    config.write_text(
+        "defaults:\n  timeout: 1s\nsources:\n"
+        f"  - id: hostile\n    title: Hostile\n    url: {origin.url('/hostile/')}\n"
+        "    html: auto\n"
+        f"  - id: ok\n    title: OK\n    url: {origin.url('/ok.rss')}\n",
+        encoding="utf-8",
+    )
+    started = time.monotonic()
+    assert main(["refresh", "--config", str(config)]) == 1
+    elapsed = time.monotonic() - started
+    out = capsys.readouterr().out
+    print(f"\nhostile page abandoned after {elapsed:.1f}s in all")
+    assert "hostile                  failed: parsing took longer than" in out
+    assert "; abandoned" in out
+    assert "ok                       new: 1 new" in out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import signal
@@ -337,3 +338,79 @@ def test_an_address_in_use_is_a_clear_error(origin: Origin, tmp_path: Path) -> N
             assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
             assert "Traceback" not in done.stderr
     assert not origin.requests  # nothing was fetched
+
+
+def hostile_listing(items: int = 20_000) -> bytes:
+    """About 2 MB: a listing of 20,000 dated items, seconds of detection work."""
+    rows = "".join(
+        f'<li class="n"><a href="/m{n}">Meldung Nummer {n} aus der Stadt</a> 11.02.2019 '
+        "Text text text</li>"
+        for n in range(items)
+    )
+    return f"<html><body><ul>{rows}</ul></body></html>".encode()
+
+
+def descendants(pid: int) -> set[int]:
+    """Every process below ``pid`` (the parsing workers hang below a fork server)."""
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            continue
+        for child in map(int, children):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_healthz_answers_while_a_hostile_page_is_parsed_and_workers_end_with_the_service(
+    origin: Origin, tmp_path: Path, processes: list[Process]
+) -> None:
+    origin.set("/hostile/", hostile_listing())
+    config = tmp_path / "sources.yaml"
+    config.write_text(
+        "sources:\n"
+        f"  - id: hostile\n    title: Hostile\n    url: {origin.url('/hostile/')}\n"
+        "    timeout: 60s\n    every: 1h\n    html: auto\n",
+        encoding="utf-8",
+    )
+    service = Process("run", "--config", str(config), "--serve", "127.0.0.1:0")
+    processes.append(service)
+    port = service.port()
+    answers: list[float] = []
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+        while not origin.hits("/hostile/"):
+            time.sleep(0.02)
+        while not any(line.startswith("hostile") or " hostile " in line for line in service.seen):
+            asked = time.monotonic()
+            assert client.get("/healthz").status_code in (200, 503)
+            answers.append(time.monotonic() - asked)
+            with contextlib.suppress(Empty):
+                service.seen.append(service.lines.get(timeout=0.05))
+            assert service.popen.poll() is None
+    workers = descendants(service.popen.pid)
+    print(
+        f"\n/healthz during the parse: {len(answers)} answers, slowest "
+        f"{max(answers) * 1000:.0f} ms; {len(workers)} worker processes"
+    )
+    # a blocked event loop answers at most the one request it holds when the parse ends
+    assert len(answers) >= 3
+    assert workers, "parsing ran in the service's own process"
+    code, _ = service.stop()
+    assert code == 0
+    deadline = time.monotonic() + 10
+    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [pid for pid in workers if alive(pid)], "worker processes outlived the service"

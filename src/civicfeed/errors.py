@@ -94,3 +94,7 @@ class LockTimeout(CivicfeedError):
 
 class WriteError(CivicfeedError):
     """A feed file could not be written; the previous file is left in place."""
+
+
+class WorkError(CivicfeedError):
+    """A job in a worker process (parsing) overran its time or memory, or its worker died."""

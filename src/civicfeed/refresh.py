@@ -17,13 +17,12 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from . import work
 from .clock import for_people
 from .config import Config, Source
 from .dedup import SourcePlan, plan_source
 from .errors import CivicfeedError, ExtractError, FetchError
-from .extract import detect, extract
-from .extract.article import read_article
-from .extract.html import parse_page, text_of
+from .extract import extract, read_detail
 from .extract.pin import Explained, explain
 from .fetch import Fetcher, user_agent
 from .health import health, is_due, next_attempt
@@ -210,7 +209,7 @@ async def inspect_source(
             deadline = _source_deadline(source, fetched)
             listing = explain(fetched, source.html) if source.html is not None else None
             shown = replace(shown, url=fetched.url, listing=listing)
-            extraction = extract(fetched, source)
+            extraction = await _parse(fetched, source, deadline)
             candidates, warnings, _ = await _candidates(
                 run, source, extraction, fetched.url, set(), deadline
             )
@@ -272,6 +271,17 @@ def _source_deadline(source: Source, fetched: Fetched) -> float:
     return time.monotonic() - fetched.elapsed + source.timeout
 
 
+async def _parse(fetched: Fetched, source: Source, deadline: float) -> Extraction:
+    """Extraction in a worker process, abandoned when the source's time is up."""
+    seconds = deadline - time.monotonic()
+    return await work.run(extract, _portable(fetched), source, seconds=seconds, what="parsing")
+
+
+def _portable(fetched: Fetched) -> Fetched:
+    """The response as a worker process can receive it (a read-only mapping cannot be sent)."""
+    return replace(fetched, headers=dict(fetched.headers))
+
+
 async def _fetch_and_store(run: _Run, source: Source, state: SourceState) -> SourceResult:
     assert run.store is not None
     fetched = await run.fetcher.fetch(
@@ -281,7 +291,7 @@ async def _fetch_and_store(run: _Run, source: Source, state: SourceState) -> Sou
     if fetched.not_modified:
         run.store.save_not_modified(source.id, run.now)
         return SourceResult(source.id, "not-modified")
-    extraction = extract(fetched, source)
+    extraction = await _parse(fetched, source, deadline)
     existing = run.store.entries([source.id])
     known = {e.link for e in existing if e.link and e.date_known}
     candidates, warnings, details = await _candidates(
@@ -436,15 +446,16 @@ async def _dates_from_detail_pages(
             )
             if page.not_modified:
                 return link, None, None, DetailPage(link, conditional or Validators(), run.now)
-            date_text, article = None, None
-            if source.follow:
-                read_ = read_article(page, selector=source.content)
-                warnings.extend(f"detail page {link}: {note}" for note in read_.warnings)
-                article, date_text = read_.html, read_.date_text
-            if selector:
-                root, _ = parse_page(page)
-                auto = selector == "auto"
-                date_text = detect.detail_date_text(root) if auto else text_of(root, selector)
+            date_text, article, notes = await work.run(
+                read_detail,
+                _portable(page),
+                selector,
+                source.content if source.follow else None,
+                source.follow,
+                seconds=deadline - time.monotonic(),
+                what="parsing the page",
+            )
+            warnings.extend(f"detail page {link}: {note}" for note in notes)
             order = run.config.date_order_of(source)
             when = parse_date(date_text, run.config.tz, order) if link in undated else None
             content = None

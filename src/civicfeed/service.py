@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from typing import Any, TextIO
 
+from . import work
 from .accesslog import AccessLog
 from .clock import for_people
 from .config import Config, Source
@@ -129,6 +130,7 @@ class Service:
                 await self._stop(serving)
         finally:
             self._store.close()
+            work.close()  # the parsing workers end with the service
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(signum)
         self.log.note("stopped", "civicfeed stopped")

@@ -1,0 +1,84 @@
+"""Work off the event loop: CPU-heavy steps (parsing; later rendering) in worker processes.
+
+One pool per process, as many workers as there are cores, started on first use from a
+forkserver (clean processes, whatever threads the caller runs). A job has a time limit that
+starts when a worker takes it up; a job that overruns it, or whose caller is cancelled, is
+abandoned and its worker killed and replaced, so a hostile document costs at most its time
+limit and never blocks the event loop. Each worker may use at most ``MEMORY_LIMIT`` bytes of
+address space. pebble is used only here.
+
+``await work.run(function, *args, seconds=..., what="parsing")``; ``work.close()`` ends the
+workers (also done at exit).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import multiprocessing
+import os
+import resource
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from pebble import ProcessExpired, ProcessPool
+
+from .errors import WorkError
+
+__all__ = ["MEMORY_LIMIT", "close", "run"]
+
+T = TypeVar("T")
+
+MEMORY_LIMIT = 2 * 2**30  # address space per worker: one parse, with room for the worst page
+
+_pool: ProcessPool | None = None
+_lock = threading.Lock()
+
+
+def _limit_memory() -> None:
+    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard == resource.RLIM_INFINITY or hard > MEMORY_LIMIT:
+        resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, hard))
+
+
+def _get() -> ProcessPool:
+    global _pool
+    with _lock:
+        if _pool is None or not _pool.active:
+            context = multiprocessing.get_context("forkserver")
+            # the workers fork from a server that has the parsers loaded already
+            context.set_forkserver_preload(["civicfeed.refresh"])
+            _pool = ProcessPool(
+                max_workers=os.cpu_count() or 1, initializer=_limit_memory, context=context
+            )
+        return _pool
+
+
+async def run(function: Callable[..., T], *args: Any, seconds: float, what: str) -> T:
+    """``function(*args)`` in a worker; WorkError if it takes more than ``seconds`` once
+    started, runs out of memory or its worker dies. Its own exceptions come back as raised."""
+    if seconds <= 0:
+        raise WorkError(f"{what} did not start: no time left")
+    future = _get().schedule(function, args=args, timeout=seconds)
+    try:
+        return await asyncio.wrap_future(future)
+    except TimeoutError:
+        raise WorkError(f"{what} took longer than {seconds:.1f}s; abandoned") from None
+    except MemoryError:
+        raise WorkError(f"{what} needed more than {MEMORY_LIMIT // 2**30} GiB; abandoned") from None
+    except ProcessExpired as exc:
+        raise WorkError(f"{what} ended its worker ({exc}); abandoned") from None
+
+
+def close() -> None:
+    """Stop the workers; jobs still running are abandoned."""
+    global _pool
+    with _lock:
+        pool, _pool = _pool, None
+    if pool is not None:
+        pool.stop()  # type: ignore[no-untyped-call]
+        pool.join(timeout=5)
+
+
+atexit.register(close)
