@@ -25,7 +25,12 @@ def check_cron(expression: str) -> str:
     try:
         CronTrigger.from_crontab(expression)
     except ValueError as exc:
-        raise ValueError(f"{expression!r} is not a crontab expression ({exc})") from None
+        reason = str(exc)
+        if "Wrong number of fields" in reason:
+            reason = "a crontab line has 5 fields: minute hour day-of-month month day-of-week"
+        elif reason.startswith("Error validating expression"):
+            reason = reason.split(": ", 1)[-1]  # "the last value (61) is higher than ..."
+        raise ValueError(f"{expression!r} is not a crontab expression ({reason})") from None
     return expression
 
 

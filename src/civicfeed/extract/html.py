@@ -34,7 +34,20 @@ def compile_selector(selector: str) -> CSSSelector:
     try:
         return CSSSelector(selector)
     except (SelectorError, lxml.etree.XPathError) as exc:
-        raise ValueError(f"{selector!r} is not a valid CSS selector ({exc})") from None
+        raise ValueError(
+            f"{selector!r} is not a valid CSS selector ({_selector_mistake(exc)})"
+        ) from None
+
+
+def _selector_mistake(exc: Exception) -> str:
+    """cssselect's complaint ("got <DELIM '[' at 3>") in words with a 1-based position."""
+    text = str(exc)
+    if "<EOF at" in text:
+        return "it ends where more is expected: close brackets and parentheses"
+    found = re.search(r"<\w+ '(.*?)' at (\d+)>", text)
+    if found:
+        return f"unexpected {found.group(1)!r} at character {int(found.group(2)) + 1}"
+    return "check its brackets, quotes and pseudo-classes"
 
 
 def parse_page(fetched: Fetched) -> tuple[lxml.html.HtmlElement, tuple[str, ...]]:
