@@ -243,7 +243,10 @@ def _score(members: Sequence[Element]) -> float:
     documents = sum(1 for links in hrefs if any(_DOCUMENT.search(h or "") for h in links))
     if mean < 20 and documents * 2 < len(linked):  # bare links: menus, tag clouds, pagers
         return 0.0
-    per_item = sum(len(links) for links in hrefs) / len(linked)
+    # many links in a block mean it holds several items, unless it shows one date: an item
+    # whose text has lists of links of its own (release notes, a programme)
+    single = sum(1 for m, _ in linked if _dates_shown(m) == 1) / len(linked)
+    per_item = sum(len(links) for links in hrefs) / len(linked) if single < 0.8 else 1.0
     main = [guess_link(m) for m, _ in linked]
     distinct = len({a.get("href") for a in main if a is not None}) / len(linked)
     dated = sum(1 for m, _ in linked if guess_date_text(m) is not None) / len(linked)
@@ -262,6 +265,17 @@ def _score(members: Sequence[Element]) -> float:
         * distinct
         / max(1.0, per_item - 2.0)
     )
+
+
+def _dates_shown(item: Element, most: int = 2) -> int:
+    """How many short lines of the item hold a date (counting stops at ``most``)."""
+    count = 0
+    for text, _ in _segments(item):
+        if read_date(text) is not None:
+            count += 1
+            if count >= most:
+                break
+    return count
 
 
 def _flat(el: Element) -> str:
