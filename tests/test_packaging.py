@@ -4,8 +4,10 @@ changed, no packaging deprecation warnings."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -69,3 +71,48 @@ def test_test_command_installs_only_when_pyproject_changed(tmp_path: Path) -> No
         out.write("\n# changed\n")
     _run(checkout)
     assert "-m pip install --quiet -e .[test]" in calls.read_text().splitlines()
+
+
+def _browser_tests(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """tests/test_browser.py in a pytest of its own, with no Chromium to be found."""
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:randomly",
+            "-rs",
+            "-q",
+            str(ROOT / "tests" / "test_browser.py"),
+        ],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "CIVICFEED_CHROMIUM": str(tmp_path / "no-chromium-here"),
+            "CIVICFEED_REQUIRE_BROWSER": "",
+            **env,
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+
+
+def test_browser_tests_are_skipped_not_failed_for_a_user_without_chromium(tmp_path: Path) -> None:
+    done = _browser_tests(tmp_path, CIVICFEED_BROWSER_AS_USER="1")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert re.search(r"^4 skipped in ", done.stdout, re.M), done.stdout  # none passed
+    assert "Chromium is needed for the browser tests: apt-get install chromium" in done.stdout
+
+
+def test_without_chromium_root_and_ci_fail_the_browser_tests(tmp_path: Path) -> None:
+    for env in ({}, {"CIVICFEED_BROWSER_AS_USER": "1", "CIVICFEED_REQUIRE_BROWSER": "1"}):
+        if not env and os.geteuid() != 0:
+            continue  # only root can install it, so only root fails without it
+        done = _browser_tests(tmp_path, **env)
+        assert done.returncode == 1, done.stdout
+        assert re.search(r"^4 errors in ", done.stdout, re.M), done.stdout
