@@ -114,6 +114,8 @@ def feed_links(root: lxml.html.HtmlElement, page_url: str) -> list[FeedLink]:
             continue
         url = urljoin(page_url, href)
         title = " ".join((link.get("title") or "").split())
+        if media == "application/json" and "feed" not in f"{title} {url}".lower():
+            continue  # a JSON API (WordPress's wp-json), not a JSON Feed
         if urlsplit(url).scheme not in ("http", "https") or _COMMENTS.search(f"{title} {url}"):
             continue
         if url not in {f.url for f in found}:

@@ -132,6 +132,15 @@ def text_of(root: lxml.html.HtmlElement, selector: str) -> str | None:
     return _text(found) if found is not None else None
 
 
+def date_text_of(node: lxml.html.HtmlElement, selector: str) -> str | None:
+    """The date the first match shows: a <time>'s datetime attribute, else its text."""
+    found = _first(node, selector)
+    if found is None:
+        return None
+    machine = found.get("datetime") if found.tag == "time" else None
+    return machine.strip() if machine and machine.strip() else _text(found)
+
+
 def _item(
     node: lxml.html.HtmlElement, rules: HtmlRules, order: detect.DateOrder | None
 ) -> Item | None:
@@ -155,7 +164,7 @@ def _item(
     if not title.strip():
         return None
     if rules.date:
-        shown = text_of(node, rules.date)
+        shown = date_text_of(node, rules.date)
         date_text = detect.read_date(shown, order) or shown
     else:
         date_text = guess.date_text if guess is not None else None

@@ -14,7 +14,7 @@ import copy
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date
 from typing import TYPE_CHECKING
 
 import lxml.html
@@ -49,54 +49,56 @@ class Pinned:
         return dict(self.selectors)
 
 
-def pin_listing(fetched: Fetched) -> Pinned | None:
+def pin_listing(fetched: Fetched, date_order: detect.DateOrder | None = None) -> Pinned | None:
     """Selectors for the listing detection finds on the page; None if it finds none."""
     root, _ = parse_page(fetched)
+    order = date_order or detect.date_order_of(root)
     stripped = copy.deepcopy(root)
     detect.strip_furniture(stripped)
     nodes = detect.find_items(stripped)
-    if len(nodes) < 1:
+    if not nodes:
         return None
     try:
-        auto = extract_html(fetched, _rules({}))
+        auto = extract_html(fetched, _rules({}), date_order)
     except ExtractError:
         return None
-    links = [detect.guess_link(node) for node in nodes]
-    raw_titles = [
-        _flat(detect.guess_title(node, link)) for node, link in zip(nodes, links, strict=True)
-    ]
+    guesses = [detect.read_item(node, order) for node in nodes]
+    raw_titles = [_flat(guess.title) for guess in guesses]
     notes: list[str] = []
     fields: dict[str, str] = {}
     prefix = _shared_prefix(raw_titles, [_flat(item.title) for item in auto.items])
 
     title = _name(
         nodes,
-        [_title_element(node, text) for node, text in zip(nodes, raw_titles, strict=True)],
+        [
+            guess.title_element
+            if guess.title_element is not None
+            else _title_element(node, raw_titles[i])
+            for i, (node, guess) in enumerate(zip(nodes, guesses, strict=True))
+        ],
         lambda el, i: _flat(el.text_content()) == raw_titles[i] if el is not None else False,
     )
     if title:
         fields["title"] = title
+    links = [guess.link for guess in guesses]
     hrefs = [link.get("href") if link is not None else None for link in links]
     link = _name(
         nodes, links, lambda el, i: (el.get("href") if el is not None else None) == hrefs[i]
     )
     if link:
         fields["link"] = link
-    dates = [_when(detect.guess_date_text(node)) for node in nodes]
-    if any(dates):
+    days = [_day(guess.date_text, order) for guess in guesses]
+    if any(days):
         date = _name(
             nodes,
-            [_date_element(node) for node in nodes],
-            lambda el, i: (_when(el.text_content()) if el is not None else None) == dates[i],
+            [_date_element(node, days[i], order) for i, node in enumerate(nodes)],
+            lambda el, i: (_day(_shown(el), order) if el is not None else None) == days[i],
         )
         if date:
             fields["date"] = date
         else:
             notes.append("no selector finds the dates detection read")
-    summaries = [
-        _summary_text(node, [e for e in (links[i],) if e is not None])
-        for i, node in enumerate(nodes)
-    ]
+    summaries = [_summary_text(guess.summary) for guess in guesses]
     if any(summaries):
         summary = _name(
             nodes,
@@ -110,14 +112,14 @@ def pin_listing(fetched: Fetched) -> Pinned | None:
     if prefix:
         fields["title_remove"] = "^\\s*" + "\\s+".join(re.escape(w) for w in prefix.split())
 
-    wanted = _signature(auto)
+    wanted = _signature(auto, order)
     for item in _item_selectors(nodes):
         chosen = {"item": item, **fields}
         try:
-            pinned = extract_html(fetched, _rules(chosen))
+            pinned = extract_html(fetched, _rules(chosen), date_order)
         except ExtractError:
             continue
-        if _signature(pinned) == wanted:
+        if _signature(pinned, order) == wanted:
             return Pinned(_ordered(chosen), len(nodes), True, tuple(notes))
     notes.append("the selectors do not read exactly what detection reads")
     chosen = {"item": detect.describe(nodes), **fields}
@@ -167,12 +169,14 @@ def _ordered(chosen: dict[str, str]) -> tuple[tuple[str, str], ...]:
     return tuple((key, chosen[key]) for key in order if key in chosen)
 
 
-def _signature(extraction: Extraction) -> list[tuple[str, str | None, datetime | None]]:
-    return [(_flat(i.title), i.link, _when(i.date_text)) for i in extraction.items]
+def _signature(
+    extraction: Extraction, order: detect.DateOrder | None
+) -> list[tuple[str, str | None, date | None]]:
+    return [(_flat(i.title), i.link, _day(i.date_text, order)) for i in extraction.items]
 
 
 def _flat(text: str | None) -> str:
-    return " ".join((text or "").split())
+    return " ".join((text or "").replace("\xad", "").split())
 
 
 def _dense(text: str) -> str:
@@ -180,8 +184,11 @@ def _dense(text: str) -> str:
     return "".join(text.split())
 
 
-def _when(text: str | None) -> datetime | None:
-    return parse_date(text, UTC) if text else None
+def _day(text: str | None, order: detect.DateOrder | None) -> date | None:
+    """The calendar day a text shows, read as the listing reads it."""
+    shown = detect.read_date(text, order)
+    when = parse_date(shown, UTC) if shown else None
+    return when.date() if when else None
 
 
 def _shared_prefix(raw: Sequence[str], final: Sequence[str]) -> str:
@@ -199,19 +206,29 @@ def _title_element(node: Element, text: str) -> Element | None:
     return None
 
 
-def _date_element(node: Element) -> Element | None:
-    want = _when(detect.guess_date_text(node))
+def _date_element(
+    node: Element, want: date | None, order: detect.DateOrder | None
+) -> Element | None:
+    """The innermost element that holds the item's date; the item itself when the date is
+    its own text (a selector matches the element it is applied to, too)."""
     if want is None:
         return None
     best = None
     for el in node.iter():
-        if isinstance(el.tag, str) and el is not node and _when(el.text_content()) == want:
-            best = el  # the innermost element that still holds the date
+        if isinstance(el.tag, str) and el is not node and _day(_shown(el), order) == want:
+            best = el
+    if best is None and _day(node.text_content(), order) == want:
+        return node
     return best
 
 
-def _summary_text(node: Element, exclude: list[Element]) -> str | None:
-    fragment = detect.guess_summary(node, exclude)
+def _shown(el: Element) -> str:
+    """What a date selector reads from an element (as html.date_text_of)."""
+    machine = el.get("datetime") if el.tag == "time" else None
+    return machine.strip() if machine and machine.strip() else str(el.text_content())
+
+
+def _summary_text(fragment: str | None) -> str | None:
     if not fragment:
         return None
     return _dense(lxml.html.fragment_fromstring(fragment, create_parent="div").text_content())
