@@ -153,6 +153,7 @@ def test_page_linking_no_feed_and_showing_no_listing_adds_nothing(
     assert code == 1, output
     assert "without a feed and without a recognisable listing" in output
     assert "nothing to add" in output
+    assert f"tried {origin.url('/feed/')}: HTTP 404" in output  # it says what it tried
     assert config.read_bytes() == before
     guesses = [r.path for r in origin.requests if r.path != "/about"]
     assert 0 < len(guesses) <= MAX_GUESSES, guesses  # a few guesses, politely

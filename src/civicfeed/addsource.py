@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,6 +45,9 @@ _DULL_SEGMENTS = {"index", "index.html", "index.php", "home", "de", "en"}
 
 class AddError(CivicfeedError):
     """The address gives no source: the message says why. Nothing is written."""
+
+    def __init__(self, message: str, reasons: Sequence[str] = ()) -> None:
+        super().__init__("\n  ".join([message, *reasons]))
 
 
 @dataclass(frozen=True)
@@ -111,7 +114,8 @@ async def propose(
     if pinned is None:
         raise AddError(
             f"{fetched.url} is a page without a feed and without a recognisable listing "
-            "(no repeated items with a link and text); nothing to add"
+            "(no repeated items with a link and text); nothing to add",
+            reasons,
         )
     block = _block(fetched.url, name, url, taken, source_id)
     if pinned.exact:
@@ -161,7 +165,7 @@ async def add_source(
     inspection = await inspect_source(config, source, fetched=proposal.fetched)
     if inspection.error or not inspection.candidates:
         why = inspection.error or "no entries: " + "; ".join(inspection.warnings[:3])
-        raise AddError(f"{url}: {why}; nothing added")
+        raise AddError(f"{url}: {why}; nothing added", proposal.reasons)
     written = False
     if not dry_run:
         written = write_if_changed(config_path, new_text.encode("utf-8"))
