@@ -8,6 +8,8 @@ conditional request when an item changes.
 from __future__ import annotations
 
 import json
+import threading
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -41,13 +43,13 @@ def listing(items: list[tuple[str, str, str]]) -> str:
     return f'{head}<body><div class="list">{rows}</div></body></html>'
 
 
-def write_config(tmp_path: Path, origin: Origin, extra: str = "") -> Path:
+def write_config(tmp_path: Path, origin: Origin, extra: str = "", timeout: str = "10s") -> Path:
     config = tmp_path / "sources.yaml"
     config.write_text(
         "timezone: Europe/Berlin\nbase_url: https://feeds.example.org/\n"
         "sources:\n"
         f"  - id: stadt\n    title: Stadt\n    url: {origin.url('/aktuelles/')}\n"
-        "    timeout: 10s\n    follow: true\n"
+        f"    timeout: {timeout}\n    follow: true\n"
         f"{extra}"
         "    html: {item: div.item, title: h3, date: .date, link: h3 a, summary: p.teaser}\n",
         encoding="utf-8",
@@ -194,13 +196,14 @@ def test_follow_hosts_and_a_content_selector(
 ) -> None:
     other = origin.url("/fremd", host="localhost")
     origin.set("/aktuelles/", listing([("05.02.2026", "Fremde Seite", other)]))
-    origin.set("/fremd", article("Fremde Seite", extra='<div class="box">Nur das hier.</div>'))
+    box = '<div class="box">Nur <b onclick="steal()">das</b> hier.<script>x()</script></div>'
+    origin.set("/fremd", article("Fremde Seite", extra=box))
     config = write_config(
         tmp_path, origin, "    follow_hosts: [localhost]\n    content: article .box\n"
     )
     code, output = refresh(config, capsys)
     assert code == 0, output
-    assert rss_items(config)["Fremde Seite"]["content"] == "Nur das hier."
+    assert rss_items(config)["Fremde Seite"]["content"] == "Nur <b>das</b> hier."  # sanitised
 
 
 def test_follow_on_a_feed_source(
@@ -241,3 +244,36 @@ def test_check_shows_the_full_text_it_would_read(
     item = json.loads(capsys.readouterr().out)["items"][0]
     assert "Lindenstraße" in item["content"]
     assert not (tmp_path / ".civicfeed").exists()
+
+
+def test_a_hanging_detail_page_ends_with_the_sources_deadline_and_loses_nothing(
+    origin: Origin, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    released = threading.Event()
+
+    def hang(handler: BaseHTTPRequestHandler) -> None:
+        released.wait(10)  # longer than the source's timeout
+
+    origin.set(
+        "/aktuelles/",
+        listing(
+            [
+                ("10.02.2026", "Kita wird erweitert", "/news/kita"),
+                ("09.02.2026", "Hängt", "/news/haengt"),
+            ]
+        ),
+    )
+    origin.set("/news/kita", article("Kita wird erweitert"))
+    origin.routes["/news/haengt"] = hang
+    config = write_config(tmp_path, origin, timeout="2s")
+    try:
+        code, output = refresh(config, capsys)
+    finally:
+        released.set()
+    assert code == 0, output
+    assert "new: 2 new" in output
+    assert f"detail page {origin.url('/news/haengt')}: timed out" in output
+    items = rss_items(config)
+    assert items["Hängt"]["content"] is None
+    assert items["Hängt"]["description"] == "Kurz: Hängt."
+    assert "Lindenstraße" in (items["Kita wird erweitert"]["content"] or "")

@@ -24,12 +24,12 @@ from urllib.parse import urldefrag, urlsplit
 
 from .config import Config, parse_config
 from .errors import CivicfeedError, ConfigError, ExtractError, FetchError
-from .extract.discover import FeedLink, document_kind, feed_links, guessed_feeds, page_title
+from .extract.discover import document_kind, feed_links, guessed_feeds, page_title
 from .extract.feed import extract_feed, feed_title
 from .extract.html import parse_page
 from .extract.pin import pin_listing
 from .fetch import Fetcher, user_agent
-from .models import Fetched
+from .models import FeedLink, Fetched
 from .refresh import Inspection, inspect_source
 from .write import write_if_changed
 from .yamledit import append_source

@@ -112,3 +112,51 @@ class SourceState:
     last_error: str | None = None
     last_error_at: datetime | None = None
     consecutive_failures: int = 0
+
+
+# --- extract: what the configuration tools (add, check) and full text are given ----------
+
+
+@dataclass(frozen=True)
+class FeedLink:
+    """A feed a page offers, or that its CMS usually has."""
+
+    url: str
+    kind: str  # "RSS", "Atom", "JSON Feed", or "" when guessed
+    title: str = ""
+    linked: bool = True  # named by the page itself (not guessed)
+
+    def describe(self) -> str:
+        what = self.kind or "feed"
+        return f"{what} {self.url}" + (f" ({self.title})" if self.title else "")
+
+
+@dataclass(frozen=True)
+class Pinned:
+    """Selectors for sources.yaml, in the order they are written there."""
+
+    selectors: tuple[tuple[str, str], ...]
+    items: int  # how many items detection found
+    exact: bool  # the selectors read the same titles, links and dates as detection
+    notes: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, str]:
+        return dict(self.selectors)
+
+
+@dataclass(frozen=True)
+class Explained:
+    """The selectors a listing is read with, for ``check`` to show."""
+
+    selectors: tuple[tuple[str, str], ...]
+    detected: bool  # the item selector was found by detection, not configured
+    # when a configured item selector matches nothing: what detection would pick now
+    suggestion: Pinned | None = None
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Article:
+    html: str | None  # the article's HTML (unsanitised), None if none was found
+    date_text: str | None  # the article's date: from its metadata (ISO), else its text
+    warnings: tuple[str, ...] = ()

@@ -13,7 +13,7 @@ from typing import Any
 
 import lxml.html
 
-from .extract.pin import Pinned
+from .models import Pinned
 from .refresh import Inspection
 
 __all__ = ["as_data", "as_lines"]

@@ -23,13 +23,14 @@ from .config import Config, Source
 from .dedup import SourcePlan, plan_source
 from .errors import CivicfeedError, ExtractError, FetchError
 from .extract import extract, read_detail
-from .extract.pin import Explained, explain
+from .extract.pin import explain
 from .fetch import Fetcher, user_agent
 from .health import health, is_due, next_attempt
 from .models import (
     Candidate,
     DetailPage,
     Entry,
+    Explained,
     Extraction,
     Fetched,
     Item,

@@ -8,26 +8,18 @@ returned is not yet safe: the normalise stage sanitises it like every summary.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 import lxml.html
 
-from ..models import Fetched
+from ..models import Article, Fetched
 from . import detect
 from .html import inner_html, parse_page, select
 
-__all__ = ["Article", "read_article"]
+__all__ = ["read_article"]
 
 # trafilatura and htmldate log every page they find nothing in
 for _name in ("trafilatura", "htmldate", "courlan"):
     logging.getLogger(_name).setLevel(logging.CRITICAL)
-
-
-@dataclass(frozen=True)
-class Article:
-    html: str | None  # the article's HTML (unsanitised), None if none was found
-    date_text: str | None  # the article's date: from its metadata (ISO), else its text
-    warnings: tuple[str, ...] = ()
 
 
 def read_article(fetched: Fetched, *, selector: str | None) -> Article:

@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import lxml.html
 
-from ..models import Fetched
+from ..models import FeedLink, Fetched
 
 __all__ = [
     "MAX_GUESSES",
-    "FeedLink",
     "document_kind",
     "feed_links",
     "guessed_feeds",
@@ -58,20 +56,6 @@ _CMS_FEEDS: tuple[tuple[str, str | None, tuple[str, ...]], ...] = (
     ("ghost", None, ("/rss/",)),
 )
 _GENERIC_FEEDS = ("/feed/", "/rss.xml", "/atom.xml", "/feed.xml", "/rss")
-
-
-@dataclass(frozen=True)
-class FeedLink:
-    """A feed a page offers, or that its CMS usually has."""
-
-    url: str
-    kind: str  # "RSS", "Atom", "JSON Feed", or "" when guessed
-    title: str = ""
-    linked: bool = True  # named by the page itself (not guessed)
-
-    def describe(self) -> str:
-        what = self.kind or "feed"
-        return f"{what} {self.url}" + (f" ({self.title})" if self.title else "")
 
 
 def document_kind(fetched: Fetched) -> Literal["feed", "page"]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, date
 from typing import TYPE_CHECKING
 
@@ -21,12 +20,12 @@ import lxml.html
 from lxml.html import HtmlElement as Element
 
 from ..errors import ExtractError
-from ..models import Extraction, Fetched
+from ..models import Explained, Extraction, Fetched, Pinned
 from ..normalise.dates import parse_date
 from . import detect
 from .html import extract_html, parse_page, select
 
-__all__ = ["Explained", "Pinned", "explain", "pin_listing"]
+__all__ = ["explain", "pin_listing"]
 
 if TYPE_CHECKING:
     from ..config import HtmlRules
@@ -34,19 +33,6 @@ if TYPE_CHECKING:
 _HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
 # class names that mark one item or a state, never a kind of element
 _VOLATILE_CLASS = re.compile(r"\d|^(odd|even|first|last|active|current|selected)$", re.I)
-
-
-@dataclass(frozen=True)
-class Pinned:
-    """Selectors for sources.yaml, in the order they are written there."""
-
-    selectors: tuple[tuple[str, str], ...]
-    items: int  # how many items detection found
-    exact: bool  # the selectors read the same titles, links and dates as detection
-    notes: tuple[str, ...] = ()
-
-    def as_dict(self) -> dict[str, str]:
-        return dict(self.selectors)
 
 
 def pin_listing(fetched: Fetched, date_order: detect.DateOrder | None = None) -> Pinned | None:
@@ -124,17 +110,6 @@ def pin_listing(fetched: Fetched, date_order: detect.DateOrder | None = None) ->
     notes.append("the selectors do not read exactly what detection reads")
     chosen = {"item": detect.describe(nodes), **fields}
     return Pinned(_ordered(chosen), len(nodes), False, tuple(notes))
-
-
-@dataclass(frozen=True)
-class Explained:
-    """The selectors a listing is read with, for ``check`` to show."""
-
-    selectors: tuple[tuple[str, str], ...]
-    detected: bool  # the item selector was found by detection, not configured
-    # when a configured item selector matches nothing: what detection would pick now
-    suggestion: Pinned | None = None
-    notes: tuple[str, ...] = ()
 
 
 def explain(fetched: Fetched, rules: HtmlRules) -> Explained:
