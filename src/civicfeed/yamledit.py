@@ -55,7 +55,8 @@ def append_source(text: str, source: Mapping[str, Any], *, comment: str, where: 
             break  # the next key of the document
         if indent > dash:
             end = number  # still the last source, its own comments included
-    block = _block(source, dash=dash, gap=column - dash, mapping=_mapping_indent(lines, row, end))
+    first = sources.lc.item(0)[0]
+    block = _block(source, dash=dash, gap=column - dash, mapping=_mapping_indent(lines, first, end))
     gap = [""] if _separated(lines, row, dash) else []
     added_lines = [*gap, " " * dash + f"# {comment}", *block.rstrip("\n").split("\n")]
     result = lines[: end + 1] + added_lines + lines[end + 1 :]
@@ -95,7 +96,7 @@ def _block(source: Mapping[str, Any], *, dash: int, gap: int, mapping: int) -> s
 
 
 def _mapping_indent(lines: list[str], start: int, end: int) -> int:
-    """How far the file indents a nested mapping, from the last source; 2 if it has none."""
+    """How far the file indents a nested mapping within its sources; 2 if none has one."""
     previous = None
     for line in lines[start : end + 1]:
         if not line.strip() or line.lstrip().startswith("#"):
