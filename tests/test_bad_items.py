@@ -14,6 +14,7 @@ import pytest
 
 from conftest import BASE
 from feedcheck import check_atom, check_rss, rss_items
+from oldstore import downgrade
 from origin import Origin
 from test_refresh import refresh
 
@@ -145,8 +146,9 @@ def test_stored_dates_outside_the_range_are_repaired_by_a_migration(
     state = config.parent / ".civicfeed" / "state.db"
     with sqlite3.connect(state) as db:  # as an older civicfeed stored it
         db.execute("UPDATE entries SET published = '1850-06-01T12:00:00.000000+00:00'")
-        db.execute("DELETE FROM published")
-        db.execute("DELETE FROM schema_version WHERE version > 3")
+    db.close()
+    downgrade(state, 3)
+    (config.parent / "feeds" / "stadt.rss").unlink()
     assert refresh(config, capsys)[0] == 0
     published, known, _ = stored(config)["Meldung"]
     assert known == 0

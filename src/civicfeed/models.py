@@ -99,6 +99,9 @@ class DetailPage:
     validators: Validators = field(default_factory=Validators)
     checked: datetime | None = None  # the last time it was requested
     failures: int = 0  # consecutive failed requests; it is tried again a few times
+    # the listing (its digest) for which the page was read for a date and showed none: it is
+    # not read for a date again until the listing changes
+    undated_listing: str | None = None
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,11 @@ A source's failure is data in its result, never an abort: its stored entries sta
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack, closing
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, tzinfo
@@ -303,7 +304,7 @@ async def _fetch_and_store(run: _Run, source: Source, state: SourceState) -> Sou
         known,
         deadline,
         stored=existing,
-        details=run.store.detail_pages(source.id) if source.follow else {},
+        details=run.store.detail_pages(source.id) if _reads_details(source) else {},
     )
     if not candidates:
         raise ExtractError("no usable items: " + "; ".join(warnings[:3]))
@@ -405,14 +406,24 @@ async def _dates_from_detail_pages(
     selector = source.html.detail_date if source.html else None
     by_link = {e.link: e for e in stored if e.link}
     sites = _own_sites(source, page_url)
+    listing = listing_digest(c for _, c in pairs)
     wanted: list[str] = []
+    for_dates: set[str] = set()
     for _, c in pairs:
         if not c.link:
             continue
-        for_date = bool(selector) and c.published is None and c.link not in known_links
-        for_article = source.follow and _article_wanted(c, by_link.get(c.link), details.get(c.link))
+        page = details.get(c.link)
+        for_date = (
+            bool(selector)
+            and c.published is None
+            and c.link not in known_links
+            and (page is None or page.undated_listing != listing)  # no date for this listing
+        )
+        for_article = source.follow and _article_wanted(c, by_link.get(c.link), page)
         if for_date or for_article:
             wanted.append(c.link)
+        if for_date:
+            for_dates.add(c.link)
     if source.follow:
         wanted = [link for link in wanted if may_follow(link, sites, source.follow_hosts)]
     wanted = list(dict.fromkeys(wanted))
@@ -421,7 +432,8 @@ async def _dates_from_detail_pages(
             f"{len(wanted)} items need their detail page; "
             f"{MAX_DETAIL_FETCHES} are read now, the rest in later runs"
         )
-        wanted = wanted[:MAX_DETAIL_FETCHES]
+        first_seen = {link: entry.first_seen for link, entry in by_link.items()}
+        wanted = detail_turns(wanted, details, first_seen)[:MAX_DETAIL_FETCHES]
     undated = {c.link for _, c in pairs if c.published is None}
 
     def allowed(url: str) -> bool:
@@ -446,7 +458,17 @@ async def _dates_from_detail_pages(
                 stay_on=allowed if source.follow else None,
             )
             if page.not_modified:
-                return link, None, None, DetailPage(link, conditional or Validators(), run.now)
+                return (
+                    link,
+                    None,
+                    None,
+                    DetailPage(
+                        link,
+                        conditional or Validators(),
+                        run.now,
+                        undated_listing=listing if link in for_dates else None,
+                    ),
+                )
             date_text, article, notes = await work.run(
                 read_detail,
                 _portable(page),
@@ -464,7 +486,9 @@ async def _dates_from_detail_pages(
                 content, cut = sanitise_html(article, page.url)
                 if cut:
                     warnings.append(f"detail page {link}: the article was shortened")
-            return link, when, content or None, DetailPage(link, page.validators, run.now)
+            no_date = listing if link in for_dates and when is None else None
+            seen = DetailPage(link, page.validators, run.now, undated_listing=no_date)
+            return link, when, content or None, seen
         except CivicfeedError as exc:
             warnings.append(f"detail page {link}: {exc}")
         except Exception as exc:  # the failure stays with its item, never its source
@@ -476,7 +500,7 @@ async def _dates_from_detail_pages(
     results = await asyncio.gather(*(read(link) for link in wanted))
     dates = {link: when for link, when, _, _ in results}
     articles = {link: content for link, _, content, _ in results if content}
-    pages = [page for _, _, _, page in results if page is not None and source.follow]
+    pages = [page for _, _, _, page in results if page is not None and _reads_details(source)]
     out = []
     for item, c in pairs:
         if c.published is None and dates.get(c.link or ""):
@@ -489,6 +513,40 @@ async def _dates_from_detail_pages(
 
 # a detail page that failed this often in a row is given up (its entry keeps its teaser)
 MAX_DETAIL_FAILURES = 3
+
+
+def _reads_details(source: Source) -> bool:
+    return bool(source.follow or (source.html is not None and source.html.detail_date))
+
+
+def listing_digest(candidates: Iterable[Candidate]) -> str:
+    """What a listing shows, for telling whether it changed: its items' titles and links."""
+    hasher = hashlib.sha256()
+    for candidate in candidates:
+        hasher.update(f"{candidate.title}\t{candidate.link}\n".encode())
+    return hasher.hexdigest()[:32]
+
+
+def detail_turns(
+    wanted: Sequence[str], pages: Mapping[str, DetailPage], first_seen: Mapping[str, datetime]
+) -> list[str]:
+    """The detail pages in the order they get their turn when not all can be read in one run:
+    pages never read first, the longest-known item first (then in listing order); then pages
+    read before, the longest ago first. So every item gets its turn, however many there are.
+    """
+    position = {link: index for index, link in enumerate(wanted)}
+    earliest, latest = datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)
+
+    def turn(link: str) -> tuple[bool, datetime, datetime, int]:
+        checked = pages[link].checked if link in pages else None
+        return (
+            checked is not None,
+            checked or earliest,
+            first_seen.get(link, latest),
+            position[link],
+        )
+
+    return sorted(wanted, key=turn)
 
 
 def _article_wanted(candidate: Candidate, entry: Entry | None, page: DetailPage | None) -> bool:

@@ -111,5 +111,10 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    # detail pages read for a date that showed none: not read again until the listing changes
+    (7, ("ALTER TABLE detail_pages ADD COLUMN undated_listing TEXT",)),
+)
+
 LATEST = MIGRATIONS[-1][0]
 assert [m[0] for m in MIGRATIONS] == list(range(1, LATEST + 1)), "migrations are numbered 1, 2, …"

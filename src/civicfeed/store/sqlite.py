@@ -138,13 +138,15 @@ class SQLiteStore:
 
     def detail_pages(self, source_id: str) -> dict[str, DetailPage]:
         rows = self._read(
-            "SELECT url, etag, last_modified, checked, failures FROM detail_pages"
-            " WHERE source_id = ?",
+            "SELECT url, etag, last_modified, checked, failures, undated_listing"
+            " FROM detail_pages WHERE source_id = ?",
             (source_id,),
         )
         return {
-            str(url): DetailPage(url, Validators(etag, modified), _dt(checked), int(failures))
-            for url, etag, modified, checked, failures in rows
+            str(url): DetailPage(
+                url, Validators(etag, modified), _dt(checked), int(failures), undated
+            )
+            for url, etag, modified, checked, failures, undated in rows
         }
 
     def entry_counts(self) -> dict[str, int]:
@@ -212,7 +214,7 @@ class SQLiteStore:
             for page in details:
                 db.execute(
                     "INSERT OR REPLACE INTO detail_pages (source_id, url, etag, last_modified,"
-                    " checked, failures) VALUES (?, ?, ?, ?, ?, ?)",
+                    " checked, failures, undated_listing) VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (
                         source_id,
                         page.url,
@@ -220,6 +222,7 @@ class SQLiteStore:
                         page.validators.last_modified,
                         _iso(page.checked) if page.checked else None,
                         page.failures,
+                        page.undated_listing,
                     ),
                 )
             self._ensure(db, source_id)
