@@ -41,10 +41,10 @@ FLOOR = {"precision": 0.98, "recall": 0.99, "date_recall": 0.98}
 # must be removed from here.
 KNOWN_MISSES: dict[str, str] = {
     "github-nuxt-releases": (
-        "the ten release entries are found, but each one's title is taken from a heading of"
-        " its release notes and its link from the notes or the 'Latest release' label: the"
-        " tag name (a short link in a <div>, no heading, no title class) loses to them, so"
-        " no item matches and, its links being wrong, the page also counts as a wrong block"
+        "the ten release entries are found with their dates and (but one) their tag names as"
+        " titles, but the link taken is the one repeated in each entry, to the code at the tag"
+        " (/tree/v2.10.2), not the release page (/releases/tag/v2.10.2), which appears once;"
+        " no (title, link) matches, and by its links the page also counts as a wrong block"
     ),
 }
 

@@ -43,6 +43,7 @@ __all__ = [
     "guess_title",
     "read_date",
     "read_item",
+    "read_items",
     "strip_common_prefix",
     "strip_furniture",
 ]
@@ -308,14 +309,47 @@ class Guess:
     summary: str | None
 
 
-def read_item(item: Element, order: DateOrder | None = None) -> Guess:
-    """Title, main link, date and summary of one detected item."""
-    anchor = guess_link(item)
+def read_item(
+    item: Element, order: DateOrder | None = None, anchor: Element | None = None
+) -> Guess:
+    """Title, main link (``anchor``, if already chosen), date and summary of one item."""
+    anchor = anchor if anchor is not None else guess_link(item)
     title_element = _title_element(item)
     title = _clean(title_element) if title_element is not None else guess_title(item, anchor)
     date_text = guess_date_text(item, order)
     exclude = [e for e in (anchor, title_element) if e is not None]
     return Guess(title, title_element, anchor, date_text, guess_summary(item, exclude))
+
+
+def read_items(items: Sequence[Element], order: DateOrder | None = None) -> list[Guess]:
+    """Every item read, the main link in the same place in each: where most items have
+    their main link (a path of element kinds), an item that has a link there too takes it
+    rather than one elsewhere (a "Latest release" label, a badge)."""
+    links = [guess_link(item) for item in items]
+    paths = [_path(item, link) for item, link in zip(items, links, strict=True)]
+    counts: defaultdict[tuple[str, ...], int] = defaultdict(int)
+    for path in paths:
+        if path is not None:
+            counts[path] += 1
+    common = max(counts, key=lambda p: counts[p]) if counts else None
+    if common is not None and len(items) >= 3 and counts[common] * 5 >= len(items) * 3:
+        for index, (item, path) in enumerate(zip(items, paths, strict=True)):
+            if path != common:
+                there = [a for a in _page_links(item) if _path(item, a) == common]
+                if there:
+                    links[index] = there[0]
+    return [read_item(item, order, link) for item, link in zip(items, links, strict=True)]
+
+
+def _path(item: Element, el: Element | None) -> tuple[str, ...] | None:
+    if el is None:
+        return None
+    kinds = [_kind(el)]
+    for ancestor in el.iterancestors():
+        if ancestor is item:
+            return tuple(reversed(kinds))
+        kinds.append(_kind(ancestor))
+    return None
 
 
 def guess_link(item: Element) -> Element | None:
@@ -330,6 +364,9 @@ def guess_link(item: Element) -> Element | None:
         inner = [a for a in anchors if _contains(title_element, a) or _contains(a, title_element)]
         if inner:
             return inner[0]
+    head = _body_head(item, [h for h in item.iter(*_HEADINGS) if _text_unless_date(h)])
+    if head is not None:  # the title link is in the head, not among the body's links
+        anchors = [a for a in anchors if a in head] or anchors
     counts: defaultdict[str, int] = defaultdict(int)
     for anchor in anchors:
         counts[anchor.get("href", "")] += 1
@@ -346,9 +383,15 @@ def _contains(outer: Element, inner: Element) -> bool:
 def _title_element(item: Element) -> Element | None:
     """The most prominent heading, else an element named as a title; never a date."""
     headings = [h for h in item.iter(*_HEADINGS) if _text_unless_date(h)]
+    linked = [h for h in headings if _linked(h)]
+    if linked:
+        return min(linked, key=lambda h: str(h.tag))  # h2 before h3; first of a level
+    head = _body_head(item, headings)
+    if head is not None:  # a link and a date open the item: later headings are its body's
+        headings = [h for h in headings if h in head]
     if headings:
-        return min(headings, key=lambda h: str(h.tag))  # h2 before h3; first of a level
-    for el in item.iter():
+        return min(headings, key=lambda h: str(h.tag))
+    for el in item.iter() if head is None else [e for e in item.iter() if e in head]:
         if not isinstance(el.tag, str) or el is item:
             continue
         named = _TITLE_CLASS.search((el.get("class") or "").lower()) or el.get("itemprop") in (
@@ -357,6 +400,39 @@ def _title_element(item: Element) -> Element | None:
         )
         if named and "subtitle" not in (el.get("class") or "") and _text_unless_date(el):
             return el
+    return None
+
+
+def _linked(heading: Element) -> bool:
+    """A heading that is a link or holds one."""
+    if any(_is_page_link(a.get("href")) for a in heading.iter("a")):
+        return True
+    return any(_is_page_link(a.get("href")) for a in heading.iterancestors("a"))
+
+
+def _body_head(item: Element, headings: Sequence[Element]) -> set[Element] | None:
+    """The item's head when it has headings after it (see :func:`_head`), else None."""
+    if not headings:
+        return None
+    head = _head(item)
+    return head if head is not None and any(h not in head for h in headings) else None
+
+
+def _head(item: Element) -> set[Element] | None:
+    """The elements before the item's first date, when a text link comes before that date:
+    the head of an item whose body (release notes, a whole post) has headings of its own.
+    None when the item does not open so."""
+    seen: set[Element] = set()
+    link = False
+    for el in item.iter():
+        if not isinstance(el.tag, str):
+            continue
+        if el.tag == "a" and _is_page_link(el.get("href")) and _text_unless_date(el):
+            link = True
+        text = " ".join((el.text or "").split())
+        if link and text and len(text) <= _SHORT and read_date(text) is not None:
+            return seen
+        seen.add(el)
     return None
 
 
@@ -393,7 +469,10 @@ def guess_title(item: Element, anchor: Element | None) -> str:
     title_element = _title_element(item)
     if title_element is not None:
         return _clean(title_element)
+    head = _body_head(item, [h for h in item.iter(*_HEADINGS) if _text_unless_date(h)])
     for strong in item.iter("strong", "b"):
+        if head is not None and strong not in head:
+            continue
         text = _text_unless_date(strong)
         if len(text) > 10:
             return text.replace("\xad", "")

@@ -101,10 +101,11 @@ def extract_html(
             f"items detected automatically: {detect.describe(nodes)} "
             f"({len(nodes)} found); set html.item to fix the choice"
         )
+    guesses = detect.read_items(nodes, order) if not rules.item else [None] * len(nodes)
     items: list[Item] = []
-    for position, node in enumerate(nodes, start=1):
+    for position, (node, guess) in enumerate(zip(nodes, guesses, strict=True), start=1):
         try:
-            item = _item(node, rules, order)
+            item = _item(node, rules, order, guess)
         except Exception as exc:  # one item that cannot be read never fails its siblings
             notes.append(
                 f"item {position}: could not be read, skipped ({type(exc).__name__}: {exc})"
@@ -142,11 +143,13 @@ def date_text_of(node: lxml.html.HtmlElement, selector: str) -> str | None:
 
 
 def _item(
-    node: lxml.html.HtmlElement, rules: HtmlRules, order: detect.DateOrder | None
+    node: lxml.html.HtmlElement,
+    rules: HtmlRules,
+    order: detect.DateOrder | None,
+    guess: detect.Guess | None,
 ) -> Item | None:
-    """One item: by the selectors given; detected items are read by the detection, whose
-    reading any selector given still overrides."""
-    guess = detect.read_item(node, order) if not rules.item else None
+    """One item: by the selectors given; detected items (``guess``) are read by the
+    detection, whose reading any selector given still overrides."""
     if rules.link:
         anchor = _first(node, rules.link)
     else:
