@@ -547,7 +547,7 @@ def test_feed_corpus_over_loopback_reads_as_directly(origin: Origin) -> None:
         )
 
     async def fetch_all() -> dict[str, Fetched]:
-        async with Fetcher(retries=0) as client:
+        async with Fetcher(retries=0, trusted=["127.0.0.1"]) as client:
             return {n: await client.fetch(origin.url(f"/feeds/{n}")) for n in LOOPBACK}
 
     fetched = asyncio.run(fetch_all())

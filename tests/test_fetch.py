@@ -16,10 +16,12 @@ from civicfeed.fetch import Fetcher
 from civicfeed.models import Validators
 from origin import Origin
 
+LOOPBACK = ("127.0.0.1", "localhost")  # the test origin's hosts, trusted as a source's would be
+
 
 def fetch(url: str, **options: object):  # type: ignore[no-untyped-def]
     async def go():  # type: ignore[no-untyped-def]
-        async with Fetcher(backoff=0.05) as fetcher:
+        async with Fetcher(backoff=0.05, trusted=LOOPBACK) as fetcher:
             return await fetcher.fetch(url, **options)  # type: ignore[arg-type]
 
     return asyncio.run(go())
@@ -167,7 +169,7 @@ def test_at_most_two_requests_per_host_at_once(origin: Origin) -> None:
         origin.routes[f"/slow{n}"] = slow
 
     async def go() -> None:
-        async with Fetcher(per_host=2) as fetcher:
+        async with Fetcher(per_host=2, trusted=LOOPBACK) as fetcher:
             await asyncio.gather(*(fetcher.fetch(origin.url(f"/slow{n}")) for n in range(6)))
 
     asyncio.run(go())
@@ -181,7 +183,7 @@ def test_other_hosts_are_not_held_up_by_the_per_host_limit(origin: Origin) -> No
     origin.set("/b", b"b")
 
     async def go() -> list[bytes]:
-        async with Fetcher(per_host=1) as fetcher:
+        async with Fetcher(per_host=1, trusted=LOOPBACK) as fetcher:
             results = await asyncio.gather(
                 fetcher.fetch(origin.url("/a")), fetcher.fetch(origin.url("/b", host="localhost"))
             )

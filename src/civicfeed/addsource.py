@@ -30,6 +30,7 @@ from .extract.html import parse_page
 from .extract.pin import pin_listing
 from .fetch import Fetcher, user_agent
 from .models import FeedLink, Fetched
+from .netpolicy import trusted_hosts
 from .refresh import Inspection, inspect_source
 from .write import write_if_changed
 from .yamledit import append_source
@@ -149,7 +150,8 @@ async def add_source(
         raise ConfigError(
             f"a source with id {source_id!r} exists already", path=str(config_path), key="--id"
         )
-    async with Fetcher(agent=user_agent()) as fetcher:
+    # the address given is trusted (the operator typed it); links found on it are checked
+    async with Fetcher(agent=user_agent(), trusted=trusted_hosts([url])) as fetcher:
         proposal = await propose(
             url, fetcher=fetcher, taken=taken, source_id=source_id, title=title
         )

@@ -241,6 +241,8 @@ class Config(_Strict):
     trust_proxy: bool = False
     # /healthz answers 503 when the last refresh ended longer ago; default 3 × shortest every
     stale_after: Duration | None = None
+    # hosts that may be fetched although they resolve to internal addresses (see netpolicy.py)
+    allow_hosts: tuple[str, ...] = ()
     sources: tuple[Source, ...] = Field(min_length=1)
     feeds: tuple[Aggregate, ...] = ()
 
@@ -252,6 +254,23 @@ class Config(_Strict):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"{value!r} is not a known time zone (e.g. Europe/Berlin)") from exc
         return value
+
+    @field_validator("allow_hosts")
+    @classmethod
+    def _allowed(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for host in value:
+            if not re.match(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)$", host):
+                raise ValueError(f"{host!r} is not a host name (e.g. intranet.stadt.example)")
+        return tuple(host.lower() for host in value)
+
+    @property
+    def trusted_hosts(self) -> frozenset[str]:
+        """The hosts the operator named: sources' URLs and follow_hosts, the WebSub hub and
+        allow_hosts."""
+        from .netpolicy import trusted_hosts
+
+        named = [*self.allow_hosts, *(host for s in self.sources for host in s.follow_hosts)]
+        return trusted_hosts([s.url for s in self.sources] + [self.websub_hub], named)
 
     @field_validator("websub_hub")
     @classmethod
@@ -316,6 +335,7 @@ _TOP_KEYS = {
     "date_order",
     "trust_proxy",
     "stale_after",
+    "allow_hosts",
 }
 _NOT_DEFAULTABLE = {"id", "title", "url", "description", "home"}
 

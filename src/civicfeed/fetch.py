@@ -18,19 +18,20 @@ import ssl
 import time
 import zlib
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import replace
 from email.utils import parsedate_to_datetime
 from types import MappingProxyType, TracebackType
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 
 from . import __version__
 from .errors import FetchError
 from .models import Fetched, Validators
+from .netpolicy import MAX_REDIRECTS, address_refusal, scheme_refusal
 
 __all__ = ["Fetcher", "user_agent"]
 
@@ -80,24 +81,28 @@ class Fetcher:
         retries: int = 2,
         backoff: float = 0.5,
         agent: str | None = None,
+        trusted: Iterable[str] = (),
     ) -> None:
+        """``trusted``: the hosts the operator named (see netpolicy.py); any other host is
+        connected to only when it resolves to public addresses."""
         self._limit = asyncio.Semaphore(concurrency)
         self._hosts: defaultdict[str, asyncio.Semaphore] = defaultdict(
             lambda: asyncio.Semaphore(per_host)
         )
         self._retries = retries
         self._backoff = backoff
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
         self._client = httpx.AsyncClient(
             follow_redirects=True,
-            max_redirects=10,
+            max_redirects=MAX_REDIRECTS,
+            transport=_Guard(httpx.AsyncHTTPTransport(limits=limits), trusted),
             headers={
                 "User-Agent": agent or user_agent(),
                 "Accept": _ACCEPT,
                 "Accept-Encoding": "gzip, deflate",  # the encodings _decoder reads
             },
-            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
             trust_env=False,
-            event_hooks={"request": [_check_hop]},
+            event_hooks={"request": [_check_hop], "response": [_check_redirect]},
         )
 
     async def __aenter__(self) -> Fetcher:
@@ -129,6 +134,9 @@ class Fetcher:
         to a source already under way, such as a detail page: its wait for a slot counts too.
         ``stay_on``: the URLs it may request; a redirect elsewhere is not followed.
         """
+        refused = scheme_refusal(url)
+        if refused:
+            raise FetchError(refused, kind="refused")
         token = _STAY_ON.set(stay_on)
         try:
             return await self._fetch(url, timeout, max_bytes, validators, deadline)
@@ -212,7 +220,9 @@ class Fetcher:
                 raise FetchError(_describe(exc, url), kind=_kind(exc)) from exc
             raise _Retry(_describe(exc, url), kind=_kind(exc)) from exc
         except httpx.TooManyRedirects as exc:
-            raise FetchError("too many redirects", kind="redirects") from exc
+            raise FetchError(
+                f"too many redirects (more than {MAX_REDIRECTS})", kind="redirects"
+            ) from exc
         except _OffSite as exc:
             raise FetchError(
                 f"redirected to {exc.url}, which is not to be followed", kind="redirects"
@@ -346,9 +356,58 @@ class _OffSite(Exception):
 
 
 async def _check_hop(request: httpx.Request) -> None:
+    refused = scheme_refusal(str(request.url), redirect=True)  # the first hop is checked already
+    if refused:
+        raise FetchError(refused, kind="refused")
     allowed = _STAY_ON.get()
     if allowed is not None and not allowed(str(request.url)):
         raise _OffSite(str(request.url))
+
+
+async def _check_redirect(response: httpx.Response) -> None:
+    """A redirect's target is checked before httpx builds a request for it."""
+    location = response.headers.get("location") if response.is_redirect else None
+    if location is not None:
+        refused = scheme_refusal(urljoin(str(response.url), location.strip()), redirect=True)
+        if refused:
+            raise FetchError(refused, kind="refused")
+
+
+class _Guard(httpx.AsyncBaseTransport):
+    """Every request, redirects included, is checked before it connects: a host that is not
+    trusted must resolve to public addresses only, and the connection goes to the address
+    that was checked (the name is not looked up a second time)."""
+
+    def __init__(self, inner: httpx.AsyncHTTPTransport, trusted: Iterable[str]) -> None:
+        self._inner = inner
+        self._trusted = frozenset(host.lower() for host in trusted)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        host = request.url.host.lower()
+        if host in self._trusted:
+            return await self._inner.handle_async_request(request)
+        port = request.url.port or (443 if request.url.scheme == "https" else 80)
+        try:
+            found = await asyncio.get_running_loop().getaddrinfo(
+                request.url.raw_host.decode("ascii"), port, type=socket.SOCK_STREAM
+            )
+        except (OSError, UnicodeError) as exc:
+            raise httpx.ConnectError(str(exc), request=request) from exc
+        addresses = list(dict.fromkeys(str(info[4][0]) for info in found))
+        refused = address_refusal(host, addresses) if addresses else f"{host} has no address"
+        if refused:
+            raise FetchError(refused, kind="refused")
+        pinned = httpx.Request(
+            request.method,
+            request.url.copy_with(host=addresses[0]),
+            headers=request.headers,  # Host: the name, as before
+            stream=request.stream,
+            extensions={**request.extensions, "sni_hostname": request.url.host},
+        )
+        return await self._inner.handle_async_request(pinned)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
 
 
 def _retry_after(value: str | None) -> float | None:

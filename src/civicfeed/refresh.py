@@ -221,8 +221,16 @@ async def inspect_source(
 
 
 def _fetcher(config: Config) -> Fetcher:
+    return fetcher_for(config)
+
+
+def fetcher_for(config: Config) -> Fetcher:
+    """The fetcher of a configuration: its limits, its User-Agent, the hosts it trusts."""
     return Fetcher(
-        concurrency=config.concurrency, per_host=config.per_host, agent=user_agent(config.base_url)
+        concurrency=config.concurrency,
+        per_host=config.per_host,
+        agent=user_agent(config.base_url),
+        trusted=config.trusted_hosts,
     )
 
 

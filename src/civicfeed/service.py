@@ -23,11 +23,11 @@ from . import work
 from .accesslog import AccessLog
 from .clock import for_people
 from .config import Config, Source
-from .fetch import Fetcher, user_agent
+from .fetch import Fetcher
 from .metrics import Metrics, Snapshot
 from .monitor import freshness, reading, snapshot
 from .publish import Publisher
-from .refresh import RefreshReport, SourceResult, refresh, source_status
+from .refresh import RefreshReport, SourceResult, fetcher_for, refresh, source_status
 from .scheduler import Scheduler
 from .server import FeedServer, Site, make_app
 from .store import Store, open_store
@@ -115,17 +115,15 @@ class Service:
             self.server = FeedServer(make_app(self.config.output, self.health, site), *self.listen)
         self._store = open_store(self.config.state)
         try:
-            async with Fetcher(
-                concurrency=self.config.concurrency,
-                per_host=self.config.per_host,
-                agent=user_agent(self.config.base_url),
-            ) as fetcher:
+            async with fetcher_for(self.config) as fetcher:
                 self._fetcher = fetcher
                 # the index and feeds from what is known; what cannot be written is said
                 for error in self.publisher.publish(self._store).errors:
                     self.log.note("error", error)
-                self._schedule()
                 serving = self._start_server()
+                # the parsing workers start before the first refresh needs them
+                await work.warm_up()
+                self._schedule()
                 await stop.wait()
                 await self._stop(serving)
         finally:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import multiprocessing
 import os
 import resource
@@ -26,7 +27,7 @@ from pebble import ProcessExpired, ProcessPool
 
 from .errors import WorkError
 
-__all__ = ["MEMORY_LIMIT", "close", "run"]
+__all__ = ["MEMORY_LIMIT", "close", "run", "warm_up"]
 
 T = TypeVar("T")
 
@@ -69,6 +70,16 @@ async def run(function: Callable[..., T], *args: Any, seconds: float, what: str)
         raise WorkError(f"{what} needed more than {MEMORY_LIMIT // 2**30} GiB; abandoned") from None
     except ProcessExpired as exc:
         raise WorkError(f"{what} ended its worker ({exc}); abandoned") from None
+
+
+def _ready() -> bool:
+    return True
+
+
+async def warm_up() -> None:
+    """Start the workers now, so that the first job does not wait for them."""
+    with contextlib.suppress(WorkError):  # if they cannot start, the first job says why
+        await run(_ready, seconds=60, what="starting the workers")
 
 
 def close() -> None:
