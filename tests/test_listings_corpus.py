@@ -129,13 +129,13 @@ def test_the_set_is_large_and_varied() -> None:
     cases = [load(path) for path in CASES]
     assert len(cases) >= 25
     sites = {urlsplit(case["url"]).hostname for case in cases}
-    repositories = {case["source"]["repository"] for case in cases}
+    repositories = {case["provenance"]["repository"] for case in cases}
     assert len(sites) >= 10
     assert len(repositories) >= 3
     for path, case in zip(CASES, cases, strict=True):
         assert path.with_suffix(".html").is_file(), path
-        assert set(case["source"]) == {"repository", "commit", "path", "licence"}, path
-        assert len(case["source"]["commit"]) == 40, path
+        assert set(case["provenance"]) == {"repository", "commit", "path", "licence"}, path
+        assert len(case["provenance"]["commit"]) == 40, path
         assert case["items"], path
         for item in case["items"]:
             assert item["title"].strip(), (path, item)
