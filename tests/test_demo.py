@@ -75,3 +75,34 @@ def test_demo_refreshes_the_sample_and_serves_its_feeds(
 
     code, _ = process.stop()
     assert code == 0
+
+
+def test_demo_on_an_address_in_use_says_so_before_doing_anything(tmp_path: Path) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "civicfeed",
+                "demo",
+                "--listen",
+                f"127.0.0.1:{port}",
+                "--dir",
+                str(tmp_path),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 1
+    assert done.stderr == f"civicfeed: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+    assert done.stdout == ""
+    assert not (tmp_path / "feeds").exists()

@@ -287,6 +287,10 @@ class FeedServer:
     def stop(self) -> None:
         self._server.should_exit = True
 
+    def close(self) -> None:
+        """Release the socket of a server that was never started."""
+        self._socket.close()
+
     @property
     def started(self) -> bool:
         return bool(self._server.started)

@@ -91,6 +91,7 @@ async def run_demo(
 ) -> int:
     """Serve the sample, write the configuration, refresh, then serve the feeds until
     ``stop`` (SIGINT or SIGTERM)."""
+    FeedServer(Starlette(), *listen).close()  # an address in use is said before anything runs
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
