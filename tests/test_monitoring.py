@@ -299,8 +299,16 @@ def test_run_serve_keeps_the_same_access_log(
             == 304
         )
         assert client.get("/healthz").status_code == 200
+        metrics = client.get("/metrics").text
+    entries = {
+        s.labels["feed"]: s.value
+        for family in text_string_to_metric_families(metrics)
+        if family.name == "civicfeed_feed_entries"
+        for s in family.samples
+    }
+    assert entries == {"herne": 5, "dortmund": 2, "alle": 6}
     code, _ = service.stop()
     assert code == 0
     statuses = [m["status"] for m in map(COMBINED.match, log.read_text().splitlines()) if m]
-    assert statuses == ["200", "304", "200"]
+    assert statuses == ["200", "304", "200", "200"]
     assert not [line for line in service.seen if '"GET /' in line]  # the file, not stderr

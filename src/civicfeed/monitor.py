@@ -7,6 +7,7 @@ the same.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from contextlib import closing
 from datetime import UTC, datetime
 from typing import Any
@@ -45,12 +46,18 @@ def freshness(config: Config, store: Store | None, now: datetime | None = None) 
     }
 
 
-def snapshot(config: Config, store: Store | None) -> Snapshot:
+def snapshot(
+    config: Config, store: Store | None, feed_entries: Mapping[str, int] | None = None
+) -> Snapshot:
+    """The store's state for /metrics; ``feed_entries`` when the caller already counted them
+    (the service's publisher), else they are counted here."""
     if store is None:
         return Snapshot(sources_by_state=Counter("new" for _ in config.sources))
     states = {source.id: store.source_state(source.id) for source in config.sources}
-    entries = {}
+    entries = dict(feed_entries or {})
     for spec in feed_specs(config):
+        if spec.info.id in entries:
+            continue
         stories = merge_stories(
             store.entries(spec.members), spec.members, config.tz, config.dedup_window
         )

@@ -109,7 +109,11 @@ class Service:
             site = _site(
                 self.config,
                 self.access_log,
-                snapshot=lambda: snapshot(self.config, self._store),
+                snapshot=lambda: snapshot(
+                    self.config,
+                    self._store,
+                    {fid: s.count for fid, s in self.publisher.summaries.items()},
+                ),
                 gone=lambda: self._store.removed_feeds() if self._store else set(),
             )
             self.server = FeedServer(make_app(self.config.output, self.health, site), *self.listen)
