@@ -7,6 +7,7 @@ never runs twice at the same time, and runs missed during a pause are coalesced 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, tzinfo
 
@@ -16,6 +17,11 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 __all__ = ["MAX_JITTER", "Scheduler", "check_cron"]
+
+# A run that is skipped because the previous one still runs is how the schedule is meant to
+# work (one run at a time), not news: APScheduler's warning about it would be a line in its
+# own format among the service's log lines (JSON with --log-format json). Its errors remain.
+logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
 
 MAX_JITTER = 60.0  # seconds; at most a tenth of the interval
 
