@@ -291,3 +291,16 @@ def test_fixture_listings_pin_what_detection_reads(
         assert code == 0, output
         assert "html:\n      item:" in output, output
     assert (FIXTURES / "herne-2019.html").exists()
+
+
+def test_a_feed_without_entries_adds_nothing(
+    origin: Origin, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    empty = '<?xml version="1.0"?><rss version="2.0"><channel><title>Leer</title></channel></rss>'
+    origin.set("/leer.rss", empty, content_type="application/rss+xml")
+    config = copy_sources(tmp_path)
+    before = config.read_bytes()
+    code, output = run(capsys, "add", origin.url("/leer.rss"), "--config", str(config))
+    assert code == 1
+    assert "is a feed without entries; nothing to add" in output
+    assert config.read_bytes() == before

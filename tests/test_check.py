@@ -119,3 +119,15 @@ def test_a_feed_source_shows_its_items(
     assert data["kind"] == "feed"
     assert data["selectors"] is None
     assert data["items"]
+
+
+def test_a_page_without_a_listing_says_so(
+    origin: Origin, project: Callable[[str], Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    origin.set("/herne/", "<html><body><h1>Impressum</h1><p>Stadt Herne.</p></body></html>")
+    config = project(
+        f"  - id: herne\n    title: Herne\n    url: {origin.url('/herne/')}\n    html: auto\n"
+    )
+    code, out = check(capsys, config)
+    assert code == 1
+    assert "  (none: detection finds no listing on the page)\nfailed: no listing found" in out

@@ -35,6 +35,8 @@ def as_lines(inspection: Inspection, zone: tzinfo, *, width: int = WIDTH) -> lis
         else:
             lines.append("selectors (configured):")
         lines.extend(_selector_lines(listing.selectors, width))
+        if not listing.selectors:
+            lines.append("  (none: detection finds no listing on the page)")
         for note in listing.notes:
             lines.extend(_wrap(f"  note: {note}", width))
         if listing.suggestion is not None:
