@@ -16,10 +16,10 @@ Contenders: ``civicfeed refresh`` on all N sources and on the feed half alone; r
 (``update_feeds(workers=16)``) on the feed half; the network floor (an httpx fetch-only loop at
 civicfeed's limits) on both sets; the parsing floor (feedparser and lxml on the same documents,
 one process). For each: wall time, CPU time (user + system of the process and the children it
-waited for), peak memory (the largest sum of the resident sizes of the process and its
-children, sampled 10 times a second, or the high-water mark of the largest one if that is
-more), failed sources, and what the origin served. Results are printed and written to
-benchmarks/RESULTS.md (each size's block replaced, everything else in the file kept).
+waited for), peak memory (the largest sum of the proportional set sizes of the process and
+its children, sampled 10 times a second, or the high-water mark of the largest one's resident
+size if that is more), failed sources, and what the origin served. Results are printed and
+written to benchmarks/RESULTS.md (each size's block replaced, everything else in the file kept).
 
 ``--profile N`` runs one civicfeed first refresh of N sources under cProfile instead and
 writes where the CPU time goes (by package and by function).
@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import json
 import os
 import platform
@@ -108,8 +109,9 @@ def _high_water(pid: int) -> int:
 
 
 def _sample(process: psutil.Process, highs: dict[int, int]) -> int:
-    """The resident size of the process and all its children now; each one's high-water mark
-    goes into ``highs``."""
+    """The memory of the process and all its children now, each counted by its proportional
+    share (PSS: pages that forked workers share count once in all); each one's high-water mark
+    of resident memory goes into ``highs``."""
     try:
         family = [process, *process.children(recursive=True)]
     except psutil.Error:
@@ -117,7 +119,10 @@ def _sample(process: psutil.Process, highs: dict[int, int]) -> int:
     total = 0
     for member in family:
         with contextlib.suppress(psutil.Error):
-            total += member.memory_info().rss
+            try:
+                total += member.memory_full_info().pss
+            except AttributeError:  # no PSS on this system
+                total += member.memory_info().rss
             highs[member.pid] = max(highs.get(member.pid, 0), _high_water(member.pid))
     return total
 
@@ -162,18 +167,50 @@ def run_child(argv: list[str], *, log: Path, timeout: float, cwd: Path = ROOT) -
         if waiter.is_alive():  # interrupted: leave nothing behind
             _kill_group(process.pid)
             waiter.join(5)
-        _kill_group(process.pid)  # whatever of its group outlived it
+        orphans = _reap_group(process.pid)
     process.returncode = os.waitstatus_to_exitcode(ended["status"])
     usage = ended["usage"]
     return Child(
         wall=ended["at"] - started,
-        cpu=usage.ru_utime + usage.ru_stime,
+        cpu=usage.ru_utime + usage.ru_stime + orphans,
         # not ru_maxrss: Linux counts in it the memory of the forked copy of this process
         peak_mb=max(peak, *highs.values(), 0) / 2**20,
         code=process.returncode,
         timed_out=timed_out,
         output=log.read_text(errors="replace"),
     )
+
+
+def _become_subreaper() -> None:
+    """Descendants whose parent ends before them (a forkserver and its workers, say) become
+    this process's children, so that their CPU time is counted and they are ended here."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+
+
+def _reap_group(pgid: int, grace: float = 5.0) -> float:
+    """Wait (up to ``grace`` seconds, then kill) for what is left of the process group once its
+    leader has ended; the CPU time of those processes and of the children they waited for."""
+    cpu, deadline, killed = 0.0, time.monotonic() + grace, False
+    while True:
+        try:
+            pid, _, usage = os.wait4(-pgid, os.WNOHANG)
+        except ChildProcessError:  # none of them is (or became) a child of ours
+            try:
+                os.killpg(pgid, 0)
+            except (ProcessLookupError, PermissionError):
+                return cpu  # the group is gone
+            pid = 0
+        if pid:
+            cpu += usage.ru_utime + usage.ru_stime
+            continue
+        if not killed and time.monotonic() > deadline:
+            _kill_group(pgid)
+            killed = True
+        time.sleep(0.02)
+        if killed and time.monotonic() > deadline + grace:
+            return cpu  # not ours to reap and will not die: leave it
 
 
 def _busy_cpu() -> float:
@@ -587,9 +624,11 @@ def profile(args: argparse.Namespace, argv: list[str]) -> None:
             "",
             f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, `{_command(argv)}`; {machine()}. Load "
             f"average before {load}, after {_load()}. cProfile of civicfeed's own process "
-            "(work it hands to other processes is not in it), once timed by CPU time and once "
-            "by the clock; the profiler's cost per call makes functions called very often "
-            "look dearer than they are, so compare with the run without it:",
+            "with the jobs it gives its worker processes (parsing) run in that process instead, "
+            "so that the profiler sees them (what handing them over costs is not in it), once "
+            "timed by CPU time and once by the clock. The profiler's cost per call makes "
+            "functions called very often look dearer than they are; compare with the run "
+            "without it (worker processes as usual):",
             "",
         ]
         for clock, (child, _) in runs.items():
@@ -774,6 +813,7 @@ def main(argv: list[str] | None = None) -> None:
     def stop(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
+    _become_subreaper()
     for name in ("SIGINT", "SIGTERM", "SIGHUP"):
         signal.signal(getattr(signal, name), stop)
     try:
