@@ -75,18 +75,27 @@ def feed_specs(config: Config) -> list[FeedSpec]:
     return specs
 
 
-def page_stories(stories: Sequence[Story], size: int) -> tuple[list[Story], list[list[Story]]]:
+def page_stories(
+    stories: Sequence[Story], size: int, frozen: Sequence[Sequence[Story]] = ()
+) -> tuple[list[Story], list[list[Story]]]:
     """(subscription document, complete archive pages oldest first).
 
     Stories are numbered in the order they were first seen, which never changes: page k holds
     numbers (k-1)·size+1 … k·size and is published once complete. The subscription document
     holds the last ``size`` stories to arrive, so with the pages it covers every story.
+
+    ``frozen``: the pages completed before, exactly as they were then (see the store). They
+    come back unchanged, whatever later corrections or merges did to their stories; the
+    stories that are in none of them make the pages after.
     """
     sequence = sorted(stories, key=lambda s: (_first_seen(s), s.published, s.id))
-    pages = [sequence[start : start + size] for start in range(0, len(sequence) - size + 1, size)]
-    pages = [page for page in pages if len(page) == size]
+    archived = {story.id for page in frozen for story in page}
+    rest = [story for story in sequence if story.id not in archived]
+    pages = [rest[start : start + size] for start in range(0, len(rest) - size + 1, size)]
     current = sorted(sequence[-size:], key=_newest_first)
-    return current, [sorted(page, key=_newest_first) for page in pages]
+    return current, [list(page) for page in frozen] + [
+        sorted(page, key=_newest_first) for page in pages if len(page) == size
+    ]
 
 
 def _first_seen(story: Story) -> object:
@@ -129,7 +138,11 @@ class Publisher:
             if pending is not None:  # no file until there is something true to say
                 self.summaries[spec.info.id] = FeedSummary(spec.info, 0, None, EPOCH, pending)
                 continue
-            current, pages = page_stories(stories, spec.max_entries)
+            frozen = store.archived_pages(spec.info.id)
+            current, pages = page_stories(stories, spec.max_entries, frozen)
+            for number, page in enumerate(pages[len(frozen) :], start=len(frozen) + 1):
+                # complete: its stories and their order never change again
+                store.save_archived_page(spec.info.id, number, page, datetime.now(UTC))
             self._summarise(spec, stories)
             if not stories:  # dated when first written, not 1970
                 now = datetime.now(UTC).replace(microsecond=0)

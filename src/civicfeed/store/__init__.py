@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
-from ..dedup import SourcePlan
+from ..dedup import SourcePlan, Story
 from ..models import DetailPage, Entry, SourceState, Validators
 
 __all__ = ["Store", "open_store"]
@@ -58,6 +58,12 @@ class Store(Protocol):
     ) -> None: ...
 
     def save_not_modified(self, source_id: str, at: datetime) -> None: ...
+
+    def archived_pages(self, feed_id: str) -> list[list[Story]]: ...
+
+    def save_archived_page(
+        self, feed_id: str, number: int, stories: Sequence[Story], at: datetime
+    ) -> None: ...
 
     def save_failure(self, source_id: str, reason: str, at: datetime) -> None: ...
 

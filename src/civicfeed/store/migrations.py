@@ -116,5 +116,21 @@ MIGRATIONS += (
     (7, ("ALTER TABLE detail_pages ADD COLUMN undated_listing TEXT",)),
 )
 
+MIGRATIONS += (
+    # RFC 5005 archive pages as they were when complete: their stories, in order, as JSON
+    (
+        8,
+        (
+            """CREATE TABLE archive_pages (
+            feed_id TEXT NOT NULL,
+            number INTEGER NOT NULL,
+            stories TEXT NOT NULL,
+            completed_at TEXT NOT NULL,
+            PRIMARY KEY (feed_id, number)
+        )""",
+        ),
+    ),
+)
+
 LATEST = MIGRATIONS[-1][0]
 assert [m[0] for m in MIGRATIONS] == list(range(1, LATEST + 1)), "migrations are numbered 1, 2, …"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -9,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..dedup import SourcePlan
+from ..dedup import SourcePlan, Story
 from ..errors import StoreError
 from ..models import DetailPage, Entry, SourceState, Validators
 from ..xmlsafe import strip_controls
@@ -35,6 +37,44 @@ def _dt(value: str | None) -> datetime | None:
 
 def _xml_safe(value: str | None) -> str | None:
     return strip_controls(value) if isinstance(value, str) else value
+
+
+def _entry_json(entry: Entry) -> dict[str, Any]:
+    return {
+        f.name: _iso(value) if isinstance(value, datetime) else value
+        for f in dataclasses.fields(entry)
+        for value in [getattr(entry, f.name)]
+    }
+
+
+def _entry_from(raw: dict[str, Any]) -> Entry:
+    known = {f.name: str(f.type) for f in dataclasses.fields(Entry)}
+    values: dict[str, Any] = {
+        name: datetime.fromisoformat(value)
+        if isinstance(value, str) and known[name].startswith("datetime")
+        else value
+        for name, value in raw.items()
+        if name in known
+    }
+    return Entry(**values)
+
+
+def _story_json(story: Story) -> dict[str, Any]:
+    return {
+        "id": story.id,
+        "entry": _entry_json(story.entry),
+        "origins": [_entry_json(copy) for copy in story.origins],
+        "updated": _iso(story.updated),
+    }
+
+
+def _story_from(raw: dict[str, Any]) -> Story:
+    return Story(
+        id=raw["id"],
+        entry=_entry_from(raw["entry"]),
+        origins=tuple(_entry_from(copy) for copy in raw["origins"]),
+        updated=datetime.fromisoformat(raw["updated"]),
+    )
 
 
 class SQLiteStore:
@@ -238,6 +278,29 @@ class SQLiteStore:
             db.execute(
                 "UPDATE sources SET last_success = ?, consecutive_failures = 0 WHERE id = ?",
                 (_iso(at), source_id),
+            )
+
+    def archived_pages(self, feed_id: str) -> list[list[Story]]:
+        """The feed's complete archive pages, oldest first, as they were when complete."""
+        rows = self._read(
+            "SELECT number, stories FROM archive_pages WHERE feed_id = ? ORDER BY number",
+            (feed_id,),
+        )
+        pages = []
+        for expected, (number, stories) in enumerate(rows, start=1):
+            if number != expected:
+                break  # pages are kept in an unbroken run from 1
+            pages.append([_story_from(raw) for raw in json.loads(stories)])
+        return pages
+
+    def save_archived_page(
+        self, feed_id: str, number: int, stories: Sequence[Story], at: datetime
+    ) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO archive_pages (feed_id, number, stories, completed_at)"
+                " VALUES (?, ?, ?, ?)",
+                (feed_id, number, json.dumps([_story_json(s) for s in stories]), _iso(at)),
             )
 
     def save_failure(self, source_id: str, reason: str, at: datetime) -> None:
