@@ -50,7 +50,8 @@ TITLE_LIMIT = 300
 # --- what civicfeed does on purpose ----------------------------------------------------------
 
 _CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
-_SPACE = re.compile(r"[\s\u200b\u2028\u2029\ufeff]+")
+_SPACE = re.compile(r"[\s\u2028\u2029]+")
+_INVISIBLE = re.compile("[\u00ad\u200b\u2060\ufeff]")
 
 
 def _html_to_text(value: str, entry: dict[str, Any]) -> str:
@@ -90,14 +91,20 @@ DELIBERATE: dict[str, list[tuple[str, str, Callable[[Any, dict[str, Any]], Any]]
             lambda v, e: _CONTROLS.sub("", v),
         ),
         (
+            "invisible-removed",
+            "soft hyphens, zero-width spaces and word joiners are removed from titles "
+            "(they would keep equal headlines apart)",
+            lambda v, e: _INVISIBLE.sub("", v),
+        ),
+        (
             "nfc",
             "text is stored in Unicode NFC, so that equal titles compare equal",
             lambda v, e: unicodedata.normalize("NFC", v),
         ),
         (
             "whitespace-collapsed",
-            "runs of white space (line breaks, tabs, zero-width space) "
-            "become one space, leading and trailing space is dropped",
+            "runs of white space (line breaks, tabs) become one space, leading and "
+            "trailing space is dropped",
             lambda v, e: _SPACE.sub(" ", v).strip(),
         ),
         (
@@ -124,6 +131,11 @@ DELIBERATE: dict[str, list[tuple[str, str, Callable[[Any, dict[str, Any]], Any]]
             "controls-removed",
             "control characters cannot be written to XML 1.0 feeds",
             lambda v, e: _CONTROLS.sub("", v),
+        ),
+        (
+            "invisible-removed",
+            "soft hyphens and zero-width characters are removed like in text",
+            lambda v, e: _INVISIBLE.sub("", v),
         ),
         (
             "whitespace-collapsed",
@@ -153,71 +165,7 @@ DELIBERATE_REFUSALS: dict[str, str] = {
 
 # --- today's bugs: (document, field) -> (entries that differ, reason) ----------------------
 # field "entry": feedparser has the entry, civicfeed has none; "document": refused.
-_TITLELESS = (
-    "item without a title skipped ('no title found'); it has a link or a summary, so it "
-    "should be kept with a title derived from its summary (issue 7: Titles)"
-)
-_JSON_TITLE_DECODED = (
-    "titles decoded twice: a JSON Feed title is plain text, its literal '&#8216;' is decoded "
-    "as HTML (see the review note in MANIFEST.json)"
-)
-KNOWN_TO_FIX: dict[tuple[str, str], tuple[int, str]] = {
-    ("feed-rs--rss0-rss_0.92_spec_1.xml", "entry"): (3, _TITLELESS),
-    ("feed-rs--rss2-rss_2.0_ghost_1.xml", "entry"): (1, _TITLELESS),
-    ("feed-rs--rss2-rss_2.0_spec_1.xml", "entry"): (2, _TITLELESS),
-    ("feedparser--encoding-bozo_double-encoded-html.xml", "entry"): (1, _TITLELESS),
-    ("feedparser--encoding-bozo_linenoise.xml", "entry"): (1, _TITLELESS),
-    ("feedparser--encoding-demoronize-1.xml", "entry"): (1, _TITLELESS),
-    ("feedparser--encoding-demoronize-2.xml", "entry"): (1, _TITLELESS),
-    ("feedparser--encoding-double-encoded-html.xml", "entry"): (1, _TITLELESS),
-    ("feedparser--encoding-euc-kr-item.xml", "entry"): (1, _TITLELESS),
-    ("feedparser--illformed-chardet-windows1255.xml", "entry"): (1, _TITLELESS),
-    ("feedparser--json-example.json", "entry"): (1, _TITLELESS),
-    ("feedparser--wellformed-atom-entry_link_no_href_link_priority.xml", "entry"): (2, _TITLELESS),
-    ("feedparser--wellformed-atom10-entry_id_map_guid.xml", "entry"): (1, _TITLELESS),
-    ("feedparser--wellformed-atom10-entry_link_alternate_map_link_3.xml", "entry"): (1, _TITLELESS),
-    ("feedparser--wellformed-atom10-entry_link_no_rel.xml", "entry"): (1, _TITLELESS),
-    ("feedparser--wellformed-base-http_entry_id_base_content_location.xml", "entry"): (
-        1,
-        _TITLELESS,
-    ),
-    ("feedparser--wellformed-base-http_entry_link_base_content_location.xml", "entry"): (
-        1,
-        _TITLELESS,
-    ),
-    ("feedparser--wellformed-base-http_entry_link_base_docuri.xml", "entry"): (1, _TITLELESS),
-    ("feedparser--wellformed-base-rel_uri_with_unicode_character.xml", "entry"): (1, _TITLELESS),
-    ("feedparser--wellformed-rss-item_description_not_a_doctype.xml", "entry"): (1, _TITLELESS),
-    ("feedparser--wellformed-rss-item_fullitem.xml", "entry"): (1, _TITLELESS),
-    ("feedparser--wellformed-rss-item_guid.xml", "entry"): (1, _TITLELESS),
-    ("feedparser--wellformed-rss-item_guid_guidislink.xml", "entry"): (1, _TITLELESS),
-    ("feedparser--wellformed-rss-item_guid_isPermaLink_conflict_link.xml", "entry"): (
-        1,
-        _TITLELESS,
-    ),
-    ("feedparser--wellformed-rss-item_guid_not_permalink_conflict_link.xml", "entry"): (
-        1,
-        _TITLELESS,
-    ),
-    ("feedparser--wellformed-rss-item_link.xml", "entry"): (1, _TITLELESS),
-    ("node-feedparser--relative-channel-image-url.xml", "entry"): (1, _TITLELESS),
-    ("node-feedparser--rss2sample.xml", "entry"): (1, _TITLELESS),
-    ("reader--empty.atom", "entry"): (1, _TITLELESS),
-    ("reader--empty.json", "entry"): (1, _TITLELESS),
-    ("reader--full.atom", "entry"): (3, _TITLELESS),
-    ("reader--full.json", "entry"): (1, _TITLELESS),
-    ("reader--relative.atom", "entry"): (1, _TITLELESS),
-    ("reader--relative.rss", "entry"): (1, _TITLELESS),
-    ("rsparser--jsonfeed-extension.json", "entry"): (3, _TITLELESS),
-    ("rsparser--manton.rss", "entry"): (4, _TITLELESS),
-    ("rsparser--pxlnv.json", "title"): (1, _JSON_TITLE_DECODED),
-    ("rsparser--scriptingNews.rss", "entry"): (39, _TITLELESS),
-    ("rss-bridge--expectedJsonFormat-feed.microblog.json", "entry"): (2, _TITLELESS),
-    ("rss-bridge--expectedMrssFormat-feed.microblog.xml", "entry"): (2, _TITLELESS),
-    ("rss-parser--missing-fields.atom", "entry"): (1, _TITLELESS),
-    ("slymarbo-rss--rss_0.92.xml", "entry"): (22, _TITLELESS),
-    ("slymarbo-rss--rss_2.0-1.xml", "entry"): (1, _TITLELESS),
-}
+KNOWN_TO_FIX: dict[tuple[str, str], tuple[int, str]] = {}  # none today
 
 
 # --- reading the corpus ----------------------------------------------------------------------
@@ -332,7 +280,8 @@ TITLE_DERIVED = (
 )
 EMPTY_SKIPPED = (
     "empty-item-skipped",
-    "an item with neither title, summary nor link carries nothing to show and is skipped",
+    "an item with neither title, summary nor link carries nothing to show and is skipped; "
+    "a 'link' that is only an id (urn:, tag:) is no link (link-not-http)",
 )
 
 
@@ -382,11 +331,8 @@ def compare(name: str, reading: list[dict[str, Any]] | str, report: Report) -> N
     for index, position in align(wanted, reading):
         entry = {**wanted[index], "_url": want["url"]}
         if position is None:
-            if (
-                not (entry["title"] or "").strip()
-                and not entry["link"]
-                and not entry["has_summary"]
-            ):
+            link = entry["link"] and _http_only(_absolute(entry["link"], entry), entry)
+            if not (entry["title"] or "").strip() and not link and not entry["has_summary"]:
                 report.deliberate[("entry", EMPTY_SKIPPED[0])] += 1
             else:
                 report.differences.append(Difference(name, "entry", index, wanted[index], None))

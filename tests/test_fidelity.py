@@ -134,3 +134,97 @@ def test_dedup_window_is_a_duration_or_0(
     code, output = refresh(project(herne_source(origin), top="dedup_window: soon\n"), capsys)
     assert code == 2
     assert "sources.yaml:3: dedup_window: 'soon' is not a duration" in output
+
+
+def test_feed_dates_keep_their_offsets_and_zones(
+    origin: Origin, project: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    dates = {
+        "a": ("2006-01-11 16:42:55 -0800", "Thu, 12 Jan 2006 01:42:55 +0100"),
+        "b": ("Sun, 03 Feb 2019 23:20:00 GMT-01:01", "Mon, 04 Feb 2019 01:21:00 +0100"),
+        "c": ("Thu, 01 Jan 2004 19:48:21 -00:20", "Thu, 01 Jan 2004 21:08:21 +0100"),
+        "d": ("Tue, 10 Jun 2003 09:41:01 PT", "Tue, 10 Jun 2003 18:41:01 +0200"),
+        "e": ("Fri, 10 Jan 2003 09:41:01 ET", "Fri, 10 Jan 2003 15:41:01 +0100"),
+        "f": ("Tue, 10 Jun 2003 09:41:01 MEST", "Tue, 10 Jun 2003 09:41:01 +0200"),
+        "g": ("Sat, Dec 16 2023 02:02:33 PM", "Sat, 16 Dec 2023 14:02:33 +0100"),  # local
+    }
+    items = [
+        rss_item(f"Meldung {key}", key, written, f"https://www.dortmund.de/{key}")
+        for key, (written, _) in dates.items()
+    ]
+    origin.set("/dortmund.rss", rss(items), content_type="application/rss+xml")
+    config = project(
+        f"  - id: dortmund\n    title: Stadt Dortmund\n    url: {origin.url('/dortmund.rss')}\n"
+    )
+    code, output = refresh(config, capsys)
+    assert code == 0, output
+    written = {
+        i["title"]: i["pubDate"] for i in rss_items(config.parent / "feeds" / "dortmund.rss")
+    }
+    assert written == {f"Meldung {key}": want for key, (_, want) in dates.items()}
+
+
+def test_titles_are_decoded_once_and_invisible_characters_dropped(
+    origin: Origin, project: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    titles = {
+        "a": ("Kein &amp;amp;nbsp; hier", "Kein &amp;nbsp; hier"),
+        "b": ("Zeichen &amp;#0 bleibt", "Zeichen &#0 bleibt"),
+        "c": ("Bürger\u00admeister\u00adwahl", "Bürgermeisterwahl"),
+    }
+    items = [
+        rss_item(written, key, "Tue, 10 Feb 2026 09:00:00 +0100", f"https://x.example/{key}")
+        for key, (written, _) in titles.items()
+    ]
+    origin.set("/dortmund.rss", rss(items), content_type="application/rss+xml")
+    # the partner writes the same headline without soft hyphens: one story in the aggregate
+    origin.set(
+        "/partner.rss",
+        rss([rss_item("Bürgermeisterwahl", "p", "Tue, 10 Feb 2026 12:00:00 +0100", "https://p/x")]),
+        content_type="application/rss+xml",
+    )
+    sources = (
+        f"  - id: dortmund\n    title: Stadt Dortmund\n    url: {origin.url('/dortmund.rss')}\n"
+        f"  - id: partner\n    title: Partner\n    url: {origin.url('/partner.rss')}\n"
+    )
+    config = project(
+        sources, "feeds:\n  - id: alle\n    title: Alle\n    sources: [dortmund, partner]\n"
+    )
+    code, output = refresh(config, capsys)
+    assert code == 0, output
+    feeds = config.parent / "feeds"
+    shown = sorted(i["title"] for i in rss_items(feeds / "dortmund.rss"))
+    # as feedparser reads them (entities decoded once), never decoded again
+    assert shown == sorted(want for _, want in titles.values())
+    assert "\ufffd" not in (feeds / "dortmund.rss").read_text(encoding="utf-8")
+    assert len(rss_items(feeds / "alle.rss")) == 3
+
+
+def test_items_without_a_title_are_titled_from_their_summary(
+    origin: Origin, project: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = (
+        "<p>Die <b>Stadtbibliothek</b> öffnet ab März auch samstags, wie Dr. Beck mitteilte. "
+        "Weitere Informationen folgen.</p>"
+    )
+    long_text = "<p>" + "Sehr lange Meldung ohne Punkt " * 10 + "</p>"
+    items = [
+        rss_item(None, "a", "Tue, 10 Feb 2026 09:00:00 +0100", "https://x.example/a", text),
+        rss_item(None, "b", "Tue, 10 Feb 2026 10:00:00 +0100", "https://x.example/b", long_text),
+        rss_item("Mit Titel", "c", "Tue, 10 Feb 2026 11:00:00 +0100", "https://x.example/c"),
+        "<item><guid isPermaLink='false'>empty</guid></item>",  # nothing to show: skipped
+    ]
+    origin.set("/microblog.rss", rss(items), content_type="application/rss+xml")
+    config = project(
+        f"  - id: blog\n    title: Microblog\n    url: {origin.url('/microblog.rss')}\n"
+    )
+    code, output = refresh(config, capsys)
+    assert code == 0, output
+    assert "new: 3 new, 0 updated, 3 items" in output
+    assert "an item without a title was titled from its summary" in output
+    assert "an item without title, summary and link was skipped" in output
+    titles = [i["title"] for i in rss_items(config.parent / "feeds" / "blog.rss")]
+    assert titles[0] == "Mit Titel"
+    assert titles[2] == "Die Stadtbibliothek öffnet ab März auch samstags, wie Dr. Beck mitteilte."
+    assert len(titles[1]) <= 100
+    assert titles[1].endswith("Punkt Sehr…")  # cut at a word

@@ -121,7 +121,13 @@ def test_control_character_references_never_stop_publishing(
     feeds = config.parent / "feeds"
     assert_everything_written(feeds)
     titles = [e.findtext("title") for e in etree.parse(feeds / "alle.rss").iter("item")]
-    assert sorted(titles) == ["Gesunde Meldung"] + [f"Meldung {n}" for n in range(1, 6)]
+    # a title is text, decoded once: the reference written as "&amp;#x0B;" is the literal text
+    # "&#x0B;" (feedparser writes the hexadecimal digits in lower case), kept as text, and XML
+    # carries it escaped
+    literal = [r.replace("&amp;", "&").lower() for r in REFERENCES]
+    assert sorted(titles) == ["Gesunde Meldung"] + [
+        f"Meldung {n} {r}" for n, r in enumerate(literal, 1)
+    ]
     texts = stored_texts(config.parent / ".civicfeed" / "state.db")
     assert len(texts) == 6 * 4 - 1  # the healthy item has no guid
     assert all(is_xml_safe(text) for text in texts)

@@ -53,7 +53,7 @@ def read_xml(content: bytes, headers: dict[str, str], url: str) -> dict[str, Any
         warnings.simplefilter("ignore")
         parsed = feedparser.parse(
             content,
-            response_headers={**headers, "content-location": url},
+            response_headers={"content-location": url, **headers},  # a served one wins
             sanitize_html=True,
             resolve_relative_uris=True,
         )

@@ -106,7 +106,7 @@ def _extraction(
             )
             continue
         if item is None:
-            warnings.append(f"entry {position}: no title found, skipped")
+            warnings.append(f"entry {position}: not an item, skipped")
         else:
             items.append(item)
     return Extraction(tuple(items), "feed", tuple(warnings))
@@ -118,8 +118,7 @@ def _xml_item(entry: dict[str, Any]) -> Item | None:
     content = entry.get("content")
     if not summary and content:
         summary = content[0].get("value")
-    if not title.strip():
-        return None
+    # an item without a title is kept: the normaliser titles it from its summary or link
     # dict.get: feedparser's own lookup maps a missing "updated" to "published", with a warning
     date_text = _first_of(entry, "published", "updated", "created")
     parsed = _first_of(entry, "published_parsed", "updated_parsed", "created_parsed")
@@ -197,12 +196,10 @@ def _json_item(raw: object) -> Item | None:
     if not isinstance(raw, dict):
         return None
     text = raw.get("title")
-    title = text if isinstance(text, str) and text.strip() else None
+    title = text if isinstance(text, str) else ""  # plain text, as written: never decoded
     summary = raw.get("content_html") or raw.get("summary") or raw.get("content_text")
     if not isinstance(summary, str):
         summary = None
-    if title is None:
-        return None
     link = raw.get("url") or raw.get("external_url")
     date_text = raw.get("date_published") or raw.get("date_modified")
     guid = raw.get("id")

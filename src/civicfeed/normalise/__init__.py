@@ -7,7 +7,7 @@ from datetime import datetime, tzinfo
 from ..models import Candidate, Item
 from ..xmlsafe import scrub
 from .dates import mentions_date, parse_date, plausible, read_date
-from .text import MAX_TITLE, absolute_link, clean_text, sanitise_html
+from .text import MAX_TITLE, absolute_link, clean_text, derive_title, sanitise_html
 
 __all__ = ["choose_date", "normalise", "parse_date"]
 
@@ -19,7 +19,10 @@ def normalise(
     warnings: list[str] = []
     title, cut = clean_text(item.title)
     if not title:
-        return None, ["an item with an empty title was skipped"]
+        title = derive_title(item.summary_html, absolute_link(item.link, base_url))
+        if not title:
+            return None, ["an item without title, summary and link was skipped"]
+        warnings.append(f"an item without a title was titled from its summary or link: {title}")
     if cut:
         warnings.append(f"title longer than {MAX_TITLE} characters was shortened: {title[:60]}")
     link = absolute_link(item.link, base_url)

@@ -5,13 +5,21 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 import nh3
 
 from ..xmlsafe import strip_controls
 
-__all__ = ["MAX_SUMMARY", "MAX_TITLE", "absolute_link", "clean_text", "sanitise_html"]
+__all__ = [
+    "DERIVED_TITLE",
+    "MAX_SUMMARY",
+    "MAX_TITLE",
+    "absolute_link",
+    "clean_text",
+    "derive_title",
+    "sanitise_html",
+]
 
 MAX_TITLE = 300
 MAX_SUMMARY = 64_000
@@ -37,8 +45,11 @@ _TAGS = nh3.ALLOWED_TAGS - _DROP_WITH_CONTENT - {"map", "area", "nav"}
 
 
 def clean_text(text: str, limit: int = MAX_TITLE) -> tuple[str, bool]:
-    """Entities decoded, controls removed, white space collapsed; (text, was it cut)."""
-    text = html.unescape(text[: limit * 8])
+    """Controls and invisible characters removed, white space collapsed; (text, was it cut).
+
+    ``text`` is text already (the extractors decode markup and character references once):
+    a literal "&amp;" in it stays as written."""
+    text = text[: limit * 8]
     text = unicodedata.normalize("NFC", _INVISIBLE.sub("", strip_controls(text)))
     text = _SPACE.sub(" ", text).strip()
     if len(text) <= limit:
@@ -91,3 +102,33 @@ def sanitise_html(fragment: str | None, base: str) -> tuple[str, bool]:
         url_relative=("rewrite_with_base", base),
     )
     return cleaned.strip(), cut
+
+
+DERIVED_TITLE = 100  # characters at most in a title made from a summary
+_BLOCK = re.compile(r"<(/?)(p|div|br|li|ul|ol|h[1-6]|tr|td|th|blockquote|section|article)\b", re.I)
+# a sentence ends at . ! ? … before a capital or the end, not after a short word ("Dr.")
+_SENTENCE_END = re.compile(r"(?<=\w{4})[.!?…](?=\s+[^\W\d_a-zäöüß]|$)|(?<=\w)[!?…](?=\s|$)")
+_MIN_SENTENCE = 20  # a first sentence shorter than this goes on to the next
+
+
+def derive_title(summary_html: str | None, link: str | None) -> str:
+    """A title for an item that has none: the first sentence of its summary as text, cut at
+    a word boundary at DERIVED_TITLE characters; without a summary, its link; else ""."""
+    text = ""
+    if summary_html:
+        spaced = _BLOCK.sub(r" <\1\2", summary_html[:MAX_SUMMARY])
+        plain = nh3.clean(spaced, tags=set(), clean_content_tags=_DROP_WITH_CONTENT)
+        text = _SPACE.sub(" ", html.unescape(plain)).strip()
+        text, _ = clean_text(text, limit=MAX_SUMMARY)
+        for end in _SENTENCE_END.finditer(text):
+            if end.end() >= _MIN_SENTENCE:
+                text = text[: end.end()]
+                break
+    if not text and link:  # its path, else its host
+        parts = urlsplit(link)
+        text = unquote(parts.path).strip("/") or parts.hostname or link
+    if len(text) <= DERIVED_TITLE:
+        return text
+    head = text[: DERIVED_TITLE - 1]
+    cut = head.rsplit(" ", 1)[0] if " " in head else head
+    return cut.rstrip(" ,;:-–") + "…"
