@@ -444,5 +444,5 @@ def test_many_hanging_sources_on_one_host_end_one_deadline_per_slot(
     assert main(["refresh", "--config", str(config)]) == 1
     elapsed = time.monotonic() - started
     out = capsys.readouterr().out
-    assert out.count("failed: timed out after 2s") == 5
+    assert out.count("failed: timed out after 2s waiting for 127.0.0.1") == 5
     assert elapsed < 3 * TIMEOUT + 2, f"took {elapsed:.1f}s"

@@ -80,7 +80,7 @@ def test_status_shows_every_source_and_backoff(
     assert rows["herne"]["last_error"] is None
     assert rows["kaputt"]["state"] == "failing"
     assert rows["kaputt"]["consecutive_failures"] == 2
-    assert rows["kaputt"]["last_error"] == "HTTP 404 Not Found"
+    assert rows["kaputt"]["last_error"] == "HTTP 404 Not Found from 127.0.0.1"
     assert rows["kaputt"]["entries"] == 0
     retry = datetime.fromisoformat(rows["kaputt"]["next_attempt"])
     assert retry - datetime.fromisoformat(rows["kaputt"]["last_error_at"]) == timedelta(hours=1)

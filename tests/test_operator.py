@@ -70,9 +70,9 @@ def test_refresh_ends_with_failures_one_per_line_and_a_summary(
     err = capsys.readouterr().err.splitlines()
     assert err[0].startswith("civicfeed: warning: base_url is not set")
     assert err[1:] == [
-        "civicfeed: kaputt-0: HTTP 404 Not Found",
-        "civicfeed: kaputt-1: HTTP 404 Not Found",
-        "civicfeed: kaputt-2: HTTP 404 Not Found",
+        "civicfeed: kaputt-0: HTTP 404 Not Found from 127.0.0.1",
+        "civicfeed: kaputt-1: HTTP 404 Not Found from 127.0.0.1",
+        "civicfeed: kaputt-2: HTTP 404 Not Found from 127.0.0.1",
         "civicfeed: 4 source(s): 1 ok (5 new, 0 updated), 3 failed; 1 feed(s) rewritten",
     ]
 

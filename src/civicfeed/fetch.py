@@ -167,7 +167,7 @@ class Fetcher:
                     )
                     return replace(fetched, elapsed=time.monotonic() - started)
             except TimeoutError:
-                reason, after = f"timed out after {timeout:g}s", None
+                reason, after = f"timed out after {timeout:g}s waiting for {host}", None
                 error: FetchError = FetchError(reason, kind="timeout")
             except _Retry as retry:
                 reason, after = retry.reason, retry.after
@@ -214,7 +214,11 @@ class Fetcher:
             async with self._client.stream("GET", url, headers=headers, timeout=limits) as response:
                 return await self._read(response, max_bytes)
         except httpx.TimeoutException as exc:
-            raise _Retry(f"timed out ({type(exc).__name__})", kind="timeout") from exc
+            host = urlsplit(url).hostname or url
+            raise _Retry(
+                f"timed out ({_TIMEOUTS.get(type(exc), 'no answer')}) waiting for {host}",
+                kind="timeout",
+            ) from exc
         except httpx.TransportError as exc:
             if isinstance(exc, httpx.UnsupportedProtocol | httpx.DecodingError):
                 raise FetchError(_describe(exc, url), kind=_kind(exc)) from exc
@@ -234,7 +238,7 @@ class Fetcher:
         status = response.status_code
         if status in _RETRY_STATUS:
             raise _Retry(
-                f"HTTP {status} {response.reason_phrase}".strip(),
+                f"HTTP {status} {response.reason_phrase}".strip() + f" from {response.url.host}",
                 _retry_after(response.headers.get("retry-after")),
                 kind="http",
             )
@@ -244,7 +248,10 @@ class Fetcher:
         if status == 304:
             return Fetched(final, status, headers, b"", validators)
         if not 200 <= status < 300:
-            raise FetchError(f"HTTP {status} {response.reason_phrase}".strip(), kind="http")
+            raise FetchError(
+                f"HTTP {status} {response.reason_phrase}".strip() + f" from {response.url.host}",
+                kind="http",
+            )
         media = headers.get("content-type", "").split(";")[0].strip().lower()
         if media.startswith(_BINARY_TYPES):
             raise FetchError(
@@ -422,6 +429,14 @@ def _retry_after(value: str | None) -> float | None:
         return None
     return max(0.0, when.timestamp() - time.time())
 
+
+# which wait ran out, in words
+_TIMEOUTS: dict[type[Exception], str] = {
+    httpx.ConnectTimeout: "no connection",
+    httpx.ReadTimeout: "no data",
+    httpx.WriteTimeout: "could not send",
+    httpx.PoolTimeout: "no free connection",
+}
 
 # what the operating system says, in words a person can act on
 _SOCKET_WORDS = {
