@@ -257,12 +257,33 @@ def _candidates(el: Element, item: Element) -> list[str]:
 
 
 def _item_selectors(nodes: Sequence[Element]) -> list[str]:
+    """Detection's name for the items first, then longer paths from an ancestor with an
+    id or classes (the page as fetched still holds the lists detection set aside)."""
     first = nodes[0]
-    described = detect.describe(nodes)
     own = _kind(first)
+    out = [detect.describe(nodes)]
     parent = first.getparent()
-    out = [described]
     if parent is not None:
         out.append(f"{_kind(parent)} > {own}")
+    chain = [own]
+    for ancestor in list(first.iterancestors())[:6]:
+        if ancestor.tag in ("html", "body"):
+            break
+        chain.insert(0, _named(ancestor))
+        out.append(" > ".join(chain))
+        if ancestor.get("id"):
+            break
     out.append(own)
     return list(dict.fromkeys(out))
+
+
+def _named(el: Element) -> str:
+    """Tag, stable id and stable classes: as precise as the page allows."""
+    ident = el.get("id") or ""
+    stable_id = re.fullmatch(r"-?[A-Za-z_][\w-]*", ident) and not re.search(r"\d{3}", ident)
+    classes = [
+        c
+        for c in (el.get("class") or "").split()
+        if not _VOLATILE_CLASS.search(c) and re.fullmatch(r"-?[A-Za-z_][\w-]*", c)
+    ]
+    return str(el.tag) + (f"#{ident}" if stable_id else "") + "".join(f".{c}" for c in classes[:2])
