@@ -7,6 +7,7 @@ returned is not yet safe: the normalise stage sanitises it like every summary.
 
 from __future__ import annotations
 
+import copy
 import logging
 
 import lxml.html
@@ -44,7 +45,7 @@ def _main_content(root: lxml.html.HtmlElement, url: str) -> str | None:
 
     try:
         found = trafilatura.extract(
-            root,
+            copy.deepcopy(root),  # trafilatura cleans the tree it is given in place
             url=url,
             output_format="html",
             include_links=True,
@@ -66,8 +67,6 @@ def _main_content(root: lxml.html.HtmlElement, url: str) -> str | None:
 def _date(root: lxml.html.HtmlElement, url: str) -> str | None:
     """The page's date: its metadata (htmldate, no guessing from stray text), else a date
     line at the start of its main text, as civicfeed reads listings."""
-    import copy
-
     from htmldate import find_date
 
     try:
