@@ -277,3 +277,37 @@ def test_a_hanging_detail_page_ends_with_the_sources_deadline_and_loses_nothing(
     assert items["Hängt"]["content"] is None
     assert items["Hängt"]["description"] == "Kurz: Hängt."
     assert "Lindenstraße" in (items["Kita wird erweitert"]["content"] or "")
+
+
+def test_detail_pages_keep_to_the_per_host_limit(
+    origin: Origin, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lock = threading.Lock()
+    in_flight = [0]
+    most = [0]
+
+    def slow_article(handler: BaseHTTPRequestHandler) -> None:
+        with lock:
+            in_flight[0] += 1
+            most[0] = max(most[0], in_flight[0])
+        released.wait(0.2)
+        body = article("Artikel").encode()
+        handler.send_response(200)
+        handler.send_header("Content-Type", "text/html; charset=utf-8")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+        with lock:
+            in_flight[0] -= 1
+
+    released = threading.Event()
+    items = [(f"0{day}.02.2026", f"Meldung {day}", f"/news/{day}") for day in range(1, 7)]
+    origin.set("/aktuelles/", listing(items))
+    for _, _, path in items:
+        origin.routes[path] = slow_article
+    config = write_config(tmp_path, origin)
+    config.write_text("per_host: 1\n" + config.read_text(encoding="utf-8"), encoding="utf-8")
+    code, output = refresh(config, capsys)
+    assert code == 0, output
+    assert all(rss_items(config)[title]["content"] for _, title, _ in items)
+    assert most[0] == 1  # one request at a time to the host, detail pages included
