@@ -460,6 +460,7 @@ _YAML_PROBLEMS = (
         "the file ends inside a quoted text or a bracket: close it",
     ),
     ("flow sequence", "a '[' list is not closed with ']'"),
+    ("found '<stream end>'", "the file ends inside a '[' list or a '{' block: close it"),
     ("flow mapping", "a '{' block is not closed with '}'"),
     ("found unknown escape character", 'an unknown backslash escape in a "double-quoted" text'),
 )
@@ -592,10 +593,29 @@ _BLOCKS = {
 }
 
 
-def _words(error: Mapping[str, Any]) -> str:
+def _shown(value: object) -> str:
+    """What was found, as the file's reader would call it."""
+    if isinstance(value, str | int | float | bool):
+        return repr(value)
+    if value is None:
+        return "nothing (an empty value)"
+    if isinstance(value, dict):
+        return "a block of keys"
+    if isinstance(value, list | tuple):
+        return "a list"
+    return "this value"
+
+
+_LISTS_OF_BLOCKS = {
+    ("sources",): "a list of sources, each starting with '- id: ...' on a line of its own",
+    ("feeds",): "a list of aggregates, each starting with '- id: ...' on a line of its own",
+}
+
+
+def _words(error: Mapping[str, Any], loc: tuple[Any, ...] = ()) -> str:
     """A validation error in our words: what is wrong and how to write it instead."""
     kind, ctx, value = error["type"], error.get("ctx") or {}, error.get("input")
-    shown = repr(value) if isinstance(value, str | int | float | bool) else "this value"
+    shown = _shown(value)
     if kind == "missing":
         return "missing required key"
     if kind == "value_error":
@@ -603,6 +623,8 @@ def _words(error: Mapping[str, Any]) -> str:
     if kind in ("model_type", "model_attributes_type", "dict_type"):
         block = _BLOCKS.get(str(ctx.get("class_name")), "must be a block of keys")
         return f"{block}; found {shown}"
+    if kind in ("tuple_type", "list_type") and loc in _LISTS_OF_BLOCKS:
+        return f"must be {_LISTS_OF_BLOCKS[loc]}; found {shown}"
     if kind in ("tuple_type", "list_type"):
         example = f"[{value}]" if isinstance(value, str) and value else "[a, b]"
         return f"must be a list, e.g. {example}; found {shown}"
@@ -662,7 +684,9 @@ def _translate(
         if error["type"] == "extra_forbidden" or loc in explained:
             continue
         # a missing key is reported on the line its block starts
-        problems.add(_words(error), loc, line_of=loc[:-1] if error["type"] == "missing" else None)
+        problems.add(
+            _words(error, loc), loc, line_of=loc[:-1] if error["type"] == "missing" else None
+        )
 
 
 def _strings(value: Any, loc: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ...], str]]:
