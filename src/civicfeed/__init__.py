@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("civicfeed")
-except PackageNotFoundError:  # running from a source tree that was not installed
-    __version__ = "0.0.0"
-
 from typing import TYPE_CHECKING, Any
 
 from .errors import CivicfeedError, ConfigError, ExtractError, FetchError, StoreError
 
 if TYPE_CHECKING:
+    __version__: str
     from .config import Config, load_config
     from .refresh import RefreshReport, SourceResult, refresh
 
@@ -27,7 +21,19 @@ _LAZY = {
 }
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("civicfeed")
+    except PackageNotFoundError:  # running from a source tree that was not installed
+        return "0.0.0"
+
+
 def __getattr__(name: str) -> Any:
+    if name == "__version__":  # read from the installed metadata when first asked for
+        globals()["__version__"] = found = _version()
+        return found
     if name in _LAZY:
         from importlib import import_module
 

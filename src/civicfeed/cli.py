@@ -16,7 +16,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from . import __version__
 from .errors import CivicfeedError, ConfigError, LockTimeout
 
 # The commands import the pipeline, the server and their libraries when they run: `--help`
@@ -36,9 +35,22 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"civicfeed: error: {message}\n")
 
 
+class _Version(argparse.Action):
+    """--version, reading the installed version only when asked (it costs an import)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, help=str(kwargs.get("help")))
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object) -> None:
+        from . import __version__
+
+        print(f"civicfeed {__version__}")
+        parser.exit()
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="civicfeed", description=__doc__.split("\n")[0])
-    parser.add_argument("--version", action="version", version=f"civicfeed {__version__}")
+    parser.add_argument("--version", action=_Version, help="show the version and exit")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     config_help = "the configuration file (default: $CIVICFEED_CONFIG or ./sources.yaml)"
 
