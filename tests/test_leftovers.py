@@ -7,11 +7,15 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 
 from civicfeed.cli import main
 from civicfeed.write import is_temporary, write_if_changed
 from origin import Origin
+from test_service import Process, processes
+
+__all__ = ["processes"]  # the fixture
 
 
 def test_leftover_temporary_files_are_removed_in_every_folder(
@@ -58,3 +62,32 @@ def test_the_temporary_files_written_are_those_the_rule_names(
     assert len(renamed) == 1
     assert is_temporary(renamed[0])
     assert [p.name for p in target.parent.iterdir()] == ["1.atom"]
+
+
+def test_the_feed_server_never_serves_a_temporary_file(
+    origin: Origin, project: Callable[..., Path], processes: list[Process]
+) -> None:
+    origin.serve_fixture("/herne/", "herne-2019.html")
+    rules = "{item: article.news-teaser, title: h3, date: .news-date, link: a.more}"
+    config = project(
+        f"  - id: herne\n    title: Herne\n    url: {origin.url('/herne/')}\n"
+        f"    max_entries: 2\n    html: {rules}\n"
+    )
+    assert main(["refresh", "--config", str(config)]) == 0
+    output = config.parent / "feeds"
+    # a run writing right now: its temporary files are there for a moment
+    (output / ".herne.rss.k1x2y3.tmp").write_bytes(b"<rss>half")
+    (output / "archive" / "herne" / ".1.atom.a8b9c0.tmp").write_bytes(b"<feed>half")
+    server = Process("serve", "--config", str(config), "--listen", "127.0.0.1:0")
+    processes.append(server)
+    base = f"http://127.0.0.1:{server.port()}"
+    assert httpx.get(f"{base}/herne.rss").status_code == 200
+    assert httpx.get(f"{base}/archive/herne/1.atom").status_code == 200
+    hidden = (
+        ".herne.rss.k1x2y3.tmp",
+        "archive/herne/.1.atom.a8b9c0.tmp",
+        "%2Eherne.rss.k1x2y3.tmp",
+    )
+    for path in hidden:
+        assert httpx.get(f"{base}/{path}").status_code == 404, path
+    assert server.stop()[0] == 0

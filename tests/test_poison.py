@@ -9,6 +9,7 @@ import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 from lxml import etree
 
@@ -22,6 +23,9 @@ from civicfeed.xmlsafe import is_xml_safe
 from feedcheck import check_atom, check_rss
 from oldstore import downgrade
 from origin import Origin
+from test_service import Process, processes
+
+__all__ = ["processes"]  # the fixture
 
 BASE = "https://feeds.example.org/"
 # each becomes a character that XML 1.0 cannot carry once the summary is sanitised
@@ -211,3 +215,26 @@ def test_the_renderers_guard_against_unsafe_text_themselves() -> None:
         assert "Titel" in etree.tostring(root, encoding="unicode")
     assert is_xml_safe(render_json(info, stories, UTC).decode())
     assert is_xml_safe(render_preview(info, stories, UTC).decode())
+
+
+def test_run_starts_and_publishes_from_a_poisoned_store(
+    config: Path, capsys: pytest.CaptureFixture[str], processes: list[Process]
+) -> None:
+    assert refresh(config, capsys)[0] == 0
+    state = config.parent / ".civicfeed" / "state.db"
+    with sqlite3.connect(state) as db:  # what an older civicfeed stored, and then died on
+        db.execute("UPDATE entries SET summary = summary || char(27)")
+    db.close()
+    downgrade(state, 2)
+    feeds = config.parent / "feeds"
+    for written in feeds.glob("*.*"):
+        written.unlink()
+    service = Process("run", "--config", str(config), "--serve", "127.0.0.1:0")
+    processes.append(service)
+    base = f"http://127.0.0.1:{service.port()}"
+    assert httpx.get(f"{base}/healthz").status_code == 200
+    assert "Vergiftete Quelle" in httpx.get(f"{base}/").text
+    check_atom(feeds / "poison.atom", self_url=f"{BASE}poison.atom")
+    assert service.popen.poll() is None  # still running
+    assert service.stop()[0] == 0
+    assert not any("Traceback" in line for line in service.seen)

@@ -38,6 +38,7 @@ from .errors import CivicfeedError
 from .metrics import CONTENT_TYPE as METRICS_TYPE
 from .metrics import Metrics
 from .render import absolute_opml, absolute_page
+from .write import is_temporary
 
 __all__ = ["FeedServer", "Site", "make_app", "public_base"]
 
@@ -94,6 +95,9 @@ class _Feeds(StaticFiles):
         return response
 
     async def _response(self, path: str, scope: Scope) -> Response:
+        parts = Path(path).parts
+        if any(part.startswith(".") for part in parts) or (parts and is_temporary(parts[-1])):
+            raise HTTPException(status_code=404)  # dotfiles, write.py's temporary files too
         target = path
         wants = _wants(scope)
         feed = path.endswith((".rss", ".atom"))
