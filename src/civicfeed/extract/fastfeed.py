@@ -17,8 +17,14 @@ and sanitises them, this path hands over the HTML as written: civicfeed's own sa
 (normalise) resolves against the same address and removes the same things, which the
 corpus test proves for every document this path reads.
 
-lxml parses with entities unresolved, no DTD, no network, no huge trees. The date parser
-is the caller's (feed.py passes feedparser's), so that the dates are feedparser's own.
+lxml parses with entities unresolved, no DTD, no network, no huge trees; a document with a
+DOCTYPE is never parsed here (libxml2 would still open an external DTD it names). The date
+parser is the caller's (feed.py passes feedparser's), so that the dates are feedparser's own.
+
+fastfeedparser (lxml-based, MIT, actively released) was measured on the same corpus
+documents (33 ms against this path's 115 ms and feedparser's 626 ms for 143 documents) and
+not used: it always parses with recover on, takes no document address (relative links stay
+relative), gives other links for 215 of 1030 entries, and no dates in feedparser's form.
 """
 
 from __future__ import annotations
@@ -164,7 +170,6 @@ _OTHER_OWN = {
     "http://purl.org/atom/ns#",
     "http://purl.org/rss/1.0/modules/rss091#",
 }
-_KNOWN_PREFIXES = {prefix.lower() for prefix in _PREFIXES.values()} | {"xmlns"}
 # Every element feedparser has a handler for (its _start_/_end_ methods, prefix_localname).
 # An element with a handler is read here only if its rule is below; one without a handler
 # feedparser stores under its own name, which civicfeed never reads.
@@ -570,6 +575,13 @@ class _Reader:
         raise NotUnderstood("version", f"root element {root.tag}")
 
     def _check_tree(self, root: etree._Element) -> None:
+        # a prefix the document binds to a namespace feedparser knows under another name:
+        # feedparser would read an unknown namespace's element with that prefix as that one's
+        remapped = {
+            prefix.lower()
+            for prefix, uri in root.nsmap.items()
+            if prefix and _PREFIXES.get(uri.lower(), prefix).lower() != prefix.lower()
+        }
         for element in root.iter():
             tag = element.tag
             if tag is etree.Entity:
@@ -579,14 +591,13 @@ class _Reader:
             namespace, local = _split(tag)
             if namespace in _OTHER_OWN or namespace == _XHTML:
                 raise NotUnderstood("namespace", namespace)
-            if namespace not in _OWN and namespace not in _PREFIXES:
-                prefix = (element.prefix or "").lower()
-                if not prefix or prefix in _KNOWN_PREFIXES:
-                    raise NotUnderstood("namespace", f"{namespace} as {prefix or 'default'}")
+            unknown = namespace not in _OWN and namespace not in _PREFIXES
+            if unknown and (element.prefix or "").lower() in remapped:
+                raise NotUnderstood("namespace", f"{namespace} as {element.prefix}")
             for name in element.attrib:
                 if name == f"{{{_XML}}}base" or name.lower() == "base":
                     raise NotUnderstood("xml:base")
-            if local in ("item", "entry") and namespace in _OWN:
+            if self._key(element) in ("item", "entry"):
                 parent = element.getparent()
                 parent_local = _split(parent.tag)[1] if parent is not None else ""
                 if parent_local not in ("channel", "feed", "rdf"):
@@ -594,25 +605,22 @@ class _Reader:
 
     @staticmethod
     def _key(element: etree._Element) -> str | None:
-        """feedparser's name for an element (its handler's), None for comments; an element
-        in a namespace feedparser does not know gets "?" before it."""
+        """feedparser's name for an element (its handler's, in lower case), None for comments.
+        An element in a namespace feedparser does not know is named by the prefix it is
+        written with, or by its local name alone (as if it were the feed's own) without one."""
         tag = element.tag
         if not isinstance(tag, str):
             return None
         namespace, local = _split(tag)
         if namespace in _OWN:
             return local
-        prefix = _PREFIXES.get(namespace)
-        if prefix is not None:
-            return f"{prefix}_{local}"
-        return f"?{(element.prefix or '').lower()}_{local}"
+        prefix = _PREFIXES.get(namespace) or element.prefix
+        return f"{prefix.lower()}_{local}" if prefix else local
 
     @staticmethod
     def _generic(key: str) -> bool:
         """An element feedparser has no handler for: stored under its own name."""
-        if key.startswith("?"):
-            key = key[1:]
-        elif key in FEEDPARSER_HANDLERS:
+        if key in FEEDPARSER_HANDLERS:
             return False
         if key in _READ_KEYS:
             raise NotUnderstood("element", f"{key} without a handler")
