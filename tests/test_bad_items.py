@@ -4,16 +4,23 @@ unknown, its link dropped) or skipped, with a warning naming it, and its sibling
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
+from lxml import etree
 
+from civicfeed.dedup import Story
+from civicfeed.models import Entry
+from civicfeed.render import FeedInfo, render_atom, render_json, render_rss
+from civicfeed.render.model import in_zone
 from conftest import BASE
-from feedcheck import check_atom, check_rss, rss_items
+from feedcheck import ATOM, check_atom, check_rss, rss_items
 from oldstore import downgrade
 from origin import Origin
 from test_refresh import refresh
@@ -154,3 +161,30 @@ def test_stored_dates_outside_the_range_are_repaired_by_a_migration(
     assert known == 0
     assert published.startswith(str(datetime.now().year))
     check_rss(config.parent / "feeds" / "stadt.rss", self_url=f"{BASE}stadt.rss")
+
+
+def test_rendering_never_writes_a_local_mean_time_offset() -> None:
+    # Europe/Berlin before 1893 is local mean time, +00:53:28: neither RFC 822 nor RFC 3339
+    old = datetime(1850, 6, 1, 12, tzinfo=UTC)
+    entry = Entry(
+        id="urn:x:1",
+        source_id="s",
+        title="Alte Meldung",
+        link="https://example.org/1",
+        published=old,
+        date_known=True,
+        summary="",
+        first_seen=old,
+        updated=old,
+    )
+    info = FeedInfo(id="s", title="Quelle", description="Meldungen", home="https://example.org/")
+    stories = [Story(id="urn:x:1", entry=entry, origins=(), updated=old)]
+    zone = ZoneInfo("Europe/Berlin")
+    rss = etree.fromstring(render_rss(info, stories, zone))
+    assert rss.findtext("channel/item/pubDate") == "Sat, 01 Jun 1850 12:00:00 +0000"
+    atom = etree.fromstring(render_atom(info, stories, zone))
+    assert atom.findtext(f"{ATOM}entry/{ATOM}published") == "1850-06-01T12:00:00+00:00"
+    item = json.loads(render_json(info, stories, zone))["items"][0]
+    assert item["date_published"] == "1850-06-01T12:00:00+00:00"
+    # a date after 1893 keeps the zone's own offset
+    assert in_zone(datetime(2026, 6, 1, 10, tzinfo=UTC), zone).isoformat().endswith("+02:00")

@@ -4,11 +4,13 @@ and pages never read go first, so that every item gets its turn however many the
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from civicfeed.refresh import MAX_DETAIL_FETCHES
+from civicfeed.models import DetailPage
+from civicfeed.refresh import MAX_DETAIL_FETCHES, detail_turns
 from feedcheck import rss_items
 from origin import Origin
 from test_refresh import refresh
@@ -67,3 +69,22 @@ def test_undated_detail_pages_are_read_once_per_listing_and_all_get_their_turn(
     items = {i["title"]: i for i in rss_items(config.parent / "feeds" / "liste.rss")}
     assert items["Meldung Nummer 31"]["pubDate"] == "Tue, 02 Jun 2026 00:00:00 +0200"
     assert len(items) == 31
+
+
+def test_turns_never_read_first_then_the_longest_ago() -> None:
+    at = datetime(2026, 6, 1, 8, tzinfo=UTC)
+    pages = {
+        "/failed-yesterday": DetailPage(
+            "/failed-yesterday", checked=at - timedelta(days=1), failures=1
+        ),
+        "/read-last-week": DetailPage("/read-last-week", checked=at - timedelta(7)),
+    }
+    first_seen = {"/new-but-known-longer": at - timedelta(days=30), "/new": at}
+    wanted = ["/failed-yesterday", "/new", "/read-last-week", "/new-but-known-longer", "/unseen"]
+    assert detail_turns(wanted, pages, first_seen) == [
+        "/new-but-known-longer",  # never read: the item known longest first
+        "/new",
+        "/unseen",  # never read and not stored yet: after those, in listing order
+        "/read-last-week",  # read before: the longest ago first
+        "/failed-yesterday",
+    ]
