@@ -3,15 +3,17 @@ end to end over loopback HTTP into a real SQLite file and real feed files."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from lxml import etree
 
 from feedcheck import check_rss, rss_items
 from origin import Origin
-from test_refresh import herne_source, listing, refresh
+from test_refresh import HERNE_RULES, herne_source, listing, refresh
 
 NOTICE = "Öffentliche Bekanntmachung"
 
@@ -228,3 +230,124 @@ def test_items_without_a_title_are_titled_from_their_summary(
     assert titles[2] == "Die Stadtbibliothek öffnet ab März auch samstags, wie Dr. Beck mitteilte."
     assert len(titles[1]) <= 100
     assert titles[1].endswith("Punkt Sehr…")  # cut at a word
+
+
+def test_edited_extraction_settings_apply_at_the_next_refresh(
+    origin: Origin, project: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    origin.set(
+        "/herne/",
+        listing(
+            [
+                ("Meldung vom 4. Februar 2026", "Sprachkurse [Archiv]", "/m/1.html"),
+                ("Meldung vom 3. Februar 2026", "Fest der Kulturen [Archiv]", "/m/2.html"),
+            ]
+        ),
+    )
+    config = project(herne_source(origin))
+    assert refresh(config, capsys)[0] == 0
+    rss_file = config.parent / "feeds" / "herne.rss"
+    ids = {i["link"]: i["guid"] for i in rss_items(rss_file)}
+    # the same page again: answered 304
+    code, output = refresh(config, capsys)
+    assert "unchanged (304 not modified)" in output
+    # the user removes the suffix with title_remove: the next refresh reads the page again
+    edited = config.read_text(encoding="utf-8").replace(
+        "summary: .news-text}", "summary: .news-text, title_remove: ' \\[Archiv\\]$'}"
+    )
+    config.write_text(edited, encoding="utf-8")
+    code, output = refresh(config, capsys)
+    assert code == 0, output
+    assert "updated: 0 new, 2 updated, 2 items" in output
+    assert not origin.hits("/herne/")[-1].headers.get("If-None-Match")
+    items = rss_items(rss_file)
+    assert sorted(i["title"] for i in items) == ["Fest der Kulturen", "Sprachkurse"]
+    assert {i["link"]: i["guid"] for i in items} == ids  # the entries keep their ids
+    # settings unchanged again: conditional requests again
+    assert "unchanged (304 not modified)" in refresh(config, capsys)[1]
+    # --reparse reads the named sources again whatever their validators say
+    code, output = refresh(config, capsys, "--reparse")
+    assert code == 0, output
+    assert "unchanged: 0 new, 0 updated, 2 items" in output
+    assert not origin.hits("/herne/")[-1].headers.get("If-None-Match")
+
+
+def test_a_source_without_a_title_is_named_by_its_feed_page_or_host(
+    origin: Origin, project: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    item = rss_item("Meldung", "m-1", "Tue, 10 Feb 2026 09:00:00 +0100", "https://x.example/1")
+    origin.set(
+        "/dortmund.rss",
+        rss([item], title="Stadt Dortmund – Presse"),
+        content_type="application/rss+xml",
+    )
+    origin.set("/untitled.rss", rss([item], title=""), content_type="application/rss+xml")
+    origin.set(
+        "/herne/",
+        listing([("Meldung vom 4. Februar 2026", "Sprachkurse", "/m/1.html")]).replace(
+            "<head>", "<head><title>Pressemeldungen der Stadt Herne</title>"
+        ),
+    )
+    sources = (
+        f"  - id: dortmund\n    url: {origin.url('/dortmund.rss')}\n"
+        f"  - id: untitled\n    url: {origin.url('/untitled.rss', host='localhost')}\n"
+        f"  - id: herne\n    url: {origin.url('/herne/')}\n    html: {HERNE_RULES}\n"
+    )
+    config = project(sources)
+    code, output = refresh(config, capsys)
+    assert code == 0, output
+    feeds = config.parent / "feeds"
+
+    def channel_title(name: str) -> str:
+        return str(check_rss(feeds / f"{name}.rss").findtext("channel/title"))
+
+    assert channel_title("dortmund") == "Stadt Dortmund – Presse"
+    assert channel_title("herne") == "Pressemeldungen der Stadt Herne"
+    assert channel_title("untitled") == "localhost"
+    # the source fails later: its feed keeps the title it had
+    origin.set("/dortmund.rss", b"gone", status=404, content_type="text/plain")
+    (feeds / "dortmund.rss").unlink()
+    assert refresh(config, capsys)[0] == 1
+    assert channel_title("dortmund") == "Stadt Dortmund – Presse"
+
+
+def test_every_feed_says_its_language(
+    origin: Origin, project: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    item = rss_item("News", "n-1", "Tue, 10 Feb 2026 09:00:00 +0100", "https://x.example/1")
+    origin.set(
+        "/en.rss",
+        rss([item], extra="<language>en-us</language>"),
+        content_type="application/rss+xml",
+    )
+    origin.set("/plain.rss", rss([item]), content_type="application/rss+xml")
+    origin.set(
+        "/fr.rss", rss([item], extra="<language>en</language>"), content_type="application/rss+xml"
+    )
+    sources = (
+        f"  - id: declared\n    url: {origin.url('/en.rss')}\n"
+        f"  - id: plain\n    url: {origin.url('/plain.rss')}\n"
+        f"  - id: configured\n    url: {origin.url('/fr.rss')}\n    language: fr\n"
+    )
+    feeds_yaml = (
+        "feeds:\n  - id: alle\n    title: Alle\n    sources: [declared, plain, configured]\n"
+        "  - id: english\n    title: English\n    sources: [declared]\n    language: en\n"
+    )
+    config = project(sources, feeds_yaml, top="language: nl\n")
+    code, output = refresh(config, capsys)
+    assert code == 0, output
+    feeds = config.parent / "feeds"
+    want = {"declared": "en-us", "plain": "nl", "configured": "fr", "alle": "nl", "english": "en"}
+    for name, language in want.items():
+        assert check_rss(feeds / f"{name}.rss").findtext("channel/language") == language
+        atom = etree.parse(feeds / f"{name}.atom").getroot()
+        assert atom.get("{http://www.w3.org/XML/1998/namespace}lang") == language
+        document = json.loads((feeds / f"{name}.json").read_text(encoding="utf-8"))
+        assert document["language"] == language
+    # without any language setting, feeds are German
+    config = project(f"  - id: plain\n    url: {origin.url('/plain.rss')}\n")
+    assert refresh(config, capsys)[0] == 0
+    assert check_rss(feeds / "plain.rss").findtext("channel/language") == "de"
+    code, output = refresh(project(sources, top="language: 'de DE'\n"), capsys)
+    assert code == 2
+    assert "language: 'de DE' is not a language tag" in output

@@ -74,6 +74,12 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also fetch sources that are held back after repeated failures",
     )
+    run.add_argument(
+        "--reparse",
+        action="store_true",
+        help="fetch every source (or those named with --only) unconditionally and read its "
+        "items again with the current settings; entries keep their ids",
+    )
 
     service = commands.add_parser(
         "run", help="refresh every source on its schedule; with --serve, serve the feeds too"
@@ -273,6 +279,7 @@ def _refresh(config: Config, args: argparse.Namespace) -> int:
                 config,
                 only=args.only,
                 force=args.force or bool(args.only),
+                reparse=args.reparse,
                 on_result=display.result,
             )
         )

@@ -107,6 +107,15 @@ def parse_window(value: object) -> float:
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 Window = Annotated[float, BeforeValidator(parse_window)]
 DateOrder = Literal["dmy", "mdy"]
+
+
+def _check_language(value: str) -> str:
+    if not re.match(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$", value):
+        raise ValueError(f"{value!r} is not a language tag; write e.g. de, en or de-AT")
+    return value
+
+
+Language = Annotated[str, AfterValidator(_check_language)]
 Size = Annotated[int, BeforeValidator(parse_size)]
 Selector = Annotated[str, AfterValidator(_check_selector)]
 OptionalSelector = Annotated[str | None, AfterValidator(_check_selector)]
@@ -159,7 +168,8 @@ class HtmlRules(_Strict):
 
 class Source(_Strict):
     id: Ident
-    title: str = Field(min_length=1)
+    # None: the feed's own title, else the page's <title>, else the host (see publish.py)
+    title: str | None = Field(default=None, min_length=1)
     url: str
     description: str | None = None
     home: str | None = None  # the human page a feed source stands for; default: url
@@ -170,6 +180,9 @@ class Source(_Strict):
     every: Duration = 1800.0
     cron: str | None = None  # a crontab line for `civicfeed run`; instead of `every`
     max_entries: int = Field(default=100, ge=1)
+    # the language of its feed (RSS <language>, Atom xml:lang, JSON Feed language); None: the
+    # language a feed source declares, else the top-level language
+    language: Language | None = None
     # numeric dates with slashes: day first (11/2/2026), or "mdy", month first (2/11/2026);
     # None: the top-level date_order
     date_order: DateOrder | None = None
@@ -214,6 +227,7 @@ class Aggregate(_Strict):
     sources: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
     max_entries: int = Field(default=100, ge=1)
+    language: Language | None = None  # None: the top-level language
 
     @model_validator(mode="after")
     def _needs_members(self) -> Aggregate:
@@ -227,6 +241,7 @@ class Config(_Strict):
 
     path: Path
     title: str = Field(default="Meldungen als Feeds", min_length=1)  # the index page's title
+    language: Language = "de"  # of every feed that has none of its own
     websub_hub: str | None = None  # a WebSub hub to declare in the feeds and to ping
     timezone: str = "UTC"
     output: Path = Path("feeds")
@@ -320,6 +335,7 @@ class Config(_Strict):
 # --- loading -------------------------------------------------------------------------------
 
 _TOP_KEYS = {
+    "language",
     "timezone",
     "output",
     "state",

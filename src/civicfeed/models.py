@@ -59,6 +59,8 @@ class Extraction:
     items: tuple[Item, ...]
     kind: Literal["html", "feed"]
     warnings: tuple[str, ...] = ()
+    title: str | None = None  # the document's own title: the feed's, or the page's <title>
+    language: str | None = None  # its declared language: <language>, xml:lang, <html lang>
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,9 @@ class SourceState:
     last_error: str | None = None
     last_error_at: datetime | None = None
     consecutive_failures: int = 0
+    settings: str | None = None  # digest of the extraction settings of the last success
+    title: str | None = None  # the title the source itself declared (feed or page title)
+    language: str | None = None  # the language it declared
 
 
 # --- extract: what the configuration tools (add, check) and full text are given ----------

@@ -8,16 +8,18 @@ to RFC 5005 archive pages. Files are replaced only when their bytes change.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
+from urllib.parse import urlsplit
 
 from . import __version__
 from .config import Aggregate, Config, Source
 from .dedup import Story, merge_stories
 from .errors import WriteError
+from .models import SourceState
 from .render import (
     STYLESHEET_NAME,
     Archive,
@@ -37,7 +39,15 @@ from .render.model import EPOCH
 from .store import Store
 from .write import remove_feed_files, remove_leftovers, write_if_changed
 
-__all__ = ["FeedSpec", "PublishReport", "Publisher", "feed_specs", "page_stories"]
+__all__ = [
+    "FeedSpec",
+    "PublishReport",
+    "Publisher",
+    "feed_specs",
+    "page_stories",
+    "source_language",
+    "source_title",
+]
 
 INDEX_NAME = "index.html"
 OPML_NAME = "feeds.opml"
@@ -57,10 +67,40 @@ class PublishReport:
     changed_feeds: tuple[str, ...] = ()  # ids of feeds whose subscription documents changed
 
 
-def feed_specs(config: Config) -> list[FeedSpec]:
-    refs = {source.id: _source_ref(config, source) for source in config.sources}
+def source_title(source: Source, declared: SourceState | None = None) -> str:
+    """A source's name: its configured title, else the title its feed or page declared when
+    last read (kept in the store), else its host."""
+    if source.title:
+        return source.title
+    if declared is not None and declared.title:
+        return declared.title
+    return urlsplit(source.url).hostname or source.url
+
+
+def source_language(config: Config, source: Source, declared: SourceState | None = None) -> str:
+    """Its configured language, else the one a feed source declares, else the top level's."""
+    if source.language:
+        return source.language
+    if source.html is None and declared is not None and declared.language:
+        return declared.language
+    return config.language
+
+
+def feed_specs(
+    config: Config, declared: Mapping[str, SourceState] | None = None
+) -> list[FeedSpec]:
+    """Every feed of the configuration; ``declared``: what the store knows of each source
+    (the title and language it declared), for sources whose configuration names none."""
+    known = declared or {}
+    refs = {
+        source.id: _source_ref(config, source, known.get(source.id)) for source in config.sources
+    }
     specs = [
-        FeedSpec(_source_info(config, source, refs), (source.id,), source.max_entries)
+        FeedSpec(
+            _source_info(config, source, refs, known.get(source.id)),
+            (source.id,),
+            source.max_entries,
+        )
         for source in config.sources
     ]
     for aggregate in config.feeds:
@@ -123,7 +163,7 @@ class Publisher:
         errors: list[str] = []
         changed: list[str] = []
         remove_leftovers(config.output)
-        specs = feed_specs(config)
+        specs = feed_specs(config, {s.id: store.source_state(s.id) for s in config.sources})
         for spec in specs:
             if (
                 chosen is not None
@@ -284,17 +324,18 @@ def _url(config: Config, name: str) -> str | None:
     return f"{config.base_url}{name}" if config.base_url else None
 
 
-def _source_ref(config: Config, source: Source) -> SourceRef:
+def _source_ref(config: Config, source: Source, declared: SourceState | None) -> SourceRef:
+    title = source_title(source, declared)
     info = FeedInfo(
         id=source.id,
-        title=source.title,
+        title=title,
         description="",
         home=source.home or source.url,
         base_url=config.base_url,
     )
     return SourceRef(
         id=source.id,
-        title=source.title,
+        title=title,
         page=source.home or source.url,
         atom_id=info.atom_id,
         atom_url=_url(config, f"{source.id}.atom"),
@@ -302,13 +343,17 @@ def _source_ref(config: Config, source: Source) -> SourceRef:
     )
 
 
-def _source_info(config: Config, source: Source, refs: dict[str, SourceRef]) -> FeedInfo:
+def _source_info(
+    config: Config, source: Source, refs: dict[str, SourceRef], declared: SourceState | None
+) -> FeedInfo:
+    title = refs[source.id].title
     return FeedInfo(
         id=source.id,
-        title=source.title,
-        description=source.description or f"Meldungen: {source.title}",
+        title=title,
+        description=source.description or f"Meldungen: {title}",
         home=source.home or source.url,
         base_url=config.base_url,
+        language=source_language(config, source, declared),
         sources=MappingProxyType({source.id: refs[source.id]}),
         hub=config.websub_hub,
     )
@@ -317,13 +362,14 @@ def _source_info(config: Config, source: Source, refs: dict[str, SourceRef]) -> 
 def _aggregate_info(
     config: Config, aggregate: Aggregate, members: Sequence[Source], refs: dict[str, SourceRef]
 ) -> FeedInfo:
-    names = ", ".join(m.title for m in members)
+    names = ", ".join(refs[m.id].title for m in members)
     return FeedInfo(
         id=aggregate.id,
         title=aggregate.title,
         description=aggregate.description or f"Meldungen aus: {names}",
         home=config.base_url or (members[0].home or members[0].url),
         base_url=config.base_url,
+        language=aggregate.language or config.language,
         sources=MappingProxyType({m.id: refs[m.id] for m in members}),
         aggregate=True,
         hub=config.websub_hub,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import time
 from collections import Counter
@@ -125,6 +126,7 @@ class _Run:
     store: Store | None = None
     on_result: Callable[[SourceResult], None] | None = None
     results: list[SourceResult] = field(default_factory=list)
+    reparse: bool = False  # every source fetched unconditionally and read again
 
 
 # --- whole runs -----------------------------------------------------------------------------
@@ -136,6 +138,7 @@ async def refresh(
     only: Sequence[str] = (),
     now: datetime | None = None,
     force: bool = False,
+    reparse: bool = False,
     on_result: Callable[[SourceResult], None] | None = None,
     store: Store | None = None,
     fetcher: Fetcher | None = None,
@@ -144,7 +147,9 @@ async def refresh(
     """Refresh the sources (all, or ``only`` these ids), then write every feed that changed.
 
     A source that keeps failing is skipped until its next attempt is due (see health.py),
-    unless ``force`` is set. A long-running caller passes its own store, fetcher and publisher;
+    unless ``force`` is set. A source whose extraction settings changed since its last
+    success, or every source with ``reparse``, is fetched unconditionally and read again.
+    A long-running caller passes its own store, fetcher and publisher;
     the publisher then renders only the feeds that include the refreshed sources.
     """
     own_store = store is None
@@ -159,7 +164,7 @@ async def refresh(
                 else await stack.enter_async_context(_fetcher(config))
             )
             moment = now or datetime.now(UTC).replace(microsecond=0)
-            run = _Run(config, client, moment, store, on_result)
+            run = _Run(config, client, moment, store, on_result, reparse=reparse)
             chosen = [s for s in config.sources if not only or s.id in only]
             await asyncio.gather(*(_refresh_one(run, source, force=force) for source in chosen))
             published = (publisher or Publisher(config)).publish(
@@ -292,14 +297,36 @@ def _portable(fetched: Fetched) -> Fetched:
     return replace(fetched, headers=dict(fetched.headers))
 
 
+# what a source's extraction does not depend on: a change of these reads nothing again
+_NOT_EXTRACTION = {"id", "title", "description", "home", "tags", "timeout", "max_bytes"}
+_NOT_EXTRACTION |= {"every", "cron", "max_entries", "language"}
+
+
+def settings_digest(config: Config, source: Source) -> str:
+    """A digest of every setting that shapes what a source's page yields (selectors,
+    title_remove, html, date_order, the url, the time zone, ...)."""
+    settings = source.model_dump(mode="json", exclude=_NOT_EXTRACTION)
+    settings["_config"] = {"timezone": config.timezone, "date_order": config.date_order}
+    text = json.dumps(settings, sort_keys=True, ensure_ascii=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
 async def _fetch_and_store(run: _Run, source: Source, state: SourceState) -> SourceResult:
     assert run.store is not None
+    settings = settings_digest(run.config, source)
+    # settings changed (or --reparse): fetch without validators, so that the page is read
+    # again with the new settings; a 304 would keep the entries as the old ones made them.
+    # A store from before digests were kept knows none: the settings count as unchanged.
+    fresh = run.reparse or state.settings not in (None, settings)
     fetched = await run.fetcher.fetch(
-        source.url, timeout=source.timeout, max_bytes=source.max_bytes, validators=state.validators
+        source.url,
+        timeout=source.timeout,
+        max_bytes=source.max_bytes,
+        validators=Validators() if fresh else state.validators,
     )
     deadline = _source_deadline(source, fetched)
     if fetched.not_modified:
-        run.store.save_not_modified(source.id, run.now)
+        run.store.save_not_modified(source.id, run.now, settings)
         return SourceResult(source.id, "not-modified")
     extraction = await _parse(fetched, source, deadline)
     existing = run.store.entries([source.id])
@@ -329,6 +356,9 @@ async def _fetch_and_store(run: _Run, source: Source, state: SourceState) -> Sou
         item_count=len(extraction.items),
         at=run.now,
         details=details,
+        settings=settings,
+        title=extraction.title,
+        language=extraction.language,
     )
     return _success(source.id, plan, len(candidates), warnings)
 

@@ -11,6 +11,7 @@ import calendar
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -74,7 +75,10 @@ def _extract_xml(fetched: Fetched, max_items: int) -> Extraction:
         raise ExtractError(f"the feed is incomplete (truncated?): {parsed.get('bozo_exception')}")
     if parsed.get("bozo") and parsed.get("bozo_exception") is not None:
         warnings.append(f"feed is not well-formed, read leniently: {parsed['bozo_exception']}")
-    return _extraction(entries, _xml_item, warnings)
+    extraction = _extraction(entries, _xml_item, warnings)
+    feed = parsed.get("feed") or {}
+    title = " ".join(_plain(feed.get("title", ""), feed.get("title_detail")).split())
+    return replace(extraction, title=title or None, language=_language(feed.get("language")))
 
 
 class _EntitiesDeclared(Exception):
@@ -213,7 +217,24 @@ def _extract_json(content: bytes) -> Extraction:
         raise ExtractError(f"not a JSON feed: {exc}") from None
     if not isinstance(document, dict) or not isinstance(document.get("items"), list):
         raise ExtractError("not a JSON feed: no 'items' list")
-    return _extraction(document["items"], _json_item, [])
+    extraction = _extraction(document["items"], _json_item, [])
+    title = document.get("title")
+    return replace(
+        extraction,
+        title=" ".join(title.split()) or None if isinstance(title, str) else None,
+        language=_language(document.get("language")),
+    )
+
+
+_LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
+
+
+def _language(value: object) -> str | None:
+    """A declared language that is a language tag ("de", "en-US"), else None."""
+    if not isinstance(value, str):
+        return None
+    value = value.strip().replace("_", "-")
+    return value if _LANGUAGE.match(value) else None
 
 
 def _json_item(raw: object) -> Item | None:

@@ -120,7 +120,10 @@ def extract_html(
     if not rules.item and not rules.title and not rules.title_remove:
         titles = detect.strip_common_prefix([item.title for item in items])
         items = [replace(item, title=title) for item, title in zip(items, titles, strict=True)]
-    return Extraction(tuple(items), "html", tuple(notes))
+    page_title = " ".join((root.findtext(".//title") or "").split())
+    return Extraction(
+        tuple(items), "html", tuple(notes), title=page_title or None, language=root.get("lang")
+    )
 
 
 def select(node: lxml.html.HtmlElement, selector: str) -> list[lxml.html.HtmlElement]:

@@ -55,9 +55,14 @@ class Store(Protocol):
         item_count: int,
         at: datetime,
         details: Sequence[DetailPage] = (),
+        settings: str | None = None,
+        title: str | None = None,
+        language: str | None = None,
     ) -> None: ...
 
-    def save_not_modified(self, source_id: str, at: datetime) -> None: ...
+    def save_not_modified(
+        self, source_id: str, at: datetime, settings: str | None = None
+    ) -> None: ...
 
     def archived_pages(self, feed_id: str) -> list[list[Story]]: ...
 

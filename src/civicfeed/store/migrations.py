@@ -132,5 +132,19 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    # per source: a digest of the extraction settings its entries were read with (a change
+    # makes the next refresh fetch and read the page again), and the title and language the
+    # source itself declared, for its feed when the configuration names none
+    (
+        9,
+        (
+            "ALTER TABLE sources ADD COLUMN settings TEXT",
+            "ALTER TABLE sources ADD COLUMN own_title TEXT",
+            "ALTER TABLE sources ADD COLUMN own_language TEXT",
+        ),
+    ),
+)
+
 LATEST = MIGRATIONS[-1][0]
 assert [m[0] for m in MIGRATIONS] == list(range(1, LATEST + 1)), "migrations are numbered 1, 2, …"

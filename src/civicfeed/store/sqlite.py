@@ -138,12 +138,13 @@ class SQLiteStore:
     def source_state(self, source_id: str) -> SourceState:
         row = self._read(
             "SELECT etag, last_modified, last_item_count, last_success, last_error,"
-            " last_error_at, consecutive_failures FROM sources WHERE id = ?",
+            " last_error_at, consecutive_failures, settings, own_title, own_language"
+            " FROM sources WHERE id = ?",
             (source_id,),
         )
         if not row:
             return SourceState(source_id)
-        etag, modified, count, success, error, error_at, failures = row[0]
+        etag, modified, count, success, error, error_at, failures, settings, title, lang = row[0]
         return SourceState(
             source_id,
             Validators(etag, modified),
@@ -152,6 +153,9 @@ class SQLiteStore:
             error,
             _dt(error_at),
             failures,
+            settings,
+            title,
+            lang,
         )
 
     def entries(self, source_ids: Sequence[str]) -> list[Entry]:
@@ -227,8 +231,17 @@ class SQLiteStore:
         item_count: int,
         at: datetime,
         details: Sequence[DetailPage] = (),
+        settings: str | None = None,
+        title: str | None = None,
+        language: str | None = None,
     ) -> None:
         with self._transaction() as db:
+            self._ensure(db, source_id)
+            db.execute(
+                "UPDATE sources SET settings = ?, own_title = COALESCE(?, own_title),"
+                " own_language = COALESCE(?, own_language) WHERE id = ?",
+                (settings, title or None, language or None, source_id),
+            )
             for entry in plan.new + plan.changed:
                 db.execute(
                     f"INSERT OR REPLACE INTO entries ({_ENTRY_COLUMNS}) "
@@ -272,12 +285,15 @@ class SQLiteStore:
                 (validators.etag, validators.last_modified, item_count, _iso(at), source_id),
             )
 
-    def save_not_modified(self, source_id: str, at: datetime) -> None:
+    def save_not_modified(
+        self, source_id: str, at: datetime, settings: str | None = None
+    ) -> None:
         with self._transaction() as db:
             self._ensure(db, source_id)
             db.execute(
-                "UPDATE sources SET last_success = ?, consecutive_failures = 0 WHERE id = ?",
-                (_iso(at), source_id),
+                "UPDATE sources SET last_success = ?, consecutive_failures = 0,"
+                " settings = COALESCE(settings, ?) WHERE id = ?",
+                (_iso(at), settings, source_id),
             )
 
     def archived_pages(self, feed_id: str) -> list[list[Story]]:
