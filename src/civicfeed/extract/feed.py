@@ -57,7 +57,7 @@ def _extract_xml(fetched: Fetched, max_items: int) -> Extraction:
         warnings.append(f"more than {max_items} items in the feed; only the first are read")
     fast = read_fast(content, headers)
     if fast is not None:
-        return _extraction(fast.entries, _xml_item, warnings)
+        return _declared(_extraction(fast.entries, _xml_item, warnings), fast.feed)
     try:
         parsed = feedparser.parse(
             content, response_headers=headers, sanitize_html=True, resolve_relative_uris=True
@@ -75,9 +75,12 @@ def _extract_xml(fetched: Fetched, max_items: int) -> Extraction:
         raise ExtractError(f"the feed is incomplete (truncated?): {parsed.get('bozo_exception')}")
     if parsed.get("bozo") and parsed.get("bozo_exception") is not None:
         warnings.append(f"feed is not well-formed, read leniently: {parsed['bozo_exception']}")
-    extraction = _extraction(entries, _xml_item, warnings)
-    feed = parsed.get("feed") or {}
-    title = " ".join(_plain(feed.get("title", ""), feed.get("title_detail")).split())
+    return _declared(_extraction(entries, _xml_item, warnings), parsed.get("feed") or {})
+
+
+def _declared(extraction: Extraction, feed: Mapping[str, Any]) -> Extraction:
+    """The extraction with the feed's own title and language (feedparser's feed keys)."""
+    title = " ".join(_plain(feed.get("title", "") or "", feed.get("title_detail")).split())
     return replace(extraction, title=title or None, language=_language(feed.get("language")))
 
 
