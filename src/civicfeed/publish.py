@@ -86,9 +86,7 @@ def source_language(config: Config, source: Source, declared: SourceState | None
     return config.language
 
 
-def feed_specs(
-    config: Config, declared: Mapping[str, SourceState] | None = None
-) -> list[FeedSpec]:
+def feed_specs(config: Config, declared: Mapping[str, SourceState] | None = None) -> list[FeedSpec]:
     """Every feed of the configuration; ``declared``: what the store knows of each source
     (the title and language it declared), for sources whose configuration names none."""
     known = declared or {}

@@ -285,9 +285,7 @@ class SQLiteStore:
                 (validators.etag, validators.last_modified, item_count, _iso(at), source_id),
             )
 
-    def save_not_modified(
-        self, source_id: str, at: datetime, settings: str | None = None
-    ) -> None:
+    def save_not_modified(self, source_id: str, at: datetime, settings: str | None = None) -> None:
         with self._transaction() as db:
             self._ensure(db, source_id)
             db.execute(
