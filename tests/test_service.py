@@ -5,7 +5,10 @@ from __future__ import annotations
 import contextlib
 import gzip
 import json
+import resource
+import select
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -28,12 +31,19 @@ class Process:
     """A civicfeed process whose stderr lines (with ``stdout_too``, its stdout lines as well)
     are collected as they come."""
 
-    def __init__(self, *args: str, stdout_too: bool = False) -> None:
+    def __init__(self, *args: str, stdout_too: bool = False, files: int | None = None) -> None:
+        """``files``: the process's limit of open files (RLIMIT_NOFILE)."""
+
+        def limit() -> None:
+            if files is not None:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (files, files))
+
         self.popen = subprocess.Popen(
             [sys.executable, "-m", "civicfeed", *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT if stdout_too else subprocess.PIPE,
             text=True,
+            preexec_fn=limit,
         )
         self.stdout_too = stdout_too
         self.lines: Queue[str] = Queue()
@@ -414,3 +424,75 @@ def test_healthz_answers_while_a_hostile_page_is_parsed_and_workers_end_with_the
     while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not [pid for pid in workers if alive(pid)], "worker processes outlived the service"
+
+
+def slow_clients(port: int, count: int) -> list[socket.socket]:
+    """Slowloris: connections that send the start of a request head and then nothing."""
+    clients = []
+    for _ in range(count):
+        client = socket.create_connection(("127.0.0.1", port), timeout=5)
+        with contextlib.suppress(OSError):  # one closed to make room may refuse the bytes
+            client.sendall(b"GET /feeds.opml HTTP/1.1\r\nHost: x\r\n")
+        clients.append(client)
+    return clients
+
+
+def closed_by_server(clients: list[socket.socket]) -> int:
+    """How many of these connections the server has closed."""
+    readable, _, _ = select.select(clients, [], [], 0.5)
+    closed = 0
+    for client in readable:
+        try:
+            closed += client.recv(1024) == b""
+        except OSError:
+            closed += 1
+    return closed
+
+
+def test_slowloris_cannot_lock_out_a_real_client(
+    origin: Origin, tmp_path: Path, processes: list[Process]
+) -> None:
+    origin.serve_fixture("/herne/", "herne-2019.html")
+    config = write_config(origin, tmp_path)
+    (tmp_path / "feeds").mkdir()
+    (tmp_path / "feeds" / "index.html").write_text("<p>feeds</p>", encoding="utf-8")
+    # 300 slow connections against a server allowed 256 open files: without a limit it runs
+    # out of file descriptors and a real client is never answered
+    server = Process("serve", "--config", str(config), "--listen", "127.0.0.1:0", files=256)
+    processes.append(server)
+    port = server.port()
+    slow = slow_clients(port, 300)
+    connected = time.monotonic()  # the last was accepted by now, and its header time runs
+    try:
+        asked = time.monotonic()
+        answer = httpx.get(f"http://127.0.0.1:{port}/", timeout=10)
+        took = time.monotonic() - asked
+        assert answer.status_code == 200
+        assert answer.text == "<p>feeds</p>"
+        closed = closed_by_server(slow)
+        print(
+            f"\n300 slow connections: a real request answered in {took * 1000:.0f} ms; "
+            f"{closed} slow ones closed to make room"
+        )
+        assert closed >= 300 - 192  # the limit for 256 files
+        # the rest are closed once their header time is up
+        time.sleep(max(0.0, connected + 10 + 1.5 - time.monotonic()))
+        assert closed_by_server(slow) == len(slow)
+    finally:
+        for client in slow:
+            client.close()
+    code, _ = server.stop()
+    assert code == 0
+    log = "\n".join(server.seen) + "\n" + "\n".join(iter_lines(server))
+    assert "Traceback" not in log
+    assert "Too many open files" not in log
+    assert 1 <= log.count("connection limit reached (192 connections)") <= 2
+
+
+def iter_lines(process: Process) -> list[str]:
+    lines = []
+    while True:
+        try:
+            lines.append(process.lines.get(timeout=0.5))
+        except Empty:
+            return lines

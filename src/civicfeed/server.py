@@ -9,10 +9,13 @@ the feed's XSL stylesheet.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import json
+import logging
 import re
+import resource
 import socket
 import time
 from collections.abc import Callable, Collection, Iterator
@@ -32,6 +35,7 @@ from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from .accesslog import AccessLog
 from .errors import CivicfeedError
@@ -263,11 +267,140 @@ class _Server(uvicorn.Server):
         yield
 
 
+# a client has this long for a request's headers, and may keep an idle connection this long
+HEADER_TIMEOUT = 10.0
+IDLE_TIMEOUT = 5.0
+LIMIT_LOG_EVERY = 10.0  # seconds between two log lines about the connection limit
+
+log = logging.getLogger("civicfeed.server")
+
+
+def connection_limits(file_limit: int) -> tuple[int, int]:
+    """(connections served at once, connections accepted in one go): together well below
+    the process's file limit, which the state store, the fetches and the workers share."""
+    reserve = max(32, file_limit // 4)
+    backlog = max(8, min(128, reserve // 4))
+    return max(16, min(file_limit - reserve, 10_000)), backlog
+
+
+class _AcceptErrors(logging.Filter):
+    """asyncio logs a traceback for every accept() that fails (out of file descriptors):
+    one short line every LIMIT_LOG_EVERY seconds instead."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._last = 0.0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "socket.accept() out of system resource" not in record.getMessage():
+            return True
+        now = time.monotonic()
+        if now - self._last < LIMIT_LOG_EVERY:
+            return False
+        self._last = now
+        record.exc_info = None
+        record.msg, record.args = "cannot accept connections: out of file descriptors", ()
+        return True
+
+
+_ACCEPT_ERRORS = _AcceptErrors()
+
+
+class _Gate:
+    """What every connection of one server shares: the connections that wait for a request
+    (slow headers, or idle between requests), oldest first, and the limit."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.waiting: dict[_GuardedH11, None] = {}
+        self.closed = 0  # closed to make room since the last log line
+        self.too_slow = 0  # closed for slow headers since the last log line
+        self._logged = 0.0
+
+    def note(self, now: float) -> None:
+        if now - self._logged < LIMIT_LOG_EVERY:
+            return
+        self._logged = now
+        log.warning(
+            "connection limit reached (%d connections): the oldest idle or slow ones are "
+            "closed to take new ones (%d closed, %d for headers slower than %gs, since the "
+            "last such line)",
+            self.limit,
+            self.closed,
+            self.too_slow,
+            HEADER_TIMEOUT,
+        )
+        self.closed = self.too_slow = 0
+
+
+class _GuardedH11(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol with a header timeout and a connection limit.
+
+    A connection that has not sent a whole request head within HEADER_TIMEOUT is closed; at
+    the limit, a new connection closes the oldest connection that is waiting (for headers,
+    or idle between requests), so slow clients can never lock out a real one. A connection
+    beyond the limit with none to close is refused at once. Nothing here logs per connection.
+    """
+
+    gate: _Gate
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._header_timer: asyncio.TimerHandle | None = None
+        if len(self.connections) > self.gate.limit:
+            oldest = next((c for c in self.gate.waiting if c is not self), None)
+            self.gate.closed += 1
+            self.gate.note(self.loop.time())
+            if oldest is None:
+                transport.abort()
+                return
+            oldest.drop()
+        self._wait()
+
+    def _wait(self) -> None:
+        self.gate.waiting[self] = None
+        if self._header_timer is None:
+            self._header_timer = self.loop.call_later(HEADER_TIMEOUT, self._too_slow)
+
+    def _busy(self) -> None:
+        self.gate.waiting.pop(self, None)
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _too_slow(self) -> None:
+        self._header_timer = None
+        if self in self.gate.waiting:
+            self.gate.too_slow += 1
+            self.drop()
+
+    def drop(self) -> None:
+        self._busy()
+        if not self.transport.is_closing():
+            self.transport.abort()
+
+    def handle_events(self) -> None:
+        super().handle_events()
+        if self.cycle is not None and not self.cycle.response_complete:
+            self._busy()  # a whole request head arrived
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing() and (self.cycle is None or self.cycle.response_complete):
+            self._wait()  # idle until the next request (IDLE_TIMEOUT closes it)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._busy()
+        super().connection_lost(exc)
+
+
 class FeedServer:
     """``await server.serve()`` until ``server.stop()``; ``port`` once started.
 
     The socket is bound when the server is made, so that an address in use is a clear error
-    before anything else starts (uvicorn would exit the whole process instead).
+    before anything else starts (uvicorn would exit the whole process instead). Connections
+    are limited (see ``connection_limits``), request heads must arrive within HEADER_TIMEOUT
+    and idle connections are closed after IDLE_TIMEOUT.
     """
 
     def __init__(self, app: Starlette, host: str, port: int) -> None:
@@ -279,9 +412,20 @@ class FeedServer:
         except OSError as exc:
             self._socket.close()
             raise CivicfeedError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+        limit, backlog = connection_limits(resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+        protocol = type("GuardedH11", (_GuardedH11,), {"gate": _Gate(limit)})
+        logging.getLogger("asyncio").addFilter(_ACCEPT_ERRORS)
         self._server = _Server(
             uvicorn.Config(
-                app, host=host, port=port, log_level="warning", lifespan="off", access_log=False
+                app,
+                host=host,
+                port=port,
+                log_level="warning",
+                lifespan="off",
+                access_log=False,
+                http=protocol,
+                timeout_keep_alive=int(IDLE_TIMEOUT),
+                backlog=backlog,
             )
         )
 
