@@ -9,6 +9,7 @@ import resource
 import select
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -496,3 +497,78 @@ def iter_lines(process: Process) -> list[str]:
             lines.append(process.lines.get(timeout=0.5))
         except Empty:
             return lines
+
+
+def test_status_and_healthz_read_while_a_refresh_holds_the_write_lock(
+    origin: Origin, tmp_path: Path, processes: list[Process]
+) -> None:
+    origin.serve_fixture("/herne/", "herne-2019.html")
+    origin.serve_fixture("/dortmund.rss", "dortmund-cp1252.rss", content_type="application/rss+xml")
+    config = write_config(origin, tmp_path)
+    refresh = [sys.executable, "-m", "civicfeed", "refresh", "--config", str(config)]
+    assert subprocess.run(refresh, capture_output=True, timeout=60, check=False).returncode == 0
+    server = Process("serve", "--config", str(config), "--listen", "127.0.0.1:0")
+    processes.append(server)
+    port = server.port()
+    writer = sqlite3.connect(tmp_path / ".civicfeed" / "state.db", isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # what a refresh holds while it stores a source
+    try:
+        asked = time.monotonic()
+        status = subprocess.run(
+            [sys.executable, "-m", "civicfeed", "status", "--config", str(config), "--json"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        status_took = time.monotonic() - asked
+        asked = time.monotonic()
+        health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=30)
+        health_took = time.monotonic() - asked
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    print(
+        f"\nwhile the write lock was held: status in {status_took:.2f}s, "
+        f"/healthz in {health_took * 1000:.0f} ms"
+    )
+    assert status.returncode == 0, status.stderr
+    assert {row["id"]: row["state"] for row in json.loads(status.stdout)} == {
+        "herne": "ok",
+        "dortmund": "ok",
+    }
+    assert health.status_code == 200
+    assert health.json()["failing"] == []
+    # a reader that waited for the lock would have waited for the writer's 60 s timeout
+    assert status_took < 20
+    assert health_took < 20
+
+
+def test_dotfiles_and_temporary_files_are_never_served(
+    origin: Origin, tmp_path: Path, processes: list[Process]
+) -> None:
+    config = write_config(origin, tmp_path)
+    feeds = tmp_path / "feeds"
+    (feeds / "archive" / "herne").mkdir(parents=True)
+    (feeds / "herne.rss").write_text("<rss/>", encoding="utf-8")
+    hidden = {
+        ".herne.rss.k1x2y3.tmp": "half-written",
+        ".htpasswd": "secret",
+        "notes.tmp": "scratch",
+        "index.html~": "editor backup",
+        "archive/herne/.2.atom.a8b9c0.tmp": "half-written",
+    }
+    for name, text in hidden.items():
+        (feeds / name).write_text(text, encoding="utf-8")
+    (feeds / ".git").mkdir()
+    (feeds / ".git" / "config").write_text("[core]", encoding="utf-8")
+    server = Process("serve", "--config", str(config), "--listen", "127.0.0.1:0")
+    processes.append(server)
+    base = f"http://127.0.0.1:{server.port()}"
+    with httpx.Client(base_url=base, timeout=10) as client:
+        assert client.get("/herne.rss").status_code == 200
+        for path in [*hidden, ".git/config", "%2Ehtpasswd", "archive/herne/%2E2.atom.a8b9c0.tmp"]:
+            answer = client.get(f"/{path}")
+            assert answer.status_code == 404, path
+            assert "secret" not in answer.text
+            assert "half-written" not in answer.text

@@ -80,4 +80,4 @@ def reading(config: Config) -> closing[Store] | None:
     """The store of a process that does not own it (`serve`), or None before any refresh."""
     if not config.state.exists():
         return None
-    return closing(open_store(config.state))
+    return closing(open_store(config.state, read_only=True))

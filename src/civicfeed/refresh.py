@@ -641,7 +641,7 @@ def source_status(config: Config, store: Store | None = None) -> list[dict[str, 
     if store is None:
         if not config.state.exists():  # nothing was ever refreshed: do not create the store
             return [_row(source, SourceState(source.id), 0) for source in config.sources]
-        with closing(open_store(config.state)) as own:
+        with closing(open_store(config.state, read_only=True)) as own:
             return source_status(config, own)
     counts = store.entry_counts()
     return [

@@ -26,6 +26,7 @@ from urllib.parse import parse_qs
 
 import uvicorn
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -79,6 +80,8 @@ class _Feeds(StaticFiles):
         self.site = site
 
     async def get_response(self, path: str, scope: Scope) -> Response:
+        if _hidden(path):  # temporary files of a write under way, and anything dotted
+            raise HTTPException(status_code=404)
         try:
             response = await self._response(path, scope)
         except HTTPException as exc:
@@ -120,6 +123,12 @@ class _Feeds(StaticFiles):
         if feed:
             response.headers["vary"] = "Sec-Fetch-Dest, Accept-Encoding"
         return response
+
+
+def _hidden(path: str) -> bool:
+    """Dotfiles (``.name``, ``.<feed>.<random>.tmp``) and temporary files are never served."""
+    parts = path.replace("\\", "/").split("/")
+    return any(part.startswith(".") or part.endswith((".tmp", "~")) for part in parts if part)
 
 
 def _wants(scope: Scope) -> str:
@@ -234,7 +243,8 @@ def make_app(output: Path, health: Health, site: Site | None = None) -> Starlett
         )
 
     async def healthz(request: Request) -> Response:
-        alive, details = health()
+        # the store is read in a thread: the event loop serves the feeds meanwhile
+        alive, details = await run_in_threadpool(health)
         return Response(
             json.dumps(details, indent=2, ensure_ascii=False),
             status_code=200 if alive else 503,

@@ -225,11 +225,15 @@ class Service:
             await asyncio.wait([serving], timeout=STOP_GRACE)
 
     def health(self) -> tuple[bool, dict[str, Any]]:
-        """Is the scheduler alive, are the feeds fresh, and which sources are failing?"""
-        rows = source_status(self.config, self._store) if self._store else []
+        """Is the scheduler alive, are the feeds fresh, and which sources are failing?
+
+        Called in a thread (see server.py): it reads the store through its own read-only
+        connection, so neither a refresh's write lock nor the event loop holds it up."""
+        with reading(self.config) or nullcontext(None) as store:
+            rows = source_status(self.config, store) if store else []
+            fresh = freshness(self.config, store)
         failing = [row["id"] for row in rows if row["state"] == "failing"]
         alive = self.scheduler.running and not self._stopping
-        fresh = freshness(self.config, self._store)
         status = "stopping" if self._stopping else _status(fresh, failing)
         return alive and not fresh["stale"], {
             "status": status,

@@ -75,7 +75,8 @@ class Store(Protocol):
     def close(self) -> None: ...
 
 
-def open_store(path: Path) -> Store:
+def open_store(path: Path, *, read_only: bool = False) -> Store:
+    """The store at ``path``; ``read_only`` for readers that must never wait for a lock."""
     from .sqlite import SQLiteStore
 
-    return SQLiteStore(path)
+    return SQLiteStore(path, read_only=read_only)

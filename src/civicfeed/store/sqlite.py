@@ -78,8 +78,13 @@ def _story_from(raw: dict[str, Any]) -> Story:
 
 
 class SQLiteStore:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
+        """``read_only``: for status and health; takes no lock, so a refresh holding the
+        write lock never blocks it. A file whose schema is older than this civicfeed's is
+        opened for writing instead, to be migrated."""
         self.path = path
+        if read_only and self._open_read_only():
+            return
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(path, timeout=60, isolation_level=None)
@@ -92,6 +97,34 @@ class SQLiteStore:
             raise StoreError(f"cannot open the state database {path}: {exc}") from exc
         except OSError as exc:
             raise StoreError(f"cannot create the state folder {path.parent}: {exc}") from exc
+
+    def _open_read_only(self) -> bool:
+        try:
+            self._db = sqlite3.connect(
+                f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=5, isolation_level=None
+            )
+            self._db.execute("PRAGMA query_only=1")
+            self._db.create_function("xml_safe", 1, _xml_safe, deterministic=True)
+            found = self._db.execute(
+                "SELECT name FROM sqlite_master WHERE type='table' AND name='schema_version'"
+            ).fetchone()
+            version = (
+                self._db.execute("SELECT MAX(version) FROM schema_version").fetchone()[0]
+                if found
+                else 0
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read the state database {self.path}: {exc}") from exc
+        if (version or 0) > LATEST:
+            self._db.close()
+            raise StoreError(
+                f"{self.path} has schema version {version}, newer than this "
+                f"civicfeed understands ({LATEST}); upgrade civicfeed"
+            )
+        if (version or 0) < LATEST:
+            self._db.close()
+            return False
+        return True
 
     # --- schema ---------------------------------------------------------------------------
 
