@@ -551,6 +551,7 @@ def test_dotfiles_and_temporary_files_are_never_served(
     feeds = tmp_path / "feeds"
     (feeds / "archive" / "herne").mkdir(parents=True)
     (feeds / "herne.rss").write_text("<rss/>", encoding="utf-8")
+    (feeds / "index.html").write_text("<p>feeds</p>", encoding="utf-8")
     hidden = {
         ".herne.rss.k1x2y3.tmp": "half-written",
         ".htpasswd": "secret",
@@ -567,6 +568,7 @@ def test_dotfiles_and_temporary_files_are_never_served(
     base = f"http://127.0.0.1:{server.port()}"
     with httpx.Client(base_url=base, timeout=10) as client:
         assert client.get("/herne.rss").status_code == 200
+        assert client.get("/").text == "<p>feeds</p>"
         for path in [*hidden, ".git/config", "%2Ehtpasswd", "archive/herne/%2E2.atom.a8b9c0.tmp"]:
             answer = client.get(f"/{path}")
             assert answer.status_code == 404, path

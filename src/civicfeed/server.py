@@ -128,7 +128,8 @@ class _Feeds(StaticFiles):
 def _hidden(path: str) -> bool:
     """Dotfiles (``.name``, ``.<feed>.<random>.tmp``) and temporary files are never served."""
     parts = path.replace("\\", "/").split("/")
-    return any(part.startswith(".") or part.endswith((".tmp", "~")) for part in parts if part)
+    parts = [part for part in parts if part not in ("", ".")]  # "." is the folder itself: /
+    return any(part.startswith(".") or part.endswith((".tmp", "~")) for part in parts)
 
 
 def _wants(scope: Scope) -> str:
