@@ -21,6 +21,7 @@ import os
 import resource
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future
 from typing import Any, TypeVar
 
 from pebble import ProcessExpired, ProcessPool
@@ -33,7 +34,10 @@ T = TypeVar("T")
 
 MEMORY_LIMIT = 2 * 2**30  # address space per worker: one parse, with room for the worst page
 
+STARTUP_LIMIT = 60.0  # seconds the workers may take to start (the fork server loads lxml…)
+
 _pool: ProcessPool | None = None
+_started: Future[bool] | None = None  # a first, empty job: done once the workers run
 _lock = threading.Lock()
 
 
@@ -43,17 +47,32 @@ def _limit_memory() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, hard))
 
 
-def _get() -> ProcessPool:
-    global _pool
+def _ready() -> bool:
+    return True
+
+
+def _get() -> tuple[ProcessPool, Future[bool]]:
+    global _pool, _started
     with _lock:
-        if _pool is None or not _pool.active:
+        if _pool is None or _started is None or not _pool.active:
             context = multiprocessing.get_context("forkserver")
             # the workers fork from a server that has the parsers loaded already
             context.set_forkserver_preload(["civicfeed.refresh"])
             _pool = ProcessPool(
                 max_workers=os.cpu_count() or 1, initializer=_limit_memory, context=context
             )
-        return _pool
+            _started = _pool.schedule(_ready, timeout=STARTUP_LIMIT)
+        return _pool, _started
+
+
+async def _workers() -> ProcessPool:
+    """The pool, once its workers run: their start never counts against a job's time."""
+    pool, started = _get()
+    if not started.done():
+        # shielded: a caller that is cancelled must not cancel the start for the others
+        with contextlib.suppress(Exception):
+            await asyncio.shield(asyncio.wrap_future(started))
+    return pool
 
 
 async def run(function: Callable[..., T], *args: Any, seconds: float, what: str) -> T:
@@ -61,7 +80,7 @@ async def run(function: Callable[..., T], *args: Any, seconds: float, what: str)
     started, runs out of memory or its worker dies. Its own exceptions come back as raised."""
     if seconds <= 0:
         raise WorkError(f"{what} did not start: no time left")
-    future = _get().schedule(function, args=args, timeout=seconds)
+    future = (await _workers()).schedule(function, args=args, timeout=seconds)
     try:
         return await asyncio.wrap_future(future)
     except TimeoutError:
@@ -72,21 +91,16 @@ async def run(function: Callable[..., T], *args: Any, seconds: float, what: str)
         raise WorkError(f"{what} ended its worker ({exc}); abandoned") from None
 
 
-def _ready() -> bool:
-    return True
-
-
 async def warm_up() -> None:
     """Start the workers now, so that the first job does not wait for them."""
-    with contextlib.suppress(WorkError):  # if they cannot start, the first job says why
-        await run(_ready, seconds=60, what="starting the workers")
+    await _workers()
 
 
 def close() -> None:
     """Stop the workers; jobs still running are abandoned."""
-    global _pool
+    global _pool, _started
     with _lock:
-        pool, _pool = _pool, None
+        pool, _pool, _started = _pool, None, None
     if pool is not None:
         pool.stop()  # type: ignore[no-untyped-call]
         pool.join(timeout=5)

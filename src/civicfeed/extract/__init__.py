@@ -25,7 +25,7 @@ MAX_ITEMS = 1000
 def extract(fetched: Fetched, source: Source) -> Extraction:
     """Items of one fetched document, by the source's kind; ExtractError if there are none."""
     if source.html is not None:
-        extraction = extract_html(fetched, source.html, source.date_order)
+        extraction = extract_html(fetched, source.html, source.date_order, MAX_ITEMS)
     else:
         extraction = extract_feed(fetched, MAX_ITEMS)
     if len(extraction.items) <= MAX_ITEMS:

@@ -76,10 +76,14 @@ def parse_page(fetched: Fetched) -> tuple[lxml.html.HtmlElement, tuple[str, ...]
 
 
 def extract_html(
-    fetched: Fetched, rules: HtmlRules, date_order: detect.DateOrder | None = None
+    fetched: Fetched,
+    rules: HtmlRules,
+    date_order: detect.DateOrder | None = None,
+    max_items: int = 1000,
 ) -> Extraction:
     """The listing's items. Numeric dates with slashes are read in ``date_order`` (the
-    source's), else in the page's language's order; else left to the normaliser."""
+    source's), else in the page's language's order; else left to the normaliser. Only the
+    first ``max_items`` are read."""
     root, warnings = parse_page(fetched)
     notes = list(warnings)
     order = date_order or detect.date_order_of(root)
@@ -101,6 +105,9 @@ def extract_html(
             f"items detected automatically: {detect.describe(nodes)} "
             f"({len(nodes)} found); set html.item to fix the choice"
         )
+    if len(nodes) > max_items:  # the surplus of a broken or hostile page is not even read
+        notes.append(f"{len(nodes)} items on one page; only the first {max_items} are read")
+        nodes = nodes[:max_items]
     guesses = detect.read_items(nodes, order) if not rules.item else [None] * len(nodes)
     items: list[Item] = []
     for position, (node, guess) in enumerate(zip(nodes, guesses, strict=True), start=1):
