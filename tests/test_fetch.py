@@ -6,6 +6,7 @@ import asyncio
 import gzip
 import threading
 import time
+import zlib
 from http.server import BaseHTTPRequestHandler
 
 import pytest
@@ -216,3 +217,71 @@ def test_validators_none_sends_no_conditions(origin: Origin) -> None:
     headers = origin.hits("/x")[0].headers
     assert "If-None-Match" not in headers
     assert "If-Modified-Since" not in headers
+
+
+def test_waiting_for_a_slot_does_not_count_against_the_timeout(origin: Origin) -> None:
+    # one slot for the host: the second request waits 0.6 s for it, then takes 0.6 s itself;
+    # its 1 s timeout starts when it gets the slot
+    origin.set("/a", b"a", delay=0.6)
+    origin.set("/b", b"b", delay=0.6)
+
+    async def go() -> list[float]:
+        async with Fetcher(per_host=1, trusted=LOOPBACK) as fetcher:
+            done = await asyncio.gather(
+                fetcher.fetch(origin.url("/a"), timeout=1.0),
+                fetcher.fetch(origin.url("/b"), timeout=1.0),
+            )
+        return [f.elapsed for f in done]
+
+    elapsed = asyncio.run(go())
+    assert all(0.5 < seconds < 1.0 for seconds in elapsed), elapsed
+
+
+def test_a_deadline_bounds_the_wait_for_a_slot_too(origin: Origin) -> None:
+    origin.set("/a", b"a", delay=0.8)
+    origin.set("/b", b"b")
+
+    async def go() -> str:
+        async with Fetcher(per_host=1, trusted=LOOPBACK) as fetcher:
+            first = asyncio.ensure_future(fetcher.fetch(origin.url("/a")))
+            await asyncio.sleep(0.1)
+            try:
+                await fetcher.fetch(origin.url("/b"), deadline=time.monotonic() + 0.3)
+            except FetchError as exc:
+                return str(exc)
+            finally:
+                await first
+        return "fetched"
+
+    assert asyncio.run(go()).startswith("timed out")
+
+
+@pytest.mark.parametrize(
+    ("encoding", "body", "reason"),
+    [
+        ("gzip, gzip", gzip.compress(gzip.compress(b"<rss/>")), "compressed more than once"),
+        ("br", b"\x0b\x02\x80<rss/>\x03", "Content-Encoding 'br', which is not read"),
+        ("gzip", b"not gzip at all", "cannot be decompressed"),
+    ],
+)
+def test_content_encodings_that_are_refused(
+    origin: Origin, encoding: str, body: bytes, reason: str
+) -> None:
+    origin.set("/z", body, headers={"Content-Encoding": encoding})
+    with pytest.raises(FetchError, match=reason):
+        fetch(origin.url("/z"))
+
+
+def test_raw_deflate_is_decoded(origin: Origin) -> None:
+    squeeze = zlib.compressobj(wbits=-zlib.MAX_WBITS)  # no zlib header, as some servers send
+    body = squeeze.compress(b"<rss>" + b" " * 1000 + b"</rss>") + squeeze.flush()
+    origin.set("/d", body, headers={"Content-Encoding": "deflate"})
+    assert fetch(origin.url("/d")).content.startswith(b"<rss>")
+
+
+def test_a_declared_length_over_max_bytes_is_refused_whatever_the_encoding(
+    origin: Origin,
+) -> None:
+    origin.set("/big", b"x" * 50_000, headers={"Content-Encoding": "identity"})
+    with pytest.raises(FetchError, match="larger than max_bytes"):
+        fetch(origin.url("/big"), max_bytes=10_000)
