@@ -450,7 +450,12 @@ def _attributes_not_plain(attributes: str, base: str) -> str | None:
             if _ABSOLUTE_URL.match(url):
                 if _urljoin(base, url) != url:
                     return "URL feedparser rewrites"
-            elif not _RELATIVE_URL.match(url) or url[-1] in "?#" or "?#" in url:
+            elif (
+                not _RELATIVE_URL.match(url)
+                or url[-1] in "?#"
+                or "?#" in url
+                or "//" in url[1:]  # nh3's URL parser folds an empty path segment
+            ):
                 return "unusual URL"
     return None
 
