@@ -282,3 +282,44 @@ def test_midnight_local_time_is_the_same_calendar_day() -> None:
         updated=T0,
     )
     assert len(merge_stories([late, day_only_utc], ["herne", "dortmund"], UTC, 0)) == 2
+
+
+_TITLES = st.sampled_from(["Öffentliche Bekanntmachung", "ÖFFENTLICHE BEKANNTMACHUNG.", "Sitzung"])
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["herne", "bochum"]), _TITLES, st.integers(1, 9)),
+        max_size=30,
+    ),
+    st.sampled_from([0.0, 86400.0, 3 * 86400.0]),
+)
+def test_stories_with_their_own_guids_are_never_merged_within_a_source(
+    rows: list[tuple[str, str, int]], window: float
+) -> None:
+    entries: list[Entry] = []
+    for source in ("herne", "bochum"):
+        candidates = [
+            candidate(title, day=day, source=source, guid=f"{source}-{n}", link=f"http://{n}")
+            for n, (where, title, day) in enumerate(rows)
+            if where == source
+        ]
+        numbers = itertools.count()
+        result = plan_source(
+            [],
+            candidates,
+            now=T0,
+            zone=BERLIN,
+            new_id=lambda s=source, c=numbers: f"{s}-{next(c)}",
+        )
+        assert len(result.new) == len(candidates)  # every guid its own entry
+        entries.extend(result.new)
+    stories = merge_stories(entries, ["herne", "bochum"], BERLIN, window)
+    assert sorted(e.id for s in stories for e in (s.entry, *s.origins)) == sorted(
+        e.id for e in entries
+    )  # every entry in exactly one story
+    for story in stories:
+        copies = (story.entry, *story.origins)
+        assert len({e.source_id for e in copies}) == len(copies)  # one copy per source
+        if len(copies) > 1:
+            assert len({title_key(e.title) for e in copies}) == 1
