@@ -574,3 +574,35 @@ def test_dotfiles_and_temporary_files_are_never_served(
             assert answer.status_code == 404, path
             assert "secret" not in answer.text
             assert "half-written" not in answer.text
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_parsing_workers_end_with_a_killed_refresh(
+    origin: Origin, tmp_path: Path, signum: signal.Signals
+) -> None:
+    origin.set("/hostile/", hostile_listing())
+    config = tmp_path / "sources.yaml"
+    config.write_text(
+        "sources:\n"
+        f"  - id: hostile\n    title: Hostile\n    url: {origin.url('/hostile/')}\n"
+        "    timeout: 60s\n    html: auto\n",
+        encoding="utf-8",
+    )
+    command = [sys.executable, "-m", "civicfeed", "refresh", "--config", str(config)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        workers: set[int] = set()
+        while len(workers) < 2 and time.monotonic() < deadline:  # the fork server and a worker
+            time.sleep(0.1)
+            workers = descendants(process.pid)
+        assert workers, "no worker processes were started"
+        process.send_signal(signum)
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    deadline = time.monotonic() + 10
+    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [pid for pid in workers if alive(pid)], "worker processes outlived refresh"
