@@ -35,6 +35,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -534,6 +535,11 @@ def read(content: bytes, headers: Mapping[str, str], parse_date: DateParser) -> 
 def _split(tag: Any) -> tuple[str, str]:
     if not isinstance(tag, str):
         return "#", ""  # comment or processing instruction
+    return _split_name(tag)
+
+
+@lru_cache(maxsize=4096)
+def _split_name(tag: str) -> tuple[str, str]:
     if tag.startswith("{"):
         namespace, _, local = tag[1:].partition("}")
         return namespace.lower(), local.lower()
@@ -616,11 +622,7 @@ class _Reader:
         tag = element.tag
         if not isinstance(tag, str):
             return None
-        namespace, local = _split(tag)
-        if namespace in _OWN:
-            return local
-        prefix = _PREFIXES.get(namespace) or element.prefix
-        return f"{prefix.lower()}_{local}" if prefix else local
+        return _key_of(tag, element.prefix)
 
     @staticmethod
     def _generic(key: str) -> bool:
@@ -829,6 +831,15 @@ class _Reader:
             if _C1.search(value):
                 value = value.translate(_CP1252)
         return value, kind or ""
+
+
+@lru_cache(maxsize=4096)
+def _key_of(tag: str, written_prefix: str | None) -> str:
+    namespace, local = _split_name(tag)
+    if namespace in _OWN:
+        return local
+    prefix = _PREFIXES.get(namespace) or written_prefix
+    return f"{prefix.lower()}_{local}" if prefix else local
 
 
 def _text(element: etree._Element) -> str:

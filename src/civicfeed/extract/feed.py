@@ -8,8 +8,10 @@ for the fields read here, or gives the document up to feedparser.
 from __future__ import annotations
 
 import calendar
+import functools
 import json
 import re
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -18,7 +20,7 @@ from typing import Any
 import feedparser
 import feedparser.api
 import lxml.html
-from feedparser.datetimes import _parse_date as _feedparser_date
+from feedparser.datetimes import _parse_date
 
 from ..errors import ExtractError
 from ..models import Extraction, Fetched, Item
@@ -110,6 +112,14 @@ def prepared(fetched: Fetched, content: bytes | None = None) -> tuple[bytes, dic
     content, headers = _as_browsers_read_latin1(body, dict(fetched.headers))
     headers.setdefault("content-location", fetched.url)
     return content, headers
+
+
+@functools.lru_cache(maxsize=8192)
+def _feedparser_date(text: str) -> time.struct_time | None:
+    """feedparser's reading of a date text (a pure function: a feed read again after a
+    change repeats most of its dates)."""
+    parsed: time.struct_time | None = _parse_date(text)
+    return parsed
 
 
 def read_fast(content: bytes, headers: Mapping[str, str]) -> fastfeed.FastFeed | None:
