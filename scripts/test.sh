@@ -24,4 +24,10 @@ if ! command -v chromium >/dev/null 2>&1 && [ ! -x /usr/bin/chromium ]; then
     fi
 fi
 
+if [ -z "${CIVICFEED_TEST_POSTGRES:-}" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    echo "note: no PostgreSQL server (CIVICFEED_TEST_POSTGRES unset, Debian's postgresql not" \
+        "installed), so the PostgreSQL store tests will be skipped" \
+        "(install it with: sudo apt-get install postgresql)" >&2
+fi
+
 exec .venv/bin/python -m pytest "$@"

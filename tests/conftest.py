@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -37,6 +38,33 @@ def project(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return write
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A PostgreSQL server (tests/pgserver.py); the test is skipped, saying why, without one."""
+    import pgserver
+
+    try:
+        context = pgserver.server()
+        url = context.__enter__()
+    except pgserver.Unavailable as exc:
+        if os.environ.get("CIVICFEED_REQUIRE_POSTGRES"):
+            pytest.fail(f"CIVICFEED_REQUIRE_POSTGRES is set but there is no server: {exc}")
+        pytest.skip(f"no PostgreSQL server: {exc}")
+    try:
+        yield url
+    finally:
+        context.__exit__(None, None, None)
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """A new, empty database on the test server, dropped after the test."""
+    import pgserver
+
+    with pgserver.database(postgres_server) as url:
+        yield url
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -63,7 +63,7 @@ def test_valid_config_resolves_defaults_paths_and_members(tmp_path: Path) -> Non
     assert herne.html.item == "article.news-teaser"
     assert dortmund.html is None
     assert config.output == tmp_path / "out"
-    assert config.state == tmp_path / ".civicfeed" / "state.db"
+    assert config.state.path == tmp_path / ".civicfeed" / "state.db"
     assert config.base_url == "https://feeds.example.org/"
     aggregate = config.feeds[0]
     assert [s.id for s in config.members(aggregate)] == ["herne-integration", "dortmund"]

@@ -154,6 +154,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     prune.add_argument("--config", help=config_help)
 
+    move = commands.add_parser(
+        "migrate-state",
+        help="copy the state (entries, source state, published feeds) into another backend",
+    )
+    move.add_argument("--config", help=config_help)
+    move.add_argument(
+        "--to", required=True, help="the new state: postgresql://… or a SQLite file path"
+    )
+
     add = commands.add_parser(
         "add", help="add a source from its address: a feed, a page naming its feed, or a listing"
     )
@@ -221,6 +230,8 @@ def _main(args: argparse.Namespace) -> int:
             return _status(config, as_json=args.json)
         if args.command == "prune":
             return _prune(config)
+        if args.command == "migrate-state":
+            return _migrate_state(config, args.to)
         if args.command == "run":
             return _run(config, args)
         if args.command == "serve":
@@ -426,6 +437,40 @@ def _prune(config: Config) -> int:
         print(f"{source_id}: {count} entries deleted (no longer in {config.path.name})")
     if not pruned:
         print(f"every stored source is in {config.path.name}: nothing to prune")
+    return EXIT_OK
+
+
+def _migrate_state(config: Config, to: str) -> int:
+    from contextlib import closing
+
+    from .lock import state_lock
+    from .store import open_store, parse_state
+    from .store.copy import copy_state
+
+    try:
+        target = parse_state(to)
+    except ValueError as exc:
+        print(f"civicfeed: --to: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    target = target.resolved(Path.cwd())
+    if not config.state.exists():
+        print(f"civicfeed: {config.state} does not exist: nothing to migrate", file=sys.stderr)
+        return EXIT_FAILED
+    if str(target) == str(config.state):
+        print("civicfeed: --to names the state itself", file=sys.stderr)
+        return EXIT_USAGE
+    with (
+        state_lock(config.state, wait=600),
+        closing(open_store(config.state)) as source,
+        closing(open_store(target)) as into,
+    ):
+        copied = copy_state(source, into, target_name=str(target))
+    print(
+        f"copied {copied['entries']} entries of {copied['sources']} sources, "
+        f"{copied['published']} published feeds and {copied['archive_pages']} archive pages "
+        f"from {config.state} to {target}"
+    )
+    print(f"now set `state: {to}` in {config.path.name}")
     return EXIT_OK
 
 

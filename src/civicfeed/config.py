@@ -20,12 +20,14 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PlainValidator,
     ValidationError,
     field_validator,
     model_validator,
 )
 
 from .errors import ConfigError
+from .store.location import StateLocation, parse_state
 from .xmlsafe import is_xml_safe, strip_controls
 
 __all__ = [
@@ -245,7 +247,10 @@ class Config(_Strict):
     websub_hub: str | None = None  # a WebSub hub to declare in the feeds and to ping
     timezone: str = "UTC"
     output: Path = Path("feeds")
-    state: Path = Path(".civicfeed/state.db")
+    # a SQLite file (a path or sqlite:///PATH) or a PostgreSQL database (postgresql://…)
+    state: Annotated[StateLocation, PlainValidator(parse_state)] = StateLocation.sqlite(
+        Path(".civicfeed/state.db")
+    )
     base_url: str | None = None
     concurrency: int = Field(default=16, ge=1, le=256)
     per_host: int = Field(default=2, ge=1, le=16)
@@ -443,7 +448,7 @@ def parse_config(text: str, path: Path) -> Config:
         raise AssertionError("a validation error was not translated") from exc  # pragma: no cover
     problems.raise_any()
     config = config.model_copy(
-        update={"output": base / config.output, "state": base / config.state}
+        update={"output": base / config.output, "state": config.state.resolved(base)}
     )
     _cross_check(config, problems)
     problems.raise_any()
@@ -825,7 +830,7 @@ def _cross_check(config: Config, problems: _Problems) -> None:
                 (kind, index, "id"),
             )
 
-    if config.state.resolve().is_relative_to(config.output.resolve()):
+    if config.state.path and config.state.path.resolve().is_relative_to(config.output.resolve()):
         fail("the state file must not be inside the output folder, which is published", ("state",))
     if config.websub_hub and not config.base_url:
         fail("websub_hub needs base_url: the hub is told the feeds' public URLs", ("websub_hub",))

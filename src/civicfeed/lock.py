@@ -1,4 +1,6 @@
-"""One refresh at a time per state: an advisory lock the kernel drops when its holder dies."""
+"""One refresh at a time per state: an advisory lock the kernel drops when its holder dies (a
+file lock beside a SQLite state; a PostgreSQL advisory lock, which the server drops when the
+holder's connection ends, for a database)."""
 
 from __future__ import annotations
 
@@ -10,13 +12,34 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import LockTimeout, StoreError
+from .store.location import StateLocation, parse_state
 
 __all__ = ["state_lock"]
 
 
 @contextmanager
 def state_lock(
-    state: Path, *, wait: float, on_wait: Callable[[str], None] | None = None, poll: float = 0.2
+    state: StateLocation | Path,
+    *,
+    wait: float,
+    on_wait: Callable[[str], None] | None = None,
+    poll: float = 0.2,
+) -> Iterator[None]:
+    location = parse_state(state)
+    if location.path is None:
+        from .store.postgres import advisory_lock
+
+        assert location.url is not None
+        with advisory_lock(location.url, "refresh", wait=wait, on_wait=on_wait, poll=poll):
+            yield
+        return
+    with _file_lock(location.path, wait=wait, on_wait=on_wait, poll=poll):
+        yield
+
+
+@contextmanager
+def _file_lock(
+    state: Path, *, wait: float, on_wait: Callable[[str], None] | None, poll: float
 ) -> Iterator[None]:
     path = state.with_name(state.name + ".lock")
     try:

@@ -6,18 +6,23 @@ A source's failure is data in its result, never an abort: its stored entries sta
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
+import os
+import socket
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack, closing
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
+from uuid import uuid4
 
 from . import work
 from .clock import for_people
@@ -127,6 +132,14 @@ class _Run:
     on_result: Callable[[SourceResult], None] | None = None
     results: list[SourceResult] = field(default_factory=list)
     reparse: bool = False  # every source fetched unconditionally and read again
+    exclusive: bool = True  # no other process refreshes this state (see refresh)
+    # who holds the sources' leases: this process, this run
+    holder: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid4()}")
+
+
+# a source's lease outlasts its time (timeout) by this many seconds
+LEASE_MARGIN = 60.0
+_EVERY_LEASE_EXPIRED = datetime.max.replace(tzinfo=UTC)
 
 
 # --- whole runs -----------------------------------------------------------------------------
@@ -143,6 +156,7 @@ async def refresh(
     store: Store | None = None,
     fetcher: Fetcher | None = None,
     publisher: Publisher | None = None,
+    exclusive: bool = True,
 ) -> RefreshReport:
     """Refresh the sources (all, or ``only`` these ids), then write every feed that changed.
 
@@ -151,6 +165,9 @@ async def refresh(
     success, or every source with ``reparse``, is fetched unconditionally and read again.
     A long-running caller passes its own store, fetcher and publisher;
     the publisher then renders only the feeds that include the refreshed sources.
+    ``exclusive``: the caller holds the state's lock (lock.py), so no other process refreshes
+    this state and the sources' leases a killed run left behind are taken over at once;
+    otherwise a source whose lease another process holds is left to it.
     """
     own_store = store is None
     store = store or open_store(config.state)
@@ -164,15 +181,19 @@ async def refresh(
                 else await stack.enter_async_context(_fetcher(config))
             )
             moment = now or datetime.now(UTC).replace(microsecond=0)
-            run = _Run(config, client, moment, store, on_result, reparse=reparse)
+            run = _Run(
+                config, client, moment, store, on_result, reparse=reparse, exclusive=exclusive
+            )
             chosen = [s for s in config.sources if not only or s.id in only]
             await asyncio.gather(*(_refresh_one(run, source, force=force) for source in chosen))
             published = (publisher or Publisher(config)).publish(
                 store, affected=None if publisher is None else [s.id for s in chosen]
             )
-            hub_errors = await _notify_hub(config, client, published.changed_feeds)
+            hub_errors = await notify_hub(config, client, published.changed_feeds)
         kinds = Counter(r.error_kind or "other" for r in run.results if r.outcome == "failed")
-        store.save_refresh(datetime.now(UTC), time.monotonic() - started, kinds)
+        await asyncio.to_thread(
+            store.save_refresh, datetime.now(UTC), time.monotonic() - started, kinds
+        )
         order = {source.id: i for i, source in enumerate(config.sources)}
         results = sorted(run.results, key=lambda r: order[r.source_id])
         return RefreshReport(
@@ -186,8 +207,9 @@ async def refresh(
             store.close()
 
 
-async def _notify_hub(config: Config, client: Fetcher, feeds: Sequence[str]) -> tuple[str, ...]:
-    """Ping the WebSub hub for every changed feed; a failure is reported, not fatal."""
+async def notify_hub(config: Config, client: Fetcher, feeds: Sequence[str]) -> tuple[str, ...]:
+    """The third unit of work (after refresh_source and Publisher.publish): ping the WebSub
+    hub for every changed feed; a failure is reported, not fatal."""
     if not config.websub_hub or not config.base_url or not feeds:
         return ()
     topics = [f"{config.base_url}{feed}.{ext}" for feed in feeds for ext in ("rss", "atom", "json")]
@@ -242,30 +264,75 @@ def fetcher_for(config: Config) -> Fetcher:
 # --- one source -----------------------------------------------------------------------------
 
 
+async def refresh_source(
+    config: Config,
+    source: Source,
+    *,
+    store: Store,
+    fetcher: Fetcher,
+    now: datetime,
+    force: bool = False,
+    exclusive: bool = True,
+) -> SourceResult:
+    """One unit of work: take the source's lease, fetch it, extract, plan against its stored
+    entries and save the plan in one store transaction, give the lease back. Publishing the
+    feeds it is part of is the caller's next step (Publisher.publish), the hub ping the one
+    after (notify_hub). Every failure is the result's, never raised."""
+    return await _one(_Run(config, fetcher, now, store, exclusive=exclusive), source, force=force)
+
+
 async def _refresh_one(run: _Run, source: Source, *, force: bool) -> None:
-    started = time.monotonic()
-    try:
-        assert run.store is not None
-        state = run.store.source_state(source.id)
-        if not force and not is_due(state, source.every, run.now):
-            result = _held_back(source, state, run.config.tz)
-        else:
-            result = await _fetch_and_store(run, source, state)
-    except CivicfeedError as exc:
-        result = _failed(run, source, str(exc), exc.kind)
-    except Exception as exc:  # a bug must not take the other sources down with it
-        log.exception("internal error while refreshing %s", source.id)
-        result = _failed(run, source, f"internal error: {type(exc).__name__}: {exc}", "internal")
-    result = replace(result, seconds=time.monotonic() - started)
+    result = await _one(run, source, force=force)
     run.results.append(result)
     if run.on_result:
         run.on_result(result)
 
 
-def _failed(run: _Run, source: Source, reason: str, kind: str) -> SourceResult:
+async def _one(run: _Run, source: Source, *, force: bool) -> SourceResult:
+    started = time.monotonic()
+    try:
+        assert run.store is not None
+        # the source's lease: of the processes sharing a state, one refreshes it at a time (it
+        # reads the stored entries, plans against them and saves); a holder that dies keeps it
+        # only until it expires
+        lease = f"source:{source.id}"
+        claimed = await asyncio.to_thread(
+            partial(
+                run.store.claim,
+                lease,
+                run.holder,
+                until=datetime.now(UTC) + timedelta(seconds=source.timeout + LEASE_MARGIN),
+                # holding the state's lock: any lease there is a killed run's, expired
+                now=_EVERY_LEASE_EXPIRED if run.exclusive else datetime.now(UTC),
+            )
+        )
+        if not claimed:
+            result = SourceResult(
+                source.id, "unchanged", warnings=("being refreshed by another process: left to it",)
+            )
+        else:
+            try:
+                state = await asyncio.to_thread(run.store.source_state, source.id)
+                if not force and not is_due(state, source.every, run.now):
+                    result = _held_back(source, state, run.config.tz)
+                else:
+                    result = await _fetch_and_store(run, source, state)
+            finally:
+                with contextlib.suppress(CivicfeedError):  # else it expires
+                    await asyncio.to_thread(run.store.release, lease, run.holder)
+    except CivicfeedError as exc:
+        result = await _failed(run, source, str(exc), exc.kind)
+    except Exception as exc:  # a bug must not take the other sources down with it
+        log.exception("internal error while refreshing %s", source.id)
+        reason = f"internal error: {type(exc).__name__}: {exc}"
+        result = await _failed(run, source, reason, "internal")
+    return replace(result, seconds=time.monotonic() - started)
+
+
+async def _failed(run: _Run, source: Source, reason: str, kind: str) -> SourceResult:
     assert run.store is not None
     try:
-        run.store.save_failure(source.id, reason, run.now)
+        await asyncio.to_thread(run.store.save_failure, source.id, reason, run.now)
     except CivicfeedError as exc:
         reason += f" (and the failure could not be recorded: {exc})"
     return SourceResult(source.id, "failed", error=reason, error_kind=kind)
@@ -326,10 +393,10 @@ async def _fetch_and_store(run: _Run, source: Source, state: SourceState) -> Sou
     )
     deadline = _source_deadline(source, fetched)
     if fetched.not_modified:
-        run.store.save_not_modified(source.id, run.now, settings)
+        await asyncio.to_thread(run.store.save_not_modified, source.id, run.now, settings)
         return SourceResult(source.id, "not-modified")
     extraction = await _parse(fetched, source, deadline)
-    existing = run.store.entries([source.id])
+    existing = await asyncio.to_thread(run.store.entries, [source.id])
     known = {e.link for e in existing if e.link and e.date_known}
     candidates, warnings, details = await _candidates(
         run,
@@ -339,7 +406,11 @@ async def _fetch_and_store(run: _Run, source: Source, state: SourceState) -> Sou
         known,
         deadline,
         stored=existing,
-        details=run.store.detail_pages(source.id) if _reads_details(source) else {},
+        details=(
+            await asyncio.to_thread(run.store.detail_pages, source.id)
+            if _reads_details(source)
+            else {}
+        ),
     )
     if not candidates:
         raise ExtractError("no usable items: " + "; ".join(warnings[:3]))
@@ -349,16 +420,19 @@ async def _fetch_and_store(run: _Run, source: Source, state: SourceState) -> Sou
             f"only {len(extraction.items)} items, {state.last_item_count} last "
             "time: has the page layout changed?"
         )
-    run.store.save_success(
-        source.id,
-        plan,
-        validators=fetched.validators,
-        item_count=len(extraction.items),
-        at=run.now,
-        details=details,
-        settings=settings,
-        title=extraction.title,
-        language=extraction.language,
+    await asyncio.to_thread(
+        partial(
+            run.store.save_success,
+            source.id,
+            plan,
+            validators=fetched.validators,
+            item_count=len(extraction.items),
+            at=run.now,
+            details=details,
+            settings=settings,
+            title=extraction.title,
+            language=extraction.language,
+        )
     )
     return _success(source.id, plan, len(candidates), warnings)
 

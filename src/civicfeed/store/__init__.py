@@ -1,7 +1,26 @@
-"""Store: entries and per-source state between runs. SQLite by default.
+"""Store: entries and per-source state between runs, behind one protocol.
 
-The pipeline talks to the ``Store`` protocol only, so another backend (PostgreSQL) can be
-added without touching it.
+The backend is chosen by the ``state:`` location (store/location.py): a SQLite file by default
+(store/sqlite.py), or a PostgreSQL database (store/postgres.py). The pipeline talks to the
+``Store`` protocol only. Every backend passes the same contract suite (tests/store/).
+
+The contract, for every backend:
+
+- Every write below is one transaction: it is applied whole or not at all, and a reader never
+  sees half of it. Writers of the same state are serialised by the backend (SQLite: one writer
+  at a time; PostgreSQL: row locks), so two processes writing at once lose no update.
+- Reads are single statements; each sees a committed state (not necessarily the latest, when
+  another process writes at the same moment).
+- Entries are unique by id, and within a source by guid (where it has one): a second entry of
+  the same source with the same guid is refused (StoreError), so two writers racing on one
+  source cannot duplicate a story.
+- Timestamps are stored in UTC with microseconds and come back as aware datetimes.
+- Every failure of the database is raised as StoreError, with the location and the reason.
+- ``migrate()`` brings the schema to this release's version (numbered migrations per backend,
+  each applied once; concurrent migrators wait for each other). A store opened for writing
+  migrates on open; one opened ``read_only`` never writes and takes no write lock (a schema
+  older than this release's is opened for writing instead, to be migrated; a newer one is
+  refused).
 """
 
 from __future__ import annotations
@@ -9,42 +28,112 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..dedup import SourcePlan, Story
 from ..models import DetailPage, Entry, SourceState, Validators
+from .location import StateLocation, parse_state
 
-__all__ = ["Store", "open_store"]
+__all__ = ["TABLES", "StateLocation", "Store", "open_store", "parse_state"]
+
+# every table of the state with its columns, in the order of a copy (migrate-state): the same
+# logical schema in every backend
+TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (
+        "sources",
+        (
+            "id",
+            "etag",
+            "last_modified",
+            "last_item_count",
+            "last_success",
+            "last_error",
+            "last_error_at",
+            "consecutive_failures",
+            "settings",
+            "own_title",
+            "own_language",
+        ),
+    ),
+    (
+        "entries",
+        (
+            "id",
+            "source_id",
+            "guid",
+            "link",
+            "title",
+            "published",
+            "date_known",
+            "summary",
+            "first_seen",
+            "updated",
+        ),
+    ),
+    ("articles", ("entry_id", "content")),
+    (
+        "detail_pages",
+        ("source_id", "url", "etag", "last_modified", "checked", "failures", "undated_listing"),
+    ),
+    ("published", ("feed_id", "digest")),
+    ("removed_feeds", ("feed_id", "removed_at")),
+    ("last_refresh", ("one", "finished_at", "seconds")),
+    ("fetch_errors", ("kind", "count")),
+    ("archive_pages", ("feed_id", "number", "stories", "completed_at")),
+)
 
 
 class Store(Protocol):
-    def source_state(self, source_id: str) -> SourceState: ...
+    # --- schema ---------------------------------------------------------------------------
 
-    def entries(self, source_ids: Sequence[str]) -> list[Entry]: ...
+    @property
+    def schema_version(self) -> int:
+        """The version of the schema the state has now."""
+        ...
 
-    def entry_counts(self) -> dict[str, int]: ...
+    def migrate(self) -> None:
+        """Apply the migrations the state lacks, each in its own transaction."""
+        ...
 
-    def detail_pages(self, source_id: str) -> dict[str, DetailPage]: ...
+    # --- reads (one statement each) -------------------------------------------------------
 
-    def published_digest(self, feed_id: str) -> str | None: ...
+    def source_state(self, source_id: str) -> SourceState:
+        """Validators, counts and errors of a source; an empty state for an unknown one."""
+        ...
 
-    def save_published_digest(self, feed_id: str, digest: str) -> None: ...
+    def entries(self, source_ids: Sequence[str]) -> list[Entry]:
+        """Every stored entry of these sources (articles included), in no particular order."""
+        ...
+
+    def entry_counts(self) -> dict[str, int]:
+        """Entries stored per source id (sources without entries are absent)."""
+        ...
+
+    def detail_pages(self, source_id: str) -> dict[str, DetailPage]:
+        """What each detail page of the source said about itself, by URL."""
+        ...
+
+    def published_digest(self, feed_id: str) -> str | None:
+        """The digest the feed's files were last rendered from, None if never."""
+        ...
 
     def published_feeds(self) -> list[str]: ...
 
     def removed_feeds(self) -> set[str]: ...
 
-    def mark_removed(self, feed_id: str, at: datetime) -> None: ...
+    def last_refresh(self) -> tuple[datetime, float] | None:
+        """When the last completed refresh finished and how long it took."""
+        ...
 
-    def last_refresh(self) -> tuple[datetime, float] | None: ...
+    def fetch_error_counts(self) -> dict[str, int]:
+        """Fetch failures by kind over all refreshes."""
+        ...
 
-    def fetch_error_counts(self) -> dict[str, int]: ...
+    def archived_pages(self, feed_id: str) -> list[list[Story]]:
+        """The feed's complete archive pages, oldest first, as they were when complete."""
+        ...
 
-    def save_refresh(
-        self, finished: datetime, seconds: float, errors: Mapping[str, int]
-    ) -> None: ...
-
-    def prune(self, keep: Sequence[str]) -> dict[str, int]: ...
+    # --- writes (one transaction each) ----------------------------------------------------
 
     def save_success(
         self,
@@ -58,25 +147,82 @@ class Store(Protocol):
         settings: str | None = None,
         title: str | None = None,
         language: str | None = None,
-    ) -> None: ...
+    ) -> None:
+        """The plan's new and changed entries (and articles), the detail pages, and the
+        source's validators, count, success time, extraction settings digest and own title
+        and language (each kept when None), failures reset: all or nothing."""
+        ...
 
-    def save_not_modified(
-        self, source_id: str, at: datetime, settings: str | None = None
-    ) -> None: ...
+    def save_not_modified(self, source_id: str, at: datetime, settings: str | None = None) -> None:
+        """A 304: the success time set and the failures reset (and the settings digest where
+        none was stored); nothing else changes."""
+        ...
 
-    def archived_pages(self, feed_id: str) -> list[list[Story]]: ...
+    def save_failure(self, source_id: str, reason: str, at: datetime) -> None:
+        """The reason and time recorded and the failure count incremented (atomically, so
+        concurrent failures are all counted)."""
+        ...
+
+    def save_published_digest(self, feed_id: str, digest: str) -> None:
+        """The feed is published from this digest (and no longer removed)."""
+        ...
+
+    def mark_removed(self, feed_id: str, at: datetime) -> None:
+        """The feed's files were deleted: no longer published, but known as gone."""
+        ...
 
     def save_archived_page(
         self, feed_id: str, number: int, stories: Sequence[Story], at: datetime
-    ) -> None: ...
+    ) -> None:
+        """A completed archive page, frozen: a page already stored is never replaced."""
+        ...
 
-    def save_failure(self, source_id: str, reason: str, at: datetime) -> None: ...
+    def save_refresh(self, finished: datetime, seconds: float, errors: Mapping[str, int]) -> None:
+        """A completed refresh; the error counts are added to those stored."""
+        ...
+
+    def prune(self, keep: Sequence[str]) -> dict[str, int]:
+        """Delete the entries and state of every source not in ``keep``; entries per source."""
+        ...
+
+    # --- leases (claims that expire) ------------------------------------------------------
+
+    def claim(self, name: str, holder: str, *, until: datetime, now: datetime) -> bool:
+        """Take the lease ``name`` (``source:<id>``: the right to refresh a source) for
+        ``holder`` until ``until``, if it is free, expired at ``now``, or already the
+        holder's: one atomic statement, so of two processes claiming at once exactly one
+        gets it. A holder that dies keeps it only until it expires. Leases are not copied by
+        migrate-state."""
+        ...
+
+    def release(self, name: str, holder: str) -> None:
+        """Give the lease back, if ``holder`` still holds it."""
+        ...
+
+    # --- copying a whole state (migrate-state) --------------------------------------------
+
+    def rows(self, table: str) -> list[tuple[Any, ...]]:
+        """Every row of a table of TABLES, its columns in that order."""
+        ...
+
+    def load(self, tables: Mapping[str, Sequence[tuple[Any, ...]]]) -> None:
+        """Rows of TABLES written into an empty state, in one transaction."""
+        ...
 
     def close(self) -> None: ...
 
 
-def open_store(path: Path, *, read_only: bool = False) -> Store:
-    """The store at ``path``; ``read_only`` for readers that must never wait for a lock."""
-    from .sqlite import SQLiteStore
+def open_store(
+    state: StateLocation | Path | str, *, read_only: bool = False, migrate: bool = True
+) -> Store:
+    """The store at ``state``: migrated to this release's schema unless ``read_only`` (or
+    ``migrate=False``, for a caller that calls ``migrate()`` itself)."""
+    location = parse_state(state)
+    if location.path is not None:
+        from .sqlite import SQLiteStore
 
-    return SQLiteStore(path, read_only=read_only)
+        return SQLiteStore(location.path, read_only=read_only, migrate=migrate)
+    from .postgres import PostgresStore
+
+    assert location.url is not None
+    return PostgresStore(location.url, read_only=read_only, migrate=migrate)

@@ -1,4 +1,6 @@
-"""Numbered schema migrations. Append only: a released migration is never edited.
+"""Numbered schema migrations of the SQLite store. Append only: a released migration is never
+edited. The PostgreSQL store numbers its own (store/postgres.py); a migration that changes the
+logical schema (store.TABLES) is written for both.
 
 Statements may call ``xml_safe(text)``, which the store registers on its connection: the text
 without the characters XML cannot carry (civicfeed.xmlsafe).
@@ -142,6 +144,35 @@ MIGRATIONS += (
             "ALTER TABLE sources ADD COLUMN settings TEXT",
             "ALTER TABLE sources ADD COLUMN own_title TEXT",
             "ALTER TABLE sources ADD COLUMN own_language TEXT",
+        ),
+    ),
+)
+
+MIGRATIONS += (
+    # within a source a guid names one entry: a race between two writers cannot duplicate it
+    # (entries that already share one keep the oldest as its holder; the others lose the guid
+    # and are matched by link and title, as entries without one are)
+    (
+        10,
+        (
+            """UPDATE entries SET guid = NULL WHERE guid IS NOT NULL AND rowid NOT IN
+            (SELECT MIN(rowid) FROM entries WHERE guid IS NOT NULL GROUP BY source_id, guid)""",
+            """CREATE UNIQUE INDEX entries_source_guid ON entries (source_id, guid)
+            WHERE guid IS NOT NULL""",
+        ),
+    ),
+)
+
+MIGRATIONS += (
+    # leases: the right to refresh a source, held by one process until it expires
+    (
+        11,
+        (
+            """CREATE TABLE leases (
+            name TEXT PRIMARY KEY,
+            holder TEXT NOT NULL,
+            until TEXT NOT NULL
+        )""",
         ),
     ),
 )

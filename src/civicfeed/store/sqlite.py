@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sqlite3
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -14,12 +14,15 @@ from typing import Any
 from ..dedup import SourcePlan, Story
 from ..errors import StoreError
 from ..models import DetailPage, Entry, SourceState, Validators
-from ..xmlsafe import strip_controls
+from . import TABLES
 from .migrations import LATEST, MIGRATIONS
+from .records import dt, iso, story_from, story_json, xml_safe
 
 _ENTRY_COLUMNS = (
     "id, source_id, guid, link, title, published, date_known, summary, first_seen, updated"
 )
+# an upsert by id only: an entry that would take another entry's guid is refused, not merged
+_UPDATE_ENTRY = ", ".join(f"{c} = excluded.{c}" for c in _ENTRY_COLUMNS.split(", ") if c != "id")
 # the article of an entry (follow) lives beside it, in the table ``articles``
 _SELECT_ENTRIES = (
     "SELECT e.id, e.source_id, e.guid, e.link, e.title, e.published, e.date_known, e.summary,"
@@ -27,72 +30,30 @@ _SELECT_ENTRIES = (
 )
 
 
-def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def _dt(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
-
-
-def _xml_safe(value: str | None) -> str | None:
-    return strip_controls(value) if isinstance(value, str) else value
-
-
-def _entry_json(entry: Entry) -> dict[str, Any]:
-    return {
-        f.name: _iso(value) if isinstance(value, datetime) else value
-        for f in dataclasses.fields(entry)
-        for value in [getattr(entry, f.name)]
-    }
-
-
-def _entry_from(raw: dict[str, Any]) -> Entry:
-    known = {f.name: str(f.type) for f in dataclasses.fields(Entry)}
-    values: dict[str, Any] = {
-        name: datetime.fromisoformat(value)
-        if isinstance(value, str) and known[name].startswith("datetime")
-        else value
-        for name, value in raw.items()
-        if name in known
-    }
-    return Entry(**values)
-
-
-def _story_json(story: Story) -> dict[str, Any]:
-    return {
-        "id": story.id,
-        "entry": _entry_json(story.entry),
-        "origins": [_entry_json(copy) for copy in story.origins],
-        "updated": _iso(story.updated),
-    }
-
-
-def _story_from(raw: dict[str, Any]) -> Story:
-    return Story(
-        id=raw["id"],
-        entry=_entry_from(raw["entry"]),
-        origins=tuple(_entry_from(copy) for copy in raw["origins"]),
-        updated=datetime.fromisoformat(raw["updated"]),
-    )
-
-
 class SQLiteStore:
-    def __init__(self, path: Path, *, read_only: bool = False) -> None:
-        """``read_only``: for status and health; takes no lock, so a refresh holding the
-        write lock never blocks it. A file whose schema is older than this civicfeed's is
-        opened for writing instead, to be migrated."""
+    def __init__(self, path: Path, *, read_only: bool = False, migrate: bool = True) -> None:
+        """``read_only``: for status, health and serve; takes no lock and never writes, so a
+        refresh holding the write lock never blocks it. A file whose schema is older than
+        this civicfeed's is opened for writing instead, to be migrated."""
         self.path = path
+        # one connection, used from whichever thread calls (the event loop hands store calls
+        # to a thread): one call at a time
+        self._lock = threading.RLock()
+        self.read_only = read_only
         if read_only and self._open_read_only():
             return
+        self.read_only = False
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, timeout=60, isolation_level=None)
+            self._db = sqlite3.connect(
+                path, timeout=60, isolation_level=None, check_same_thread=False
+            )
             self._db.execute("PRAGMA journal_mode=WAL")
             # FULL: a committed refresh survives a power cut, not only a killed process
             self._db.execute("PRAGMA synchronous=FULL")
-            self._db.create_function("xml_safe", 1, _xml_safe, deterministic=True)
-            self._migrate()
+            self._db.create_function("xml_safe", 1, xml_safe, deterministic=True)
+            if migrate:
+                self.migrate()
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the state database {path}: {exc}") from exc
         except OSError as exc:
@@ -101,10 +62,14 @@ class SQLiteStore:
     def _open_read_only(self) -> bool:
         try:
             self._db = sqlite3.connect(
-                f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=5, isolation_level=None
+                f"{self.path.resolve().as_uri()}?mode=ro",
+                uri=True,
+                timeout=5,
+                isolation_level=None,
+                check_same_thread=False,
             )
             self._db.execute("PRAGMA query_only=1")
-            self._db.create_function("xml_safe", 1, _xml_safe, deterministic=True)
+            self._db.create_function("xml_safe", 1, xml_safe, deterministic=True)
             found = self._db.execute(
                 "SELECT name FROM sqlite_master WHERE type='table' AND name='schema_version'"
             ).fetchone()
@@ -128,7 +93,7 @@ class SQLiteStore:
 
     # --- schema ---------------------------------------------------------------------------
 
-    def _migrate(self) -> None:
+    def migrate(self) -> None:
         with self._transaction() as db:
             db.execute(
                 "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL,"
@@ -146,25 +111,31 @@ class SQLiteStore:
                         db.execute(statement)
                     db.execute(
                         "INSERT INTO schema_version VALUES (?, ?)",
-                        (version, _iso(datetime.now(UTC))),
+                        (version, iso(datetime.now(UTC))),
                     )
 
     @property
     def schema_version(self) -> int:
-        return int(self._db.execute("SELECT MAX(version) FROM schema_version").fetchone()[0])
+        with self._lock:
+            try:
+                row = self._db.execute("SELECT MAX(version) FROM schema_version").fetchone()
+            except sqlite3.OperationalError:  # no schema yet
+                return 0
+        return int(row[0] or 0)
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
+        with self._lock:
             try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            raise StoreError(f"state database {self.path}: {exc}") from exc
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise StoreError(f"state database {self.path}: {exc}") from exc
 
     # --- reads ----------------------------------------------------------------------------
 
@@ -182,9 +153,9 @@ class SQLiteStore:
             source_id,
             Validators(etag, modified),
             count,
-            _dt(success),
+            dt(success),
             error,
-            _dt(error_at),
+            dt(error_at),
             failures,
             settings,
             title,
@@ -221,7 +192,7 @@ class SQLiteStore:
         )
         return {
             str(url): DetailPage(
-                url, Validators(etag, modified), _dt(checked), int(failures), undated
+                url, Validators(etag, modified), dt(checked), int(failures), undated
             )
             for url, etag, modified, checked, failures, undated in rows
         }
@@ -249,7 +220,8 @@ class SQLiteStore:
 
     def _read(self, sql: str, args: tuple[object, ...]) -> list[tuple[Any, ...]]:
         try:
-            return self._db.execute(sql, args).fetchall()
+            with self._lock:
+                return self._db.execute(sql, args).fetchall()
         except sqlite3.Error as exc:
             raise StoreError(f"state database {self.path}: {exc}") from exc
 
@@ -277,19 +249,20 @@ class SQLiteStore:
             )
             for entry in plan.new + plan.changed:
                 db.execute(
-                    f"INSERT OR REPLACE INTO entries ({_ENTRY_COLUMNS}) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    f"INSERT INTO entries ({_ENTRY_COLUMNS}) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+                    f"{_UPDATE_ENTRY}",
                     (
                         entry.id,
                         entry.source_id,
                         entry.guid,
                         entry.link,
                         entry.title,
-                        _iso(entry.published),
+                        iso(entry.published),
                         int(entry.date_known),
                         entry.summary,
-                        _iso(entry.first_seen),
-                        _iso(entry.updated),
+                        iso(entry.first_seen),
+                        iso(entry.updated),
                     ),
                 )
                 if entry.content:
@@ -306,7 +279,7 @@ class SQLiteStore:
                         page.url,
                         page.validators.etag,
                         page.validators.last_modified,
-                        _iso(page.checked) if page.checked else None,
+                        iso(page.checked) if page.checked else None,
                         page.failures,
                         page.undated_listing,
                     ),
@@ -315,7 +288,7 @@ class SQLiteStore:
             db.execute(
                 "UPDATE sources SET etag = ?, last_modified = ?, last_item_count = ?, "
                 "last_success = ?, consecutive_failures = 0 WHERE id = ?",
-                (validators.etag, validators.last_modified, item_count, _iso(at), source_id),
+                (validators.etag, validators.last_modified, item_count, iso(at), source_id),
             )
 
     def save_not_modified(self, source_id: str, at: datetime, settings: str | None = None) -> None:
@@ -324,7 +297,7 @@ class SQLiteStore:
             db.execute(
                 "UPDATE sources SET last_success = ?, consecutive_failures = 0,"
                 " settings = COALESCE(settings, ?) WHERE id = ?",
-                (_iso(at), settings, source_id),
+                (iso(at), settings, source_id),
             )
 
     def archived_pages(self, feed_id: str) -> list[list[Story]]:
@@ -337,7 +310,7 @@ class SQLiteStore:
         for expected, (number, stories) in enumerate(rows, start=1):
             if number != expected:
                 break  # pages are kept in an unbroken run from 1
-            pages.append([_story_from(raw) for raw in json.loads(stories)])
+            pages.append([story_from(raw) for raw in json.loads(stories)])
         return pages
 
     def save_archived_page(
@@ -347,7 +320,7 @@ class SQLiteStore:
             db.execute(
                 "INSERT OR IGNORE INTO archive_pages (feed_id, number, stories, completed_at)"
                 " VALUES (?, ?, ?, ?)",
-                (feed_id, number, json.dumps([_story_json(s) for s in stories]), _iso(at)),
+                (feed_id, number, json.dumps([story_json(s) for s in stories]), iso(at)),
             )
 
     def save_failure(self, source_id: str, reason: str, at: datetime) -> None:
@@ -356,7 +329,7 @@ class SQLiteStore:
             db.execute(
                 "UPDATE sources SET last_error = ?, last_error_at = ?, "
                 "consecutive_failures = consecutive_failures + 1 WHERE id = ?",
-                (reason, _iso(at), source_id),
+                (reason, iso(at), source_id),
             )
 
     def save_published_digest(self, feed_id: str, digest: str) -> None:
@@ -372,7 +345,7 @@ class SQLiteStore:
         with self._transaction() as db:
             db.execute(
                 "INSERT OR REPLACE INTO last_refresh (one, finished_at, seconds) VALUES (1, ?, ?)",
-                (_iso(finished), seconds),
+                (iso(finished), seconds),
             )
             for kind, count in errors.items():
                 db.execute(
@@ -387,7 +360,7 @@ class SQLiteStore:
             db.execute("DELETE FROM published WHERE feed_id = ?", (feed_id,))
             db.execute(
                 "INSERT OR REPLACE INTO removed_feeds (feed_id, removed_at) VALUES (?, ?)",
-                (feed_id, _iso(at)),
+                (feed_id, iso(at)),
             )
 
     def prune(self, keep: Sequence[str]) -> dict[str, int]:
@@ -408,9 +381,41 @@ class SQLiteStore:
         pruned.update({str(sid): int(n) for sid, n in counts})
         return pruned
 
+    # --- leases ---------------------------------------------------------------------------
+
+    def claim(self, name: str, holder: str, *, until: datetime, now: datetime) -> bool:
+        with self._transaction() as db:
+            row = db.execute(
+                "INSERT INTO leases (name, holder, until) VALUES (?, ?, ?) ON CONFLICT (name)"
+                " DO UPDATE SET holder = excluded.holder, until = excluded.until"
+                " WHERE leases.until <= ? OR leases.holder = excluded.holder RETURNING holder",
+                (name, holder, iso(until), iso(now)),
+            ).fetchone()
+        return row is not None
+
+    def release(self, name: str, holder: str) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM leases WHERE name = ? AND holder = ?", (name, holder))
+
+    # --- copying a whole state ------------------------------------------------------------
+
+    def rows(self, table: str) -> list[tuple[Any, ...]]:
+        columns = dict(TABLES)[table]
+        return self._read(f"SELECT {', '.join(columns)} FROM {table}", ())
+
+    def load(self, tables: Mapping[str, Sequence[tuple[Any, ...]]]) -> None:
+        with self._transaction() as db:
+            for table, columns in TABLES:
+                marks = ", ".join("?" for _ in columns)
+                db.executemany(
+                    f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})",
+                    tables.get(table, ()),
+                )
+
     @staticmethod
     def _ensure(db: sqlite3.Connection, source_id: str) -> None:
         db.execute("INSERT OR IGNORE INTO sources (id) VALUES (?)", (source_id,))
 
     def close(self) -> None:
-        self._db.close()
+        with self._lock:  # a write under way in another thread is finished first
+            self._db.close()

@@ -1,0 +1,36 @@
+"""Builders of store records for the store tests: one home."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from civicfeed.models import Entry
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+def make_entry(
+    eid: str,
+    source: str = "a",
+    *,
+    guid: str | None = None,
+    link: str | None = None,
+    title: str = "Titel",
+    content: str = "",
+    minutes: int = 0,
+) -> Entry:
+    """An entry of ``source`` published ``minutes`` after NOW."""
+    at = NOW + timedelta(minutes=minutes)
+    return Entry(
+        id=eid,
+        source_id=source,
+        title=title,
+        link=link,
+        published=at,
+        date_known=True,
+        summary="<p>Zusammenfassung</p>",
+        first_seen=at,
+        updated=at,
+        guid=guid,
+        content=content,
+    )

@@ -1,0 +1,257 @@
+"""The store contract (civicfeed/store/__init__.py), the same on every backend."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+
+from civicfeed.dedup import SourcePlan, Story
+from civicfeed.errors import StoreError
+from civicfeed.models import DetailPage, SourceState, Validators
+from civicfeed.store import Store, open_store
+from store.builders import NOW, make_entry
+
+
+def _save(store: Store, source: str, *entries: object, etag: str | None = None) -> None:
+    store.save_success(
+        source,
+        SourcePlan(new=tuple(entries)),  # type: ignore[arg-type]
+        validators=Validators(etag, "Wed, 25 Nov 2026 12:00:00 GMT"),
+        item_count=len(entries),
+        at=NOW,
+    )
+
+
+def test_an_empty_state_reads_as_nothing_stored(store: Store) -> None:
+    assert store.source_state("a") == SourceState("a")
+    assert store.entries(["a"]) == []
+    assert store.entries([]) == []
+    assert store.entry_counts() == {}
+    assert store.detail_pages("a") == {}
+    assert store.published_digest("f") is None
+    assert store.published_feeds() == []
+    assert store.removed_feeds() == set()
+    assert store.last_refresh() is None
+    assert store.fetch_error_counts() == {}
+    assert store.archived_pages("f") == []
+
+
+def test_entries_come_back_as_they_were_saved(store: Store) -> None:
+    first = make_entry("urn:1", guid="g1", link="http://x/1", content="<p>Artikel</p>")
+    second = make_entry("urn:2", link=None, title="Zweite", minutes=5)
+    other = make_entry("urn:3", source="b", guid="g1")  # the same guid in another source
+    _save(store, "a", first, second, etag='"v1"')
+    _save(store, "b", other)
+    assert sorted(store.entries(["a"]), key=lambda e: e.id) == [first, second]
+    assert store.entries(["b"]) == [other]
+    assert store.entry_counts() == {"a": 2, "b": 1}
+    stored = store.entries(["a"])[0]
+    assert stored.published.utcoffset() == timedelta(0)
+    state = store.source_state("a")
+    assert state.validators == Validators('"v1"', "Wed, 25 Nov 2026 12:00:00 GMT")
+    assert (state.last_item_count, state.last_success, state.consecutive_failures) == (2, NOW, 0)
+
+
+def test_a_changed_entry_replaces_its_stored_version(store: Store) -> None:
+    _save(store, "a", make_entry("urn:1", guid="g1", title="Alt"))
+    changed = make_entry("urn:1", guid="g1", title="Neu", content="<p>Text</p>")
+    store.save_success(
+        "a", SourcePlan(changed=(changed,)), validators=Validators(), item_count=1, at=NOW
+    )
+    assert store.entries(["a"]) == [changed]
+
+
+def test_a_source_update_is_one_transaction(store: Store) -> None:
+    good = make_entry("urn:1")
+    broken = make_entry("urn:2", title=None)  # type: ignore[arg-type]  # NOT NULL refuses it
+    with pytest.raises(StoreError):
+        _save(store, "a", good, broken, etag="e")
+    assert store.entries(["a"]) == []  # the first entry was rolled back with the second
+    assert store.source_state("a").validators.etag is None
+
+
+def test_a_guid_names_one_entry_per_source(store: Store) -> None:
+    _save(store, "a", make_entry("urn:1", guid="g"))
+    with pytest.raises(StoreError):  # a racing writer's copy is refused, not a duplicate
+        _save(store, "a", make_entry("urn:2", guid="g"))
+    _save(store, "a", make_entry("urn:3"), make_entry("urn:4"))  # entries without a guid
+    assert sorted(e.id for e in store.entries(["a"])) == ["urn:1", "urn:3", "urn:4"]
+
+
+def test_failures_are_counted_and_a_success_resets_them(store: Store) -> None:
+    store.save_failure("a", "timeout", NOW)
+    store.save_failure("a", "HTTP 500", NOW + timedelta(minutes=1))
+    state = store.source_state("a")
+    assert (state.last_error, state.last_error_at, state.consecutive_failures) == (
+        "HTTP 500",
+        NOW + timedelta(minutes=1),
+        2,
+    )
+    store.save_not_modified("a", NOW + timedelta(minutes=2))
+    state = store.source_state("a")
+    assert (state.consecutive_failures, state.last_success) == (0, NOW + timedelta(minutes=2))
+    assert state.last_error == "HTTP 500"  # the last error stays known
+
+
+def test_detail_pages_are_remembered_per_source(store: Store) -> None:
+    page = DetailPage("http://x/1", Validators('"d"', None), NOW, 1, "digest")
+    store.save_success(
+        "a", SourcePlan(), validators=Validators(), item_count=0, at=NOW, details=[page]
+    )
+    again = DetailPage("http://x/1", Validators('"d2"', None), NOW, 0, None)
+    store.save_success(
+        "a", SourcePlan(), validators=Validators(), item_count=0, at=NOW, details=[again]
+    )
+    assert store.detail_pages("a") == {"http://x/1": again}
+    assert store.detail_pages("b") == {}
+
+
+def test_published_and_removed_feeds(store: Store) -> None:
+    store.save_published_digest("f", "d1")
+    store.save_published_digest("f", "d2")
+    store.save_published_digest("g", "d3")
+    assert store.published_digest("f") == "d2"
+    assert sorted(store.published_feeds()) == ["f", "g"]
+    store.mark_removed("g", NOW)
+    assert store.published_feeds() == ["f"]
+    assert store.removed_feeds() == {"g"}
+    store.save_published_digest("g", "d4")  # back in the configuration
+    assert store.removed_feeds() == set()
+
+
+def test_refreshes_keep_the_last_time_and_add_up_the_errors(store: Store) -> None:
+    store.save_refresh(NOW, 1.5, {"timeout": 2})
+    store.save_refresh(NOW + timedelta(hours=1), 2.25, {"timeout": 1, "http": 3})
+    assert store.last_refresh() == (NOW + timedelta(hours=1), 2.25)
+    assert store.fetch_error_counts() == {"timeout": 3, "http": 3}
+
+
+def test_archive_pages_are_frozen_and_kept_in_an_unbroken_run(store: Store) -> None:
+    def page(*ids: str) -> list[Story]:
+        return [Story(i, make_entry(i), (make_entry(i + "b", "b"),), NOW) for i in ids]
+
+    store.save_archived_page("f", 1, page("urn:1", "urn:2"), NOW)
+    store.save_archived_page("f", 1, page("urn:9"), NOW)  # a page stored is never replaced
+    store.save_archived_page("f", 3, page("urn:3"), NOW)  # page 2 missing: 3 is not shown
+    assert store.archived_pages("f") == [page("urn:1", "urn:2")]
+    assert store.archived_pages("g") == []
+
+
+def test_prune_deletes_the_sources_not_kept(store: Store) -> None:
+    _save(store, "a", make_entry("urn:1"))
+    _save(store, "b", make_entry("urn:2", "b"), make_entry("urn:3", "b"))
+    store.save_failure("c", "gone", NOW)
+    assert store.prune(["a"]) == {"b": 2, "c": 0}
+    assert store.entry_counts() == {"a": 1}
+    assert store.source_state("c") == SourceState("c")
+    assert store.prune(["a"]) == {}
+
+
+def test_migrate_is_idempotent_and_a_second_open_changes_nothing(state: str) -> None:
+    first = open_store(state)
+    version = first.schema_version
+    assert version >= 1
+    _save(first, "a", make_entry("urn:1"))
+    first.migrate()
+    first.close()
+    again = open_store(state)
+    try:
+        assert again.schema_version == version
+        assert [e.id for e in again.entries(["a"])] == ["urn:1"]
+    finally:
+        again.close()
+
+
+def test_opening_without_migrating_leaves_the_schema_alone(state: str) -> None:
+    bare = open_store(state, migrate=False)
+    try:
+        assert bare.schema_version == 0
+        bare.migrate()
+        assert bare.schema_version >= 1
+    finally:
+        bare.close()
+
+
+def test_a_read_only_store_reads_and_never_writes(state: str) -> None:
+    bare = open_store(state, migrate=False)
+    assert bare.schema_version == 0
+    bare.close()
+    # an older schema (here: none) is migrated first, as a writer would
+    open_store(state, read_only=True).close()
+    writer = open_store(state, migrate=False)
+    assert writer.schema_version > 0
+    _save(writer, "a", make_entry("urn:1"))
+    reader = open_store(state, read_only=True)
+    try:
+        assert [e.id for e in reader.entries(["a"])] == ["urn:1"]
+        with pytest.raises(StoreError):
+            reader.save_failure("a", "x", NOW)
+        assert reader.source_state("a").consecutive_failures == 0
+    finally:
+        reader.close()
+        writer.close()
+
+
+def test_concurrent_writers_lose_no_update(state: str) -> None:
+    """Four stores (four connections, as four processes would have) write at once."""
+    stores = [open_store(state) for _ in range(4)]
+    errors: list[BaseException] = []
+
+    def work(n: int, store: Store) -> None:
+        try:
+            for i in range(10):
+                store.save_failure("shared", f"w{n}", NOW)
+                _save(store, f"s{n}", *[make_entry(f"urn:{n}:{j}", f"s{n}") for j in range(i)])
+        except BaseException as exc:  # pragma: no cover - shown by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n, s)) for n, s in enumerate(stores)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    try:
+        assert errors == []
+        assert stores[0].source_state("shared").consecutive_failures == 40
+        assert stores[0].entry_counts() == {f"s{n}": 9 for n in range(4)}
+    finally:
+        for store in stores:
+            store.close()
+
+
+def test_a_lease_is_held_by_one_holder_until_it_expires_or_is_released(store: Store) -> None:
+    later = NOW + timedelta(minutes=5)
+    assert store.claim("source:a", "w1", until=later, now=NOW)
+    assert not store.claim("source:a", "w2", until=later, now=NOW)  # held
+    assert store.claim("source:b", "w2", until=later, now=NOW)  # another name is free
+    assert store.claim("source:a", "w1", until=later, now=NOW)  # the holder renews it
+    store.release("source:a", "w2")  # not the holder's: nothing happens
+    assert not store.claim("source:a", "w2", until=later, now=NOW + timedelta(minutes=1))
+    # expired (its holder died): the next claimant takes it, and the old holder lost it
+    assert store.claim("source:a", "w2", until=later + timedelta(minutes=5), now=later)
+    assert not store.claim("source:a", "w1", until=later, now=later)
+    store.release("source:a", "w2")
+    assert store.claim("source:a", "w3", until=later, now=NOW)
+
+
+def test_of_many_processes_claiming_at_once_exactly_one_gets_the_lease(state: str) -> None:
+    stores = [open_store(state) for _ in range(6)]
+    start = threading.Barrier(len(stores))
+    won: list[str] = []
+
+    def claim(n: int, store: Store) -> None:
+        start.wait()
+        for round_ in range(20):
+            if store.claim(f"source:{round_}", f"w{n}", until=NOW + timedelta(1), now=NOW):
+                won.append(f"{round_}:{n}")
+
+    threads = [threading.Thread(target=claim, args=(n, s)) for n, s in enumerate(stores)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for store in stores:
+        store.close()
+    assert sorted(int(w.split(":")[0]) for w in won) == list(range(20))  # one winner a round
