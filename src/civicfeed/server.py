@@ -102,9 +102,6 @@ class _Feeds(StaticFiles):
         return response
 
     async def _response(self, path: str, scope: Scope) -> Response:
-        parts = Path(path).parts
-        if any(part.startswith(".") for part in parts) or (parts and is_temporary(parts[-1])):
-            raise HTTPException(status_code=404)  # dotfiles, write.py's temporary files too
         target = path
         wants = _wants(scope)
         feed = path.endswith((".rss", ".atom"))
@@ -126,9 +123,12 @@ class _Feeds(StaticFiles):
 
 
 def _hidden(path: str) -> bool:
-    """Dotfiles (``.name``, ``.<feed>.<random>.tmp``) and temporary files are never served."""
+    """Dotfiles (``.name``, ``.git/``) and temporary files (write.py's, ``*.tmp``, ``*~``)
+    are never served."""
     parts = path.replace("\\", "/").split("/")
     parts = [part for part in parts if part not in ("", ".")]  # "." is the folder itself: /
+    if parts and is_temporary(parts[-1]):
+        return True
     return any(part.startswith(".") or part.endswith((".tmp", "~")) for part in parts)
 
 
