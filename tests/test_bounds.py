@@ -148,7 +148,7 @@ def test_a_parse_that_outlasts_the_deadline_is_abandoned(
 ) -> None:
     rows = "".join(
         f'<li class="n"><a href="/m{n}">Meldung Nummer {n} aus der Stadt</a> 11.02.2019 x</li>'
-        for n in range(20_000)
+        for n in range(60_000)  # 5 MB: seconds of detection, on any machine more than 1 s
     )
     origin.set("/hostile/", f"<html><body><ul>{rows}</ul></body></html>")
     origin.set("/ok.rss", small_feed(1), content_type="application/rss+xml")
