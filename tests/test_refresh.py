@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
 
 from civicfeed.cli import main
+from civicfeed.models import Entry
+from civicfeed.publish import Publisher
+from civicfeed.store.sqlite import SQLiteStore
 from conftest import BASE
 from feedcheck import atom_ids, check_atom, check_rss, rss_items
 from origin import Origin
@@ -412,3 +415,95 @@ def test_progress_is_shown_on_a_terminal_only(
     )
     assert b"refreshing" not in plain.stderr
     assert b"unchanged (304 not modified)" in plain.stdout
+
+
+def two_cities(origin: Origin, project: Callable[..., Path], title: str = "Ruhr") -> Path:
+    origin.set("/herne/", listing([("01.03.2024", "Sprachcafé", "/a")]))
+    origin.set("/bochum/", listing([("02.03.2024", "Lernpaten", "/b")]))
+    sources = herne_source(origin) + herne_source(origin, "/bochum/").replace(
+        "id: herne", "id: bochum"
+    )
+    return project(
+        sources, "feeds:\n  - id: alle\n    title: Alle\n    tags: [herne]\n", f"title: {title}\n"
+    )
+
+
+def test_unchanged_refresh_reads_no_stored_entries_and_leaves_the_index_alone(
+    origin: Origin,
+    project: Callable[..., Path],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config = two_cities(origin, project)
+    assert refresh(config, capsys)[0] == 0
+    feeds = config.parent / "feeds"
+    before = {f.name: f.stat().st_mtime_ns for f in feeds.iterdir()}
+    reads: list[object] = []
+    original = SQLiteStore.entries
+
+    def counted(self: SQLiteStore, source_ids: Sequence[str]) -> list[Entry]:
+        reads.append(tuple(source_ids))
+        return original(self, source_ids)
+
+    monkeypatch.setattr(SQLiteStore, "entries", counted)
+    code, output = refresh(config, capsys)  # every source answers 304
+    assert code == 0, output
+    assert output.count("unchanged (304 not modified)") == 2
+    assert reads == []
+    assert {f.name: f.stat().st_mtime_ns for f in feeds.iterdir()} == before
+
+    # one source changes: its feed and the aggregate are rendered again, the other feed is
+    # only summarised for the index
+    origin.set(
+        "/bochum/", listing([("03.03.2024", "Neu", "/c"), ("02.03.2024", "Lernpaten", "/b")])
+    )
+    code, output = refresh(config, capsys)
+    assert code == 0, output
+    assert reads[0] == ("bochum",)
+    assert "Neu" in [i["title"] for i in rss_items(feeds / "alle.rss")]
+    assert "Neu" in (feeds / "index.html").read_text(encoding="utf-8")
+    assert (feeds / "herne.rss").stat().st_mtime_ns == before["herne.rss"]
+
+
+def test_a_refresh_killed_before_publishing_is_published_by_the_next_even_on_304s(
+    origin: Origin,
+    project: Callable[..., Path],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config = two_cities(origin, project)
+    assert refresh(config, capsys)[0] == 0
+    origin.set(
+        "/herne/", listing([("04.03.2024", "Nachtrag", "/d"), ("01.03.2024", "Sprachcafé", "/a")])
+    )
+
+    def killed(*args: object, **kwargs: object) -> None:
+        raise SystemExit(137)  # the entries are stored, no file is written
+
+    monkeypatch.setattr(Publisher, "publish", killed)
+    with pytest.raises(SystemExit):
+        main(["refresh", "--config", str(config)])
+    monkeypatch.undo()
+    capsys.readouterr()
+    code, output = refresh(config, capsys)
+    assert code == 0, output
+    assert output.count("unchanged (304 not modified)") == 2
+    feeds = config.parent / "feeds"
+    for feed in ("herne", "alle"):
+        assert "Nachtrag" in [i["title"] for i in rss_items(feeds / f"{feed}.rss")], feed
+    assert "Nachtrag" in (feeds / "index.html").read_text(encoding="utf-8")
+
+
+def test_a_new_title_reaches_the_index_and_opml_when_no_feed_changed(
+    origin: Origin, project: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = two_cities(origin, project)
+    assert refresh(config, capsys)[0] == 0
+    feeds = config.parent / "feeds"
+    rss = (feeds / "herne.rss").stat().st_mtime_ns
+    two_cities(origin, project, title="Integration im Revier")
+    code, output = refresh(config, capsys)
+    assert code == 0, output
+    assert "Integration im Revier" in (feeds / "index.html").read_text(encoding="utf-8")
+    assert "Integration im Revier" in (feeds / "feeds.opml").read_text(encoding="utf-8")
+    assert (feeds / "herne.rss").stat().st_mtime_ns == rss

@@ -331,9 +331,12 @@ class Config(_Strict):
     def members(self, aggregate: Aggregate) -> tuple[Source, ...]:
         """The aggregate's sources in priority order: listed sources first, then by tag."""
         chosen = [self.source(sid) for sid in aggregate.sources]
+        taken = {source.id for source in chosen}  # ids are unique: no model comparisons
+        tags = set(aggregate.tags)
         for source in self.sources:
-            if source not in chosen and set(aggregate.tags) & set(source.tags):
+            if source.id not in taken and tags.intersection(source.tags):
                 chosen.append(source)
+                taken.add(source.id)
         return tuple(chosen)
 
 

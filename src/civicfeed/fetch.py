@@ -62,6 +62,10 @@ def user_agent(contact: str | None = None) -> str:
     return f"civicfeed/{__version__} (feed generator{extra})"
 
 
+# idle connections kept open for reuse, over all hosts
+_KEEPALIVE_POOL = 256
+
+
 class _Retry(Exception):
     def __init__(self, reason: str, after: float | None = None, *, kind: str = "fetch") -> None:
         super().__init__(reason)
@@ -91,7 +95,15 @@ class Fetcher:
         )
         self._retries = retries
         self._backoff = backoff
-        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        # The semaphores above bound the requests in flight; the pool only keeps connections.
+        # Sources spread over many hosts: a pool of ``concurrency`` idle connections, when
+        # more hosts than that take turns, closes each one before its host comes round again,
+        # so that every request (304s included) opened a new connection. Keep one per host
+        # slot, up to a bound, for keepalive_expiry (5 s).
+        limits = httpx.Limits(
+            max_connections=None,
+            max_keepalive_connections=max(concurrency, _KEEPALIVE_POOL),
+        )
         self._client = httpx.AsyncClient(
             follow_redirects=True,
             max_redirects=MAX_REDIRECTS,

@@ -37,16 +37,18 @@ from .render import (
 )
 from .render.model import EPOCH
 from .store import Store
-from .write import remove_feed_files, remove_leftovers, write_if_changed
+from .write import remove_feed_files, remove_leftovers, sync_folders, write_if_changed
 
 __all__ = [
     "FeedSpec",
     "PublishReport",
     "Publisher",
     "feed_specs",
+    "feeds_of",
     "page_stories",
     "source_language",
     "source_title",
+    "stale_digest",
 ]
 
 INDEX_NAME = "index.html"
@@ -152,16 +154,35 @@ class Publisher:
     config: Config
     summaries: dict[str, FeedSummary] = field(default_factory=dict)
 
-    def publish(self, store: Store, affected: Iterable[str] | None = None) -> PublishReport:
+    def publish(
+        self,
+        store: Store,
+        affected: Iterable[str] | None = None,
+        *,
+        untouched: Iterable[str] = (),
+    ) -> PublishReport:
         """Render the feeds that include an ``affected`` source (all when None); write what
-        changed; then the index, the OPML file and the stylesheet."""
+        changed; then the index, the OPML file and the stylesheet.
+
+        ``untouched``: sources whose stored entries the caller knows did not change since the
+        feeds were last published (see ``feeds_of`` and ``stale_digest``). A feed made only of
+        them, whose stored digest was made from the same description and whose files are on
+        disk, is left alone without reading its entries; the index and the OPML file are
+        rendered only when a feed was rendered or is waiting for its first fetch.
+        """
         config = self.config
         chosen = None if affected is None else set(affected)
+        quiet = set(untouched)
         written: list[Path] = []
         errors: list[str] = []
         changed: list[str] = []
+        folders: set[Path] = set()  # flushed once each, before any digest is saved
+        digests: list[tuple[str, str]] = []
         remove_leftovers(config.output)
         specs = feed_specs(config, {s.id: store.source_state(s.id) for s in config.sources})
+        zone = f"{config.timezone}|{config.dedup_window}"
+        deferred: list[FeedSpec] = []  # left alone unread; summarised only if the index needs it
+        site_due = not quiet
         for spec in specs:
             if (
                 chosen is not None
@@ -169,12 +190,16 @@ class Publisher:
                 and not chosen.intersection(spec.members)
             ):
                 continue
+            if quiet.issuperset(spec.members) and self._still_published(store, spec, zone):
+                deferred.append(spec)
+                continue
             stories = merge_stories(
                 store.entries(spec.members), spec.members, config.tz, config.dedup_window
             )
             pending = None if stories or spec.info.aggregate else _never_fetched(store, spec)
             if pending is not None:  # no file until there is something true to say
                 self.summaries[spec.info.id] = FeedSummary(spec.info, 0, None, EPOCH, pending)
+                site_due = True
                 continue
             frozen = store.archived_pages(spec.info.id)
             current, pages = page_stories(stories, spec.max_entries, frozen)
@@ -185,32 +210,63 @@ class Publisher:
             if not stories:  # dated when first written, not 1970
                 now = datetime.now(UTC).replace(microsecond=0)
                 spec = replace(spec, info=replace(spec.info, empty_since=now))
-            digest = _digest(spec, stories, f"{config.timezone}|{config.dedup_window}")
+            digest = _digest(spec, stories, zone, len(pages))
             if digest == store.published_digest(spec.info.id) and all(
                 (config.output / name).is_file() for name in _file_names(spec, len(pages))
             ):
                 continue  # rendered from exactly these stories before, and still on disk
+            site_due = True
             failures = len(errors)
             try:
                 files = self._render(spec, current, pages)
             except Exception as exc:  # one feed that cannot be rendered must not stop the rest
                 errors.append(f"feed {spec.info.id} cannot be rendered: {_reason(exc)}")
                 continue
-            feed_changed = self._write(files, written, errors)
+            feed_changed = self._write(files, written, errors, folders)
             if len(errors) == failures:
-                store.save_published_digest(spec.info.id, digest)
+                digests.append((spec.info.id, digest))
             if any(name.startswith(spec.info.id + ".") for name in feed_changed):
                 changed.append(spec.info.id)
         site: list[tuple[str, bytes]] = [(STYLESHEET_NAME, stylesheet())]
-        for name, render in ((OPML_NAME, self._opml), (INDEX_NAME, self._index)):
-            try:
-                site.append((name, render(specs)))
-            except Exception as exc:  # the feeds are written; say what is missing
-                errors.append(f"{name} cannot be rendered: {_reason(exc)}")
-        self._write(site, written, errors)
+        if site_due or not self._site_current():
+            for spec in deferred:  # the index lists every feed
+                stories = merge_stories(
+                    store.entries(spec.members), spec.members, config.tz, config.dedup_window
+                )
+                self._summarise(spec, stories)
+            for name, render in ((OPML_NAME, self._opml), (INDEX_NAME, self._index)):
+                try:
+                    site.append((name, render(specs)))
+                except Exception as exc:  # the feeds are written; say what is missing
+                    errors.append(f"{name} cannot be rendered: {_reason(exc)}")
+        self._write(site, written, errors, folders)
+        sync_folders(folders)  # the renames are on disk before the store says they are done
+        for feed_id, digest in digests:
+            store.save_published_digest(feed_id, digest)
         if affected is None:
             self._remove_gone(store, specs, errors)
         return PublishReport(tuple(written), tuple(errors), tuple(changed))
+
+    def _still_published(self, store: Store, spec: FeedSpec, zone: str) -> bool:
+        """Whether the feed's stored digest was made from this very description (its stories
+        unchanged, as the caller knows) and its files are all on disk."""
+        described, _, rest = (store.published_digest(spec.info.id) or "").partition(":")
+        pages = rest.rpartition(":")[2]
+        if described != _describe(spec, zone) or not pages.isdigit():
+            return False
+        names = _file_names(spec, int(pages))
+        return all((self.config.output / name).is_file() for name in names)
+
+    def _site_current(self) -> bool:
+        """The index and the OPML file exist and are newer than the configuration."""
+        try:
+            made = self.config.path.stat().st_mtime
+            return all(
+                (self.config.output / name).stat().st_mtime >= made
+                for name in (INDEX_NAME, OPML_NAME)
+            )
+        except OSError:
+            return False
 
     def _remove_gone(self, store: Store, specs: Sequence[FeedSpec], errors: list[str]) -> None:
         """Delete the files of feeds that were published and are no longer configured; the
@@ -272,13 +328,17 @@ class Publisher:
         return render_opml(self.config.title, listed, updated)
 
     def _write(
-        self, files: Iterable[tuple[str, bytes]], written: list[Path], errors: list[str]
+        self,
+        files: Iterable[tuple[str, bytes]],
+        written: list[Path],
+        errors: list[str],
+        folders: set[Path],
     ) -> list[str]:
         changed = []
         for name, data in files:
             path = self.config.output / name
             try:
-                if write_if_changed(path, data):
+                if write_if_changed(path, data, folders):
                     written.append(path)
                     changed.append(name)
             except WriteError as exc:
@@ -305,14 +365,38 @@ def _file_names(spec: FeedSpec, pages: int) -> list[str]:
     return names
 
 
-def _digest(spec: FeedSpec, stories: Sequence[Story], zone: str) -> str:
-    """Everything a feed's files are rendered from; equal digests, equal files."""
-    hasher = hashlib.sha256(f"{__version__}|{zone}|{spec!r}".encode())
+def _digest(spec: FeedSpec, stories: Sequence[Story], zone: str, pages: int) -> str:
+    """Everything a feed's files are rendered from; equal digests, equal files. In three
+    parts: the feed's description, its stories, and its number of archive pages."""
+    hasher = hashlib.sha256()
     for story in stories:
         for copy in (story.entry, *story.origins):
             hasher.update(repr(copy).encode())
         hasher.update(story.id.encode())
-    return hasher.hexdigest()
+    return f"{_describe(spec, zone)}:{hasher.hexdigest()}:{pages}"
+
+
+def _describe(spec: FeedSpec, zone: str) -> str:
+    """The part of a feed's digest that comes from the configuration and this release."""
+    return hashlib.sha256(f"{__version__}|{zone}|{spec!r}".encode()).hexdigest()
+
+
+def feeds_of(config: Config) -> dict[str, tuple[str, ...]]:
+    """For each source, the feeds it is part of: its own, and the aggregates that take it."""
+    found: dict[str, list[str]] = {source.id: [source.id] for source in config.sources}
+    for aggregate in config.feeds:
+        for member in config.members(aggregate):
+            found[member.id].append(aggregate.id)
+    return {source_id: tuple(feeds) for source_id, feeds in found.items()}
+
+
+def stale_digest(store: Store, feed_ids: Iterable[str]) -> None:
+    """Forget the digests of feeds whose stories are about to change: until they are
+    published again, ``publish(untouched=...)`` reads them in full (a kill in between
+    leaves no feed believed current)."""
+    for feed_id in feed_ids:
+        if store.published_digest(feed_id):
+            store.save_published_digest(feed_id, "")
 
 
 # --- what the renderers are told about each feed ---------------------------------------------

@@ -46,7 +46,7 @@ from .models import (
 )
 from .normalise import normalise, parse_date
 from .normalise.text import sanitise_html
-from .publish import Publisher
+from .publish import Publisher, feeds_of, stale_digest
 from .store import Store, open_store
 
 __all__ = [
@@ -132,6 +132,8 @@ class _Run:
     on_result: Callable[[SourceResult], None] | None = None
     results: list[SourceResult] = field(default_factory=list)
     reparse: bool = False  # every source fetched unconditionally and read again
+    feeds: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # see feeds_of
+    stale: set[str] = field(default_factory=set)  # feeds whose stories changed in this run
     exclusive: bool = True  # no other process refreshes this state (see refresh)
     # who holds the sources' leases: this process, this run
     holder: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid4()}")
@@ -182,12 +184,22 @@ async def refresh(
             )
             moment = now or datetime.now(UTC).replace(microsecond=0)
             run = _Run(
-                config, client, moment, store, on_result, reparse=reparse, exclusive=exclusive
+                config,
+                client,
+                moment,
+                store,
+                on_result,
+                reparse=reparse,
+                exclusive=exclusive,
+                feeds=feeds_of(config),
             )
             chosen = [s for s in config.sources if not only or s.id in only]
             await asyncio.gather(*(_refresh_one(run, source, force=force) for source in chosen))
+            touched = {s.id for s in config.sources if s.id in run.stale}  # entries changed
             published = (publisher or Publisher(config)).publish(
-                store, affected=None if publisher is None else [s.id for s in chosen]
+                store,
+                affected=None if publisher is None else [s.id for s in chosen],
+                untouched=[s.id for s in config.sources if s.id not in touched],
             )
             hub_errors = await notify_hub(config, client, published.changed_feeds)
         kinds = Counter(r.error_kind or "other" for r in run.results if r.outcome == "failed")
@@ -420,6 +432,10 @@ async def _fetch_and_store(run: _Run, source: Source, state: SourceState) -> Sou
             f"only {len(extraction.items)} items, {state.last_item_count} last "
             "time: has the page layout changed?"
         )
+    if plan.new or plan.changed:  # the feeds it is in are not current until published
+        forget = [f for f in run.feeds.get(source.id, ()) if f not in run.stale]
+        await asyncio.to_thread(stale_digest, run.store, forget)
+        run.stale.update(forget)  # only once forgotten: until then, others forget them too
     await asyncio.to_thread(
         partial(
             run.store.save_success,

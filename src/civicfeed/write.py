@@ -9,7 +9,13 @@ from pathlib import Path
 
 from .errors import WriteError
 
-__all__ = ["is_temporary", "remove_feed_files", "remove_leftovers", "write_if_changed"]
+__all__ = [
+    "is_temporary",
+    "remove_feed_files",
+    "remove_leftovers",
+    "sync_folders",
+    "write_if_changed",
+]
 
 # The naming rule of temporary files, here only: ".<name>.<random>.tmp" beside the file they
 # will replace. A dotfile, so that the feed server (which serves no dotfiles) never shows one.
@@ -29,12 +35,15 @@ def is_temporary(name: str) -> bool:
 FEED_EXTENSIONS = ("rss", "atom", "json", "html")
 
 
-def write_if_changed(path: Path, data: bytes) -> bool:
+def write_if_changed(path: Path, data: bytes, folders: set[Path] | None = None) -> bool:
     """Write ``data`` to ``path`` unless it holds exactly that; True if the file changed.
 
     The new content goes to a temporary file in the same folder, is flushed to disk and
     renamed over the old one: readers see the old file or the new one, never a mix, and an
     unchanged file keeps its mtime so that conditional requests keep answering 304.
+
+    The rename is made durable by flushing the folder too: at once, or, when ``folders`` is
+    given, by adding the folder to it for one ``sync_folders`` call after a batch of writes.
     """
     try:
         if path.read_bytes() == data:
@@ -56,7 +65,10 @@ def write_if_changed(path: Path, data: bytes) -> bool:
         os.chmod(temporary, 0o644)
         os.replace(temporary, path)
         temporary = None
-        _sync_folder(path.parent)
+        if folders is None:
+            _sync_folder(path.parent)
+        else:
+            folders.add(path.parent)
     except OSError as exc:
         raise WriteError(f"cannot write {path}: {exc.strerror or exc}") from exc
     finally:
@@ -64,6 +76,13 @@ def write_if_changed(path: Path, data: bytes) -> bool:
             with contextlib.suppress(OSError):
                 os.unlink(temporary)
     return True
+
+
+def sync_folders(folders: set[Path]) -> None:
+    """Flush each folder of a batch of writes once (see write_if_changed)."""
+    for folder in sorted(folders):
+        _sync_folder(folder)
+    folders.clear()
 
 
 def _sync_folder(folder: Path) -> None:
