@@ -91,3 +91,30 @@ def test_the_feed_server_never_serves_a_temporary_file(
     for path in hidden:
         assert httpx.get(f"{base}/{path}").status_code == 404, path
     assert server.stop()[0] == 0
+
+
+def test_each_file_is_flushed_and_each_folder_once_per_publish(
+    origin: Origin, project: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    origin.serve_fixture("/herne/", "herne-2019.html")
+    rules = "{item: article.news-teaser, title: h3, date: .news-date, link: a.more}"
+    config = project(
+        f"  - id: herne\n    title: Herne\n    url: {origin.url('/herne/')}\n"
+        f"    max_entries: 2\n    html: {rules}\n"
+    )
+    flushed: list[str] = []
+    real = os.fsync
+
+    def spy(fd: int) -> None:
+        flushed.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", spy)
+    assert main(["refresh", "--config", str(config)]) == 0
+    feeds = config.parent / "feeds"
+    files = [p for p in feeds.rglob("*") if p.is_file()]
+    folders = {str(p.parent) for p in files}
+    assert len(folders) == 2  # feeds/ and feeds/archive/herne/
+    written = [name for name in flushed if not os.path.isdir(name)]
+    assert len(written) == len(files)  # every file, once: its temporary copy before the rename
+    assert sorted(name for name in flushed if os.path.isdir(name)) == sorted(folders)
