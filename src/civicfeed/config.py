@@ -429,10 +429,12 @@ def parse_config(text: str, path: Path) -> Config:
     where = str(path)
     _check_shape(text, where)
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise _yaml_problem(exc, where) from None
+        root, data = _load(text, _FAST_LOADER)
+    except yaml.YAMLError:  # worded, with its line, as the pure-Python loader says it
+        try:
+            root, data = _load(text, yaml.SafeLoader)
+        except yaml.YAMLError as exc:
+            raise _yaml_problem(exc, where) from None
     problems = _Problems(where, root)
     if root is not None:
         _duplicate_keys(root, problems)
@@ -726,10 +728,31 @@ def _strings(value: Any, loc: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ...]
             yield from _strings(item, (*loc, index))
 
 
+# libyaml's loader where PyYAML was built with it: some ten times faster. Its nodes carry the
+# same line numbers; on any problem the pure-Python loader reads the file again, so that every
+# message (and a problem's position) is the one it gives.
+_FAST_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _load(text: str, loader_class: Any) -> tuple[yaml.Node | None, Any]:
+    """The document's node tree (for line numbers) and its data, in one pass."""
+    loader = loader_class(text)
+    try:
+        root = loader.get_single_node()
+        return root, None if root is None else loader.construct_document(root)
+    finally:
+        loader.dispose()
+
+
 def _check_shape(text: str, where: str) -> None:
     """Refuse, before anything is built, a file nested deeper than MAX_DEPTH, one that holds
     more than MAX_VALUES values with its aliases expanded, and a raw control character.
     YAML syntax errors are left to the loader, which words them."""
+    try:
+        _scan(text, where, None, _FAST_LOADER)
+        return
+    except yaml.YAMLError:
+        pass  # looked at again below by the pure-Python loader, which words it
     try:
         _scan(text, where, None)
     except yaml.reader.ReaderError as exc:  # a raw control character: find its key
@@ -760,7 +783,9 @@ class _Frame:
         self.size = 1
 
 
-def _scan(text: str, where: str, target: int | None) -> tuple[Any, ...] | None:
+def _scan(
+    text: str, where: str, target: int | None, loader: Any = yaml.SafeLoader
+) -> tuple[Any, ...] | None:
     """Walk the file's YAML events once, building nothing; the path of the scalar at
     ``target`` (a character position), if asked."""
     anchors: dict[str, int] = {}
@@ -772,7 +797,7 @@ def _scan(text: str, where: str, target: int | None) -> tuple[Any, ...] | None:
         key += "…" if len(frames) > 3 else ""
         return ConfigError(message, path=where, line=line, key=key or None)
 
-    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+    for event in yaml.parse(text, Loader=loader):
         if not isinstance(event, yaml.NodeEvent | yaml.CollectionEndEvent):
             continue
         mark = event.start_mark
