@@ -60,11 +60,11 @@ def test_a_newer_schema_is_refused_with_a_clear_error(tmp_path: Path) -> None:
         SQLiteStore(path)
 
 
-def test_a_source_update_is_one_transaction(tmp_path: Path) -> None:
-    store = SQLiteStore(tmp_path / "state.db")
+def good_and_broken(source_id: str = "a") -> tuple[Entry, Entry]:
+    """Two new entries; the second breaks the table's NOT NULL rule for titles."""
     entry = Entry(
-        id="urn:uuid:1",
-        source_id="a",
+        id=f"urn:uuid:{source_id}1",
+        source_id=source_id,
         title="T",
         link=None,
         published=NOW,
@@ -74,23 +74,58 @@ def test_a_source_update_is_one_transaction(tmp_path: Path) -> None:
         updated=NOW,
     )
     broken = Entry(
-        id="urn:uuid:2",
-        source_id="a",
-        title=None,
-        link=None,  # type: ignore[arg-type]
+        id=f"urn:uuid:{source_id}2",
+        source_id=source_id,
+        title=None,  # type: ignore[arg-type]
+        link=None,
         published=NOW,
         date_known=True,
         summary="",
         first_seen=NOW,
         updated=NOW,
     )
+    return entry, broken
+
+
+def test_a_source_update_is_one_transaction(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "state.db")
     with pytest.raises(StoreError):
         store.save_success(
-            "a", SourcePlan(new=(entry, broken)), validators=Validators("e"), item_count=2, at=NOW
+            "a", SourcePlan(new=good_and_broken()), validators=Validators("e"), item_count=2, at=NOW
         )
     assert store.entries(["a"]) == []  # the first entry was rolled back with the second
     assert store.source_state("a").validators.etag is None
     store.close()
+
+
+def test_grouped_writes_are_committed_together_and_each_stays_whole(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    store = SQLiteStore(path)
+    other = sqlite3.connect(path)  # another process's view: committed data only
+    try:
+        with store.grouped():
+            store.save_not_modified("a", NOW)
+            good, _ = good_and_broken("b")
+            store.save_success(
+                "b", SourcePlan(new=(good,)), validators=Validators("b"), item_count=1, at=NOW
+            )
+            with pytest.raises(StoreError):
+                store.save_success(
+                    "c",
+                    SourcePlan(new=good_and_broken("c")),
+                    validators=Validators("c"),
+                    item_count=2,
+                    at=NOW,
+                )
+            assert [e.id for e in store.entries(["b", "c"])] == ["urn:uuid:b1"]
+            assert other.execute("SELECT COUNT(*) FROM sources").fetchone()[0] == 0
+        # the group ended: what succeeded is committed, the failed source left no trace
+        rows = other.execute("SELECT id, etag FROM sources ORDER BY id").fetchall()
+        assert rows == [("a", None), ("b", "b")]
+        assert other.execute("SELECT id FROM entries").fetchall() == [("urn:uuid:b1",)]
+    finally:
+        other.close()
+        store.close()
 
 
 def test_unchanged_feeds_are_not_rendered_but_missing_files_come_back(

@@ -15,7 +15,7 @@ import socket
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from contextlib import AsyncExitStack, closing
+from contextlib import AsyncExitStack, closing, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, tzinfo
 from functools import partial
@@ -194,7 +194,9 @@ async def refresh(
                 feeds=feeds_of(config),
             )
             chosen = [s for s in config.sources if not only or s.id in only]
-            await asyncio.gather(*(_refresh_one(run, source, force=force) for source in chosen))
+            # committed, whole, before anything is published; alone on the state only
+            with store.grouped() if exclusive else nullcontext():
+                await asyncio.gather(*(_refresh_one(run, source, force=force) for source in chosen))
             touched = {s.id for s in config.sources if s.id in run.stale}  # entries changed
             published = (publisher or Publisher(config)).publish(
                 store,

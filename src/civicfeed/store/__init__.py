@@ -9,6 +9,8 @@ The contract, for every backend:
 - Every write below is one transaction: it is applied whole or not at all, and a reader never
   sees half of it. Writers of the same state are serialised by the backend (SQLite: one writer
   at a time; PostgreSQL: row locks), so two processes writing at once lose no update.
+- Inside ``grouped()`` (used by a refresh that holds the state's lock) a backend may commit
+  several writes at once; each stays whole, and all are committed when it ends.
 - Reads are single statements; each sees a committed state (not necessarily the latest, when
   another process writes at the same moment).
 - Entries are unique by id, and within a source by guid (where it has one): a second entry of
@@ -26,6 +28,7 @@ The contract, for every backend:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -207,6 +210,11 @@ class Store(Protocol):
 
     def load(self, tables: Mapping[str, Sequence[tuple[Any, ...]]]) -> None:
         """Rows of TABLES written into an empty state, in one transaction."""
+        ...
+
+    def grouped(self) -> AbstractContextManager[None]:
+        """Writes made inside may be committed together, several at a time; each stays all
+        or nothing, and all are committed when it ends."""
         ...
 
     def close(self) -> None: ...
