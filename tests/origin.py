@@ -31,6 +31,7 @@ class Seen:
     path: str
     headers: dict[str, str]
     at: float
+    client: int = 0  # the client's port: one per connection
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -57,7 +58,9 @@ class Origin:
                 pass
 
             def do_GET(self) -> None:
-                origin.requests.append(Seen(self.path, dict(self.headers), time.monotonic()))
+                origin.requests.append(
+                    Seen(self.path, dict(self.headers), time.monotonic(), self.client_address[1])
+                )
                 route = origin.routes.get(self.path)
                 try:
                     if route is None:

@@ -285,3 +285,19 @@ def test_a_declared_length_over_max_bytes_is_refused_whatever_the_encoding(
     origin.set("/big", b"x" * 50_000, headers={"Content-Encoding": "identity"})
     with pytest.raises(FetchError, match="larger than max_bytes"):
         fetch(origin.url("/big"), max_bytes=10_000)
+
+
+def test_304_answers_come_on_one_kept_connection(origin: Origin) -> None:
+    origin.set("/feed.rss", b"<rss/>" * 100, content_type="application/rss+xml")
+
+    async def go() -> None:
+        async with Fetcher(trusted=LOOPBACK) as fetcher:
+            first = await fetcher.fetch(origin.url("/feed.rss"))
+            for _ in range(5):
+                again = await fetcher.fetch(origin.url("/feed.rss"), validators=first.validators)
+                assert again.not_modified
+
+    asyncio.run(go())
+    seen = origin.hits("/feed.rss")
+    assert len(seen) == 6
+    assert len({s.client for s in seen}) == 1, [s.client for s in seen]

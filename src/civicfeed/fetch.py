@@ -258,6 +258,9 @@ class Fetcher:
         validators = Validators(response.headers.get("etag"), response.headers.get("last-modified"))
         final = str(response.url)
         if status == 304:
+            # read to its end (it has no body): only then does the connection go back to the
+            # pool; left unread, it was closed and every 304 cost a new connection
+            await response.aread()
             return Fetched(final, status, headers, b"", validators)
         if not 200 <= status < 300:
             raise FetchError(
