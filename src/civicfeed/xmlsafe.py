@@ -4,6 +4,7 @@ pipeline, where candidates are built, in the store's repair migration and in the
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from collections.abc import Mapping
 from types import MappingProxyType
@@ -29,7 +30,10 @@ def strip_controls(text: str) -> str:
     return _CONTROL.sub("", text)
 
 
+@functools.lru_cache(maxsize=4096)
 def is_xml_safe(text: str) -> bool:
+    # cached: the renderers check the same stories' strings once per format (a str keeps
+    # its hash, so a repeated check costs a lookup instead of a scan)
     return _CONTROL.search(text) is None
 
 
