@@ -7,6 +7,7 @@ import dataclasses
 import functools
 import re
 from collections.abc import Mapping
+from datetime import datetime
 from types import MappingProxyType
 from typing import Any, TypeVar
 
@@ -44,17 +45,30 @@ def scrub(value: T) -> T:
     return _scrub(value)  # type: ignore[no-any-return]
 
 
+# values that hold no text, passed over at once (the renderers scrub every story per format)
+_ATOMS: frozenset[type] = frozenset({int, float, bool, type(None), datetime, bytes})
+_FIELDS: dict[type, tuple[str, ...]] = {}  # each dataclass's field names, looked up once
+
+
 def _scrub(value: Any) -> Any:
-    if isinstance(value, str):
+    kind = type(value)
+    if kind is str:
         return value if is_xml_safe(value) else strip_controls(value)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+    if kind in _ATOMS:
+        return value
+    names = _FIELDS.get(kind)
+    if names is None and dataclasses.is_dataclass(kind):
+        names = _FIELDS[kind] = tuple(item.name for item in dataclasses.fields(kind))
+    if names is not None:
         changes = {}
-        for item in dataclasses.fields(value):
-            old = getattr(value, item.name)
+        for name in names:
+            old = getattr(value, name)
             new = _scrub(old)
             if new is not old:
-                changes[item.name] = new
+                changes[name] = new
         return dataclasses.replace(value, **changes) if changes else value
+    if isinstance(value, str):  # a subclass of str
+        return value if is_xml_safe(value) else strip_controls(value)
     if isinstance(value, tuple | list):
         items = [_scrub(v) for v in value]
         if all(new is old for new, old in zip(items, value, strict=True)):
