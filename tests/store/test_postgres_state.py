@@ -8,6 +8,7 @@ from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 
+import httpx
 import pytest
 from lxml import etree
 
@@ -113,3 +114,36 @@ def _items(rss: bytes) -> list[tuple[str | None, ...]]:
         (item.findtext("title"), item.findtext("link"), item.findtext("pubDate"))
         for item in root.iter("item")
     ]
+
+
+def test_run_and_serve_on_a_postgresql_state(
+    origin: Origin, postgres_url: str, tmp_path: Path
+) -> None:
+    """The service on a database state (real processes): it refreshes, serves, reports its
+    health and stops cleanly; `serve` alone then reads the database read-only."""
+    from test_service import Process, write_config
+
+    origin.serve_fixture("/herne/", "herne-2019.html")
+    origin.serve_fixture("/dortmund.rss", "dortmund-cp1252.rss")
+    config = write_config(origin, tmp_path, top=f"state: {postgres_url}\n")
+    service = Process("run", "--config", str(config), "--serve", "127.0.0.1:0")
+    try:
+        port = service.port()
+        service.wait_for("feeds rewritten")
+        health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10).json()
+        entries = {row["id"]: row["entries"] for row in health["sources"]}
+        assert health["status"] == "ok", health
+        assert entries["herne"] > 0
+        assert entries["dortmund"] > 0
+        assert httpx.get(f"http://127.0.0.1:{port}/alle.rss", timeout=10).status_code == 200
+        assert service.stop()[0] == 0
+    finally:
+        service.kill()
+    server = Process("serve", "--config", str(config), "--listen", "127.0.0.1:0")
+    try:
+        port = server.port()
+        health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10).json()
+        assert {row["id"]: row["entries"] for row in health["sources"]} == entries
+        assert server.stop()[0] == 0
+    finally:
+        server.kill()
