@@ -18,7 +18,7 @@ import re
 import resource
 import socket
 import time
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -269,6 +269,31 @@ def make_app(output: Path, health: Health, site: Site | None = None) -> Starlett
             Middleware(GZipMiddleware, minimum_size=512),
         ],
     )
+
+
+class _Typed(StaticFiles):
+    """Static files, with the media type of each name ending in ``types``."""
+
+    def __init__(self, directory: Path, types: Mapping[str, str]) -> None:
+        super().__init__(directory=directory, html=True)
+        self._types = types
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        response = await super().get_response(path, scope)
+        media = self._types.get(Path(path).suffix)
+        if media and response.status_code in (200, 304):
+            response.headers["content-type"] = media  # the declared encoding is in the XML
+        return response
+
+
+def static_app(directory: Path, types: Mapping[str, str]) -> Starlette:
+    """The files of ``directory`` as they are, ``types`` naming the media type of an ending."""
+    return Starlette(routes=[Mount("/", app=_Typed(directory, types))])
+
+
+def check_listen(host: str, port: int) -> None:
+    """CivicfeedError now if ``host:port`` cannot be listened on."""
+    FeedServer(Starlette(), host, port).close()
 
 
 class _Server(uvicorn.Server):

@@ -16,15 +16,9 @@ from importlib.resources import as_file, files
 from pathlib import Path
 from typing import TextIO
 
-from starlette.applications import Starlette
-from starlette.responses import Response
-from starlette.routing import Mount
-from starlette.staticfiles import StaticFiles
-from starlette.types import Scope
-
 from ..config import load_config
 from ..refresh import SourceResult, refresh
-from ..server import FeedServer
+from ..server import FeedServer, check_listen, static_app
 from ..service import EventLog, serve_only
 
 __all__ = ["CONFIG_NAME", "demo_config", "run_demo"]
@@ -71,15 +65,6 @@ feeds:
 """
 
 
-class _Sample(StaticFiles):
-    async def get_response(self, path: str, scope: Scope) -> Response:
-        response = await super().get_response(path, scope)
-        media = _TYPES.get(Path(path).suffix)
-        if media and response.status_code in (200, 304):
-            response.headers["content-type"] = media  # the declared encoding is in the XML
-        return response
-
-
 async def run_demo(
     folder: Path,
     listen: tuple[str, int],
@@ -91,15 +76,13 @@ async def run_demo(
 ) -> int:
     """Serve the sample, write the configuration, refresh, then serve the feeds until
     ``stop`` (SIGINT or SIGTERM)."""
-    FeedServer(Starlette(), *listen).close()  # an address in use is said before anything runs
+    check_listen(*listen)  # an address in use is said before anything runs
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     with as_file(files(__package__).joinpath("site")) as site:
-        sample = FeedServer(
-            Starlette(routes=[Mount("/", app=_Sample(directory=site, html=True))]), "127.0.0.1", 0
-        )
+        sample = FeedServer(static_app(site, _TYPES), "127.0.0.1", 0)
         serving = asyncio.create_task(sample.serve())
         try:
             while not sample.started and not serving.done():
