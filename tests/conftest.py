@@ -23,19 +23,24 @@ def origin() -> Iterator[Origin]:
         server.stop()
 
 
+def write_sources(folder: Path, sources: str, feeds: str = "", top: str = "") -> Path:
+    """Writes folder/sources.yaml: Berlin time, BASE as base_url, a 5 s timeout, these sources
+    and feeds; ``top``: further top-level lines. The one writer of test configurations."""
+    path = folder / "sources.yaml"
+    path.write_text(
+        f"timezone: Europe/Berlin\nbase_url: {BASE}\n{top}"
+        f"defaults:\n  timeout: 5s\nsources:\n{sources}\n{feeds}",
+        encoding="utf-8",
+    )
+    return path
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Callable[..., Path]:
-    """Writes tmp_path/sources.yaml: Berlin time, BASE as base_url, these sources and feeds;
-    ``top``: further top-level lines."""
+    """write_sources into tmp_path."""
 
     def write(sources: str, feeds: str = "", top: str = "") -> Path:
-        path = tmp_path / "sources.yaml"
-        path.write_text(
-            f"timezone: Europe/Berlin\nbase_url: {BASE}\n{top}"
-            f"defaults:\n  timeout: 5s\nsources:\n{sources}\n{feeds}",
-            encoding="utf-8",
-        )
-        return path
+        return write_sources(tmp_path, sources, feeds, top)
 
     return write
 

@@ -12,19 +12,6 @@ from civicfeed.cli import main
 from origin import Origin
 
 
-@pytest.fixture
-def project(tmp_path: Path) -> Callable[[str], Path]:
-    def write(sources: str) -> Path:
-        path = tmp_path / "sources.yaml"
-        path.write_text(
-            f"timezone: Europe/Berlin\ndefaults:\n  timeout: 5s\nsources:\n{sources}",
-            encoding="utf-8",
-        )
-        return path
-
-    return write
-
-
 def check(capsys: pytest.CaptureFixture[str], config: Path, *extra: str) -> tuple[int, str]:
     code = main(["check", "herne", "--config", str(config), *extra])
     out = capsys.readouterr()

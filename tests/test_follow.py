@@ -17,7 +17,9 @@ import pytest
 from lxml import etree
 
 from civicfeed.cli import main
+from conftest import write_sources
 from origin import Origin
+from test_refresh import refresh
 
 CONTENT = "http://purl.org/rss/1.0/modules/content/"
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -44,24 +46,13 @@ def listing(items: list[tuple[str, str, str]]) -> str:
 
 
 def write_config(tmp_path: Path, origin: Origin, extra: str = "", timeout: str = "10s") -> Path:
-    config = tmp_path / "sources.yaml"
-    config.write_text(
-        "timezone: Europe/Berlin\nbase_url: https://feeds.example.org/\n"
-        "sources:\n"
+    return write_sources(
+        tmp_path,
         f"  - id: stadt\n    title: Stadt\n    url: {origin.url('/aktuelles/')}\n"
         f"    timeout: {timeout}\n    follow: true\n"
         f"{extra}"
         "    html: {item: div.item, title: h3, date: .date, link: h3 a, summary: p.teaser}\n",
-        encoding="utf-8",
     )
-    return config
-
-
-def refresh(config: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    code = main(["refresh", "--config", str(config)])
-    out = capsys.readouterr()
-    assert "Traceback" not in out.err
-    return code, out.out + out.err
 
 
 def rss_items(config: Path) -> dict[str, dict[str, Any]]:
@@ -219,10 +210,8 @@ def test_follow_on_a_feed_source(
         content_type="application/rss+xml",
     )
     origin.set("/news/kita", article("Kita wird erweitert"))
-    config = tmp_path / "sources.yaml"
-    config.write_text(
-        f"sources:\n  - id: stadt\n    title: S\n    url: {base}/presse.rss\n    follow: true\n",
-        encoding="utf-8",
+    config = write_sources(
+        tmp_path, f"  - id: stadt\n    title: S\n    url: {base}/presse.rss\n    follow: true\n"
     )
     code, output = refresh(config, capsys)
     assert code == 0, output

@@ -14,7 +14,6 @@ import pytest
 from lxml import etree
 
 from civicfeed import publish
-from civicfeed.cli import main
 from civicfeed.dedup import Story
 from civicfeed.models import Entry
 from civicfeed.render import FeedInfo, render_atom, render_json, render_preview, render_rss
@@ -23,6 +22,7 @@ from civicfeed.xmlsafe import is_xml_safe
 from feedcheck import check_atom, check_rss
 from oldstore import downgrade
 from origin import Origin
+from test_refresh import refresh
 from test_service import Process, processes
 
 __all__ = ["processes"]  # the fixture
@@ -87,13 +87,6 @@ feeds:
         encoding="utf-8",
     )
     return path
-
-
-def refresh(config: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    code = main(["refresh", "--config", str(config)])
-    out = capsys.readouterr()
-    assert "Traceback" not in out.out + out.err
-    return code, out.out + out.err
 
 
 def assert_everything_written(feeds: Path) -> None:

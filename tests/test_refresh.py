@@ -52,7 +52,7 @@ def herne_source(origin: Origin, path: str = "/herne/") -> str:
 def refresh(config: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, str]:
     code = main(["refresh", "--config", str(config), *extra])
     out = capsys.readouterr()
-    assert "Traceback" not in out.err
+    assert "Traceback" not in out.out + out.err
     return code, out.out + out.err
 
 

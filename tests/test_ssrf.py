@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from civicfeed.cli import main
 from civicfeed.netpolicy import address_refusal, scheme_refusal, trusted_hosts
+from conftest import write_sources
 from origin import Origin
+from test_refresh import refresh
 
 SECRET = b"<html><body><main><p>11.02.2019 internal service</p></main></body></html>"
 
@@ -36,21 +37,12 @@ def listing(links: list[str]) -> str:
 
 
 def write_config(tmp_path: Path, origin: Origin, extra: str = "") -> Path:
-    config = tmp_path / "sources.yaml"
-    config.write_text(
-        f"{extra}defaults:\n  timeout: 5s\nsources:\n"
+    return write_sources(
+        tmp_path,
         f"  - id: stadt\n    title: Stadt\n    url: {origin.url('/liste/')}\n"
         "    html: {item: li.item, detail_date: main}\n",
-        encoding="utf-8",
+        top=extra,
     )
-    return config
-
-
-def refresh(config: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    code = main(["refresh", "--config", str(config)])
-    out = capsys.readouterr()
-    assert "Traceback" not in out.out + out.err
-    return code, out.out + out.err
 
 
 def test_links_to_internal_services_are_refused_before_connecting(
