@@ -180,7 +180,7 @@ async def refresh(
             client = (
                 fetcher
                 if fetcher is not None
-                else await stack.enter_async_context(_fetcher(config))
+                else await stack.enter_async_context(fetcher_for(config))
             )
             moment = now or datetime.now(UTC).replace(microsecond=0)
             run = _Run(
@@ -241,7 +241,7 @@ async def inspect_source(
 
     ``fetched``: the source's document when the caller has just fetched it.
     """
-    async with _fetcher(config) as client:
+    async with fetcher_for(config) as client:
         run = _Run(config, client, datetime.now(UTC))
         shown = Inspection(source.id, url=source.url, kind=source.kind)
         try:
@@ -259,10 +259,6 @@ async def inspect_source(
         except CivicfeedError as exc:
             return replace(shown, error=str(exc))
     return replace(shown, candidates=tuple(candidates), warnings=tuple(warnings))
-
-
-def _fetcher(config: Config) -> Fetcher:
-    return fetcher_for(config)
 
 
 def fetcher_for(config: Config) -> Fetcher:
