@@ -23,13 +23,16 @@ def origin() -> Iterator[Origin]:
         server.stop()
 
 
-def write_sources(folder: Path, sources: str, feeds: str = "", top: str = "") -> Path:
-    """Writes folder/sources.yaml: Berlin time, BASE as base_url, a 5 s timeout, these sources
-    and feeds; ``top``: further top-level lines. The one writer of test configurations."""
+def write_sources(
+    folder: Path, sources: str, feeds: str = "", top: str = "", defaults: str = "  timeout: 5s\n"
+) -> Path:
+    """Writes folder/sources.yaml: Berlin time, BASE as base_url, these ``defaults`` (a 5 s
+    timeout), sources and feeds; ``top``: further top-level lines. The one writer of test
+    configurations."""
     path = folder / "sources.yaml"
     path.write_text(
         f"timezone: Europe/Berlin\nbase_url: {BASE}\n{top}"
-        f"defaults:\n  timeout: 5s\nsources:\n{sources}\n{feeds}",
+        f"defaults:\n{defaults}sources:\n{sources}\n{feeds}",
         encoding="utf-8",
     )
     return path

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from civicfeed.cli import main
+from conftest import write_sources
 from origin import Origin
 
 
@@ -104,11 +105,10 @@ def test_a_decompression_bomb_stays_within_memory_and_the_deadline(
         content_type="application/rss+xml",
         headers={"Content-Encoding": encoding},
     )
-    config = tmp_path / "sources.yaml"
-    config.write_text(
-        "defaults:\n  timeout: 5s\n  max_bytes: 10MB\nsources:\n"
+    config = write_sources(
+        tmp_path,
         f"  - id: bomb\n    title: Bomb\n    url: {origin.url('/bomb.rss')}\n",
-        encoding="utf-8",
+        defaults="  timeout: 5s\n  max_bytes: 10MB\n",
     )
     code, output, elapsed, peak = run_measured(config)
     print(f"\n{encoding} bomb of {len(body)} bytes: {elapsed:.2f}s, peak RSS {peak:.0f} MB")
@@ -128,11 +128,10 @@ def test_a_feed_of_100000_entries_is_cut_before_it_is_converted(
     )
     body = f'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>{entries}'
     origin.set("/many.rss", body + "</channel></rss>", content_type="application/rss+xml")
-    config = tmp_path / "sources.yaml"
-    config.write_text(
-        "defaults:\n  timeout: 20s\n  max_bytes: 20MB\nsources:\n"
+    config = write_sources(
+        tmp_path,
         f"  - id: many\n    title: Many\n    url: {origin.url('/many.rss')}\n",
-        encoding="utf-8",
+        defaults="  timeout: 20s\n  max_bytes: 20MB\n",
     )
     code, output, elapsed, peak = run_measured(config)
     print(f"\n100,000 entries ({len(body) / 1e6:.1f} MB): {elapsed:.2f}s, peak RSS {peak:.0f} MB")
@@ -152,13 +151,12 @@ def test_a_parse_that_outlasts_the_deadline_is_abandoned(
     )
     origin.set("/hostile/", f"<html><body><ul>{rows}</ul></body></html>")
     origin.set("/ok.rss", small_feed(1), content_type="application/rss+xml")
-    config = tmp_path / "sources.yaml"
-    config.write_text(
-        "defaults:\n  timeout: 1s\nsources:\n"
+    config = write_sources(
+        tmp_path,
         f"  - id: hostile\n    title: Hostile\n    url: {origin.url('/hostile/')}\n"
         "    html: auto\n"
         f"  - id: ok\n    title: OK\n    url: {origin.url('/ok.rss')}\n",
-        encoding="utf-8",
+        defaults="  timeout: 1s\n",
     )
     started = time.monotonic()
     assert main(["refresh", "--config", str(config)]) == 1

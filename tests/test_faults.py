@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from civicfeed.cli import main
+from conftest import write_sources
 from feedcheck import check_atom, check_rss, rss_items
 from origin import FIXTURES, Origin, Page
 
@@ -216,16 +217,14 @@ def setup_sources(
 ) -> Path:
     origin.serve_fixture("/herne/", "herne-2019.html")
     origin.serve_fixture("/dortmund.rss", "dortmund-cp1252.rss", content_type="application/rss+xml")
-    config = tmp_path / "sources.yaml"
-    config.write_text(
-        f"timezone: Europe/Berlin\ndefaults:\n  timeout: {timeout}s\n  max_bytes: {max_bytes}\n"
-        f"sources:\n"
+    config = write_sources(
+        tmp_path,
         f"  - id: herne\n    title: Herne\n    url: {origin.url('/herne/')}\n"
         "    html: {item: article.news-teaser, title: h3, date: .news-date, link: a.more,"
         " summary: .news-text}\n"
-        f"  - id: dortmund\n    title: Dortmund\n    url: {origin.url('/dortmund.rss')}\n"
+        f"  - id: dortmund\n    title: Dortmund\n    url: {origin.url('/dortmund.rss')}\n",
         "feeds:\n  - id: alle\n    title: Alle\n    sources: [herne, dortmund]\n",
-        encoding="utf-8",
+        defaults=f"  timeout: {timeout}s\n  max_bytes: {max_bytes}\n",
     )
     return config
 
