@@ -16,13 +16,13 @@ import pytest
 from lxml import etree
 
 from civicfeed.dedup import Story
-from civicfeed.models import Entry
 from civicfeed.render import FeedInfo, render_atom, render_json, render_rss
 from civicfeed.render.model import in_zone
 from conftest import BASE
 from feedcheck import ATOM, check_atom, check_rss, rss_items
 from oldstore import downgrade
 from origin import Origin
+from store.builders import make_entry
 from test_refresh import refresh
 
 ATOM_ENTRY = """<entry><title>{title}</title><id>urn:x:{number}</id>
@@ -166,16 +166,13 @@ def test_stored_dates_outside_the_range_are_repaired_by_a_migration(
 def test_rendering_never_writes_a_local_mean_time_offset() -> None:
     # Europe/Berlin before 1893 is local mean time, +00:53:28: neither RFC 822 nor RFC 3339
     old = datetime(1850, 6, 1, 12, tzinfo=UTC)
-    entry = Entry(
-        id="urn:x:1",
-        source_id="s",
+    entry = make_entry(
+        "urn:x:1",
+        "s",
         title="Alte Meldung",
         link="https://example.org/1",
         published=old,
-        date_known=True,
         summary="",
-        first_seen=old,
-        updated=old,
     )
     info = FeedInfo(id="s", title="Quelle", description="Meldungen", home="https://example.org/")
     stories = [Story(id="urn:x:1", entry=entry, origins=(), updated=old)]

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from civicfeed.dedup import merge_stories, plan_source, title_key
 from civicfeed.models import Candidate, Entry
+from store.builders import make_entry
 
 BERLIN = ZoneInfo("Europe/Berlin")
 T0 = datetime(2019, 2, 12, 8, 0, tzinfo=UTC)
@@ -194,16 +195,14 @@ def entry(
     source: str, title: str, *, eid: str, seen: datetime, hour: int = 0, day: int = 4
 ) -> Entry:
     published = datetime(2019, 2, day, hour, 20, tzinfo=BERLIN)
-    return Entry(
-        id=eid,
-        source_id=source,
+    return make_entry(
+        eid,
+        source,
         title=title,
         link=f"http://{source}/x",
         published=published,
-        date_known=True,
+        seen=seen,
         summary="",
-        first_seen=seen,
-        updated=seen,
     )
 
 
@@ -245,41 +244,17 @@ def test_story_id_is_stable_when_a_higher_priority_source_joins() -> None:
 
 def test_midnight_local_time_is_the_same_calendar_day() -> None:
     # 23:20 UTC on the 3rd is 00:20 on the 4th in Berlin: the same day as a date-only item
-    late = Entry(
-        id="d",
-        source_id="dortmund",
-        title=STORY,
-        link=None,
-        published=datetime(2019, 2, 3, 23, 20, tzinfo=UTC),
-        date_known=True,
-        summary="",
-        first_seen=T0,
-        updated=T0,
+    late = make_entry(
+        "d", "dortmund", title=STORY, published=datetime(2019, 2, 3, 23, 20, tzinfo=UTC), seen=T0
     )
-    day_only = Entry(
-        id="h",
-        source_id="herne",
-        title=STORY,
-        link=None,
-        published=datetime(2019, 2, 4, tzinfo=BERLIN),
-        date_known=True,
-        summary="",
-        first_seen=T0,
-        updated=T0,
+    day_only = make_entry(
+        "h", "herne", title=STORY, published=datetime(2019, 2, 4, tzinfo=BERLIN), seen=T0
     )
     # (window 0: the calendar day alone decides)
     assert len(merge_stories([late, day_only], ["herne", "dortmund"], BERLIN, 0)) == 1
     # read in UTC, the same listing date is the 4th in UTC, and 23:20 UTC is still the 3rd
-    day_only_utc = Entry(
-        id="h",
-        source_id="herne",
-        title=STORY,
-        link=None,
-        published=datetime(2019, 2, 4, tzinfo=UTC),
-        date_known=True,
-        summary="",
-        first_seen=T0,
-        updated=T0,
+    day_only_utc = make_entry(
+        "h", "herne", title=STORY, published=datetime(2019, 2, 4, tzinfo=UTC), seen=T0
     )
     assert len(merge_stories([late, day_only_utc], ["herne", "dortmund"], UTC, 0)) == 2
 

@@ -15,13 +15,13 @@ from lxml import etree
 
 from civicfeed import publish
 from civicfeed.dedup import Story
-from civicfeed.models import Entry
 from civicfeed.render import FeedInfo, render_atom, render_json, render_preview, render_rss
 from civicfeed.store.migrations import LATEST
 from civicfeed.xmlsafe import is_xml_safe
 from feedcheck import check_atom, check_rss
 from oldstore import downgrade
 from origin import Origin
+from store.builders import make_entry
 from test_refresh import refresh
 from test_service import Process, processes
 
@@ -188,16 +188,13 @@ def test_a_feed_that_cannot_be_rendered_is_named_and_the_rest_is_written(
 
 def test_the_renderers_guard_against_unsafe_text_themselves() -> None:
     moment = datetime(2026, 6, 1, 8, tzinfo=UTC)
-    entry = Entry(
-        id="urn:x:1",
-        source_id="s\x0b",
+    entry = make_entry(
+        "urn:x:1",
+        "s\x0b",
         title="Titel\x1b",
         link="https://example.org/\x7f1",
         published=moment,
-        date_known=True,
         summary="<p>Text\x01\ufffe</p>",
-        first_seen=moment,
-        updated=moment,
     )
     info = FeedInfo(
         id="s", title="Quelle\x0c", description="Meldungen\x08", home="https://example.org/"

@@ -14,10 +14,10 @@ from lxml import etree
 
 from civicfeed.cli import main
 from civicfeed.dedup import Story
-from civicfeed.models import Entry
 from civicfeed.publish import page_stories
 from feedcheck import ATOM, check_atom, check_rss, rss_items
 from origin import Origin
+from store.builders import make_entry
 
 BASE = "https://feeds.example.org/"
 RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
@@ -265,16 +265,13 @@ def test_stylesheet_turns_rss_and_atom_into_a_readable_page(four_cities: Path) -
 
 
 def story(number: int, seen: datetime) -> Story:
-    entry = Entry(
-        id=f"id-{number}",
-        source_id="s",
+    entry = make_entry(
+        f"id-{number}",
+        "s",
         title=f"T{number}",
-        link=None,
         published=seen - timedelta(days=number % 3),
-        date_known=True,
+        seen=seen,
         summary="",
-        first_seen=seen,
-        updated=seen,
     )
     return Story(id=entry.id, entry=entry, origins=(), updated=seen)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from civicfeed.models import Entry, Validators
 from civicfeed.store.migrations import LATEST, MIGRATIONS
 from civicfeed.store.sqlite import SQLiteStore
 from origin import Origin
+from store.builders import make_entry
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -62,29 +64,9 @@ def test_a_newer_schema_is_refused_with_a_clear_error(tmp_path: Path) -> None:
 
 def good_and_broken(source_id: str = "a") -> tuple[Entry, Entry]:
     """Two new entries; the second breaks the table's NOT NULL rule for titles."""
-    entry = Entry(
-        id=f"urn:uuid:{source_id}1",
-        source_id=source_id,
-        title="T",
-        link=None,
-        published=NOW,
-        date_known=True,
-        summary="",
-        first_seen=NOW,
-        updated=NOW,
-    )
-    broken = Entry(
-        id=f"urn:uuid:{source_id}2",
-        source_id=source_id,
-        title=None,  # type: ignore[arg-type]
-        link=None,
-        published=NOW,
-        date_known=True,
-        summary="",
-        first_seen=NOW,
-        updated=NOW,
-    )
-    return entry, broken
+    entry = make_entry(f"urn:uuid:{source_id}1", source_id, title="T", summary="")
+    broken = make_entry(f"urn:uuid:{source_id}2", source_id, summary="")
+    return entry, replace(broken, title=None)  # type: ignore[arg-type]
 
 
 def test_a_source_update_is_one_transaction(tmp_path: Path) -> None:

@@ -18,9 +18,13 @@ def make_entry(
     title: str = "Titel",
     content: str = "",
     minutes: int = 0,
+    published: datetime | None = None,
+    seen: datetime | None = None,
+    summary: str = "<p>Zusammenfassung</p>",
 ) -> Entry:
-    """An entry of ``source`` published ``minutes`` after NOW."""
-    at = NOW + timedelta(minutes=minutes)
+    """An entry of ``source`` published ``minutes`` after NOW (or at ``published``), first
+    seen and updated then (or at ``seen``). The one builder of entries for every test."""
+    at = published or NOW + timedelta(minutes=minutes)
     return Entry(
         id=eid,
         source_id=source,
@@ -28,9 +32,9 @@ def make_entry(
         link=link,
         published=at,
         date_known=True,
-        summary="<p>Zusammenfassung</p>",
-        first_seen=at,
-        updated=at,
+        summary=summary,
+        first_seen=seen or at,
+        updated=seen or at,
         guid=guid,
         content=content,
     )
