@@ -476,9 +476,12 @@ def test_slowloris_cannot_lock_out_a_real_client(
             f"{closed} slow ones closed to make room"
         )
         assert closed >= 300 - 192  # the limit for 256 files
-        # the rest are closed once their header time is up
-        time.sleep(max(0.0, connected + 10 + 1.5 - time.monotonic()))
-        assert closed_by_server(slow) == len(slow)
+        # the rest are closed once their header time (10 s) is up; a loaded machine may take
+        # a while to close 300, so the check waits for them with a generous deadline
+        time.sleep(max(0.0, connected + 10 - time.monotonic()))
+        deadline = time.monotonic() + 30
+        while (closed := closed_by_server(slow)) < len(slow):
+            assert time.monotonic() < deadline, f"{len(slow) - closed} slow connections still open"
     finally:
         for client in slow:
             client.close()
