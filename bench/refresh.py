@@ -3,12 +3,12 @@
     .venv/bin/python bench/refresh.py [--sources 200]
 
 The side-by-side benchmark is ``python -m benchmarks`` (an origin process of its own, reader
-and the floor beside civicfeed); this runs the same generated sources (benchmarks/documents.py)
-through ``civicfeed.refresh`` inside one process, origin threads included, so that a profiler
-(``python -m cProfile -s cumulative bench/refresh.py``) sees the pipeline without process
-boundaries. It reports, for a first run (everything new), a second run with changed content
-and a third run answered by 304: wall time, CPU time and CPU per source, and the peak memory of
-the process; then the memory under a 50 MB response cut at ``max_bytes``.
+and the floor beside civicfeed, the parsing workers' CPU and memory counted); this calls
+``civicfeed.refresh`` on the same generated sources (benchmarks/documents.py) from within this
+process, with the test origin's threads beside it. It reports, for a first run (everything
+new), a second run with changed content and a third run answered by 304: wall time, CPU time
+and CPU per source, and the peak memory of this process (not of the parsing workers); then the
+memory under a 50 MB response cut at ``max_bytes``.
 """
 
 from __future__ import annotations
