@@ -1,4 +1,4 @@
-"""A whole refresh in this one process, over loopback HTTP; prints figures.
+"""A whole refresh called from this process, over loopback HTTP; prints figures.
 
     .venv/bin/python bench/refresh.py [--sources 200]
 
