@@ -563,7 +563,7 @@ def benchmark(args: argparse.Namespace, argv: list[str]) -> None:
             f"per_host {args.per_host}, concurrency "
             f"{args.concurrency or _civicfeed_default('concurrency')} (files in {folder})"
         )
-        load_before, started = _load(), datetime.now(UTC)
+        load_before, started, measured_on = _load(), datetime.now(UTC), machine()
         try:
             measurements = Bench(args, n, folder).run()
         finally:
@@ -578,7 +578,7 @@ def benchmark(args: argparse.Namespace, argv: list[str]) -> None:
             write_block(
                 f"results {n}",
                 f"### N = {n}\n\n"
-                f"{started:%Y-%m-%d %H:%M} UTC, `{_command(argv)}`; {machine()}.\n"
+                f"{started:%Y-%m-%d %H:%M} UTC, `{_command(argv)}`; {measured_on}.\n"
                 f"Latency {args.latency * 1000:g} ms per request, {args.addresses} loopback "
                 f"addresses, per_host {args.per_host}, concurrency "
                 f"{args.concurrency or _civicfeed_default('concurrency')}, {args.change:g} % "
