@@ -147,7 +147,7 @@ def test_a_parse_that_outlasts_the_deadline_is_abandoned(
 ) -> None:
     rows = "".join(
         f'<li class="n"><a href="/m{n}">Meldung Nummer {n} aus der Stadt</a> 11.02.2019 x</li>'
-        for n in range(60_000)  # 5 MB: seconds of detection, on any machine more than 1 s
+        for n in range(150_000)  # 12 MB: several seconds of parsing, on any machine more than 1 s
     )
     origin.set("/hostile/", f"<html><body><ul>{rows}</ul></body></html>")
     origin.set("/ok.rss", small_feed(1), content_type="application/rss+xml")
@@ -156,7 +156,7 @@ def test_a_parse_that_outlasts_the_deadline_is_abandoned(
         f"  - id: hostile\n    title: Hostile\n    url: {origin.url('/hostile/')}\n"
         "    html: auto\n"
         f"  - id: ok\n    title: OK\n    url: {origin.url('/ok.rss')}\n",
-        defaults="  timeout: 1s\n",
+        defaults="  timeout: 1s\n  max_bytes: 20MB\n",
     )
     started = time.monotonic()
     assert main(["refresh", "--config", str(config)]) == 1
