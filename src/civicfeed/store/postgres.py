@@ -20,10 +20,11 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..dedup import SourcePlan, Story
 from ..errors import LockTimeout, StoreError
-from ..models import DetailPage, Entry, SourceState, Validators
+from ..models import DetailPage, Validators
 from . import TABLES
 from .location import parse_state
-from .records import dt, iso, story_from, story_json
+from .reads import Reads
+from .records import iso, story_json
 
 __all__ = ["MIGRATIONS", "PostgresStore", "advisory_lock"]
 
@@ -99,10 +100,6 @@ LATEST = MIGRATIONS[-1][0]
 assert [m[0] for m in MIGRATIONS] == list(range(1, LATEST + 1)), "migrations are numbered 1, 2, …"
 
 _ENTRY_COLUMNS = dict(TABLES)["entries"]
-_SELECT_ENTRIES = (
-    "SELECT e.id, e.source_id, e.guid, e.link, e.title, e.published, e.date_known, e.summary,"
-    " e.first_seen, e.updated, a.content FROM entries e LEFT JOIN articles a ON a.entry_id = e.id"
-)
 
 
 def _lock_key(name: str) -> int:
@@ -113,7 +110,9 @@ def _lock_key(name: str) -> int:
 _MIGRATION_LOCK = _lock_key("migrate")
 
 
-class PostgresStore:
+class PostgresStore(Reads):
+    _MARK = "%s"
+
     def __init__(self, url: str, *, read_only: bool = False, migrate: bool = True) -> None:
         self.url = url
         self.where = str(parse_state(url))  # for messages: without the password
@@ -204,96 +203,6 @@ class PostgresStore:
             raise StoreError(f"state database {self.where}: {exc}") from exc
 
     # --- reads ----------------------------------------------------------------------------
-
-    def source_state(self, source_id: str) -> SourceState:
-        row = self._read(
-            "SELECT etag, last_modified, last_item_count, last_success, last_error,"
-            " last_error_at, consecutive_failures, settings, own_title, own_language"
-            " FROM sources WHERE id = %s",
-            (source_id,),
-        )
-        if not row:
-            return SourceState(source_id)
-        etag, modified, count, success, error, error_at, failures, settings, title, lang = row[0]
-        return SourceState(
-            source_id,
-            Validators(etag, modified),
-            count,
-            dt(success),
-            error,
-            dt(error_at),
-            failures,
-            settings,
-            title,
-            lang,
-        )
-
-    def entries(self, source_ids: Sequence[str]) -> list[Entry]:
-        if not source_ids:
-            return []
-        rows = self._read(f"{_SELECT_ENTRIES} WHERE e.source_id = ANY(%s)", (list(source_ids),))
-        return [
-            Entry(
-                id=r[0],
-                source_id=r[1],
-                guid=r[2],
-                link=r[3],
-                title=r[4],
-                published=datetime.fromisoformat(r[5]),
-                date_known=bool(r[6]),
-                summary=r[7],
-                first_seen=datetime.fromisoformat(r[8]),
-                updated=datetime.fromisoformat(r[9]),
-                content=r[10] or "",
-            )
-            for r in rows
-        ]
-
-    def detail_pages(self, source_id: str) -> dict[str, DetailPage]:
-        rows = self._read(
-            "SELECT url, etag, last_modified, checked, failures, undated_listing"
-            " FROM detail_pages WHERE source_id = %s",
-            (source_id,),
-        )
-        return {
-            str(url): DetailPage(
-                url, Validators(etag, modified), dt(checked), int(failures), undated
-            )
-            for url, etag, modified, checked, failures, undated in rows
-        }
-
-    def entry_counts(self) -> dict[str, int]:
-        rows = self._read("SELECT source_id, COUNT(*) FROM entries GROUP BY source_id", ())
-        return {str(source_id): int(count) for source_id, count in rows}
-
-    def published_digest(self, feed_id: str) -> str | None:
-        rows = self._read("SELECT digest FROM published WHERE feed_id = %s", (feed_id,))
-        return str(rows[0][0]) if rows else None
-
-    def published_feeds(self) -> list[str]:
-        return [str(r[0]) for r in self._read("SELECT feed_id FROM published", ())]
-
-    def removed_feeds(self) -> set[str]:
-        return {str(r[0]) for r in self._read("SELECT feed_id FROM removed_feeds", ())}
-
-    def last_refresh(self) -> tuple[datetime, float] | None:
-        rows = self._read("SELECT finished_at, seconds FROM last_refresh", ())
-        return (datetime.fromisoformat(rows[0][0]), float(rows[0][1])) if rows else None
-
-    def fetch_error_counts(self) -> dict[str, int]:
-        return {str(k): int(n) for k, n in self._read("SELECT kind, count FROM fetch_errors", ())}
-
-    def archived_pages(self, feed_id: str) -> list[list[Story]]:
-        rows = self._read(
-            "SELECT number, stories FROM archive_pages WHERE feed_id = %s ORDER BY number",
-            (feed_id,),
-        )
-        pages = []
-        for expected, (number, stories) in enumerate(rows, start=1):
-            if number != expected:
-                break  # pages are kept in an unbroken run from 1
-            pages.append([story_from(raw) for raw in json.loads(stories)])
-        return pages
 
     # --- writes ---------------------------------------------------------------------------
 

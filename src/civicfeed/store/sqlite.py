@@ -15,21 +15,17 @@ from typing import Any
 
 from ..dedup import SourcePlan, Story
 from ..errors import StoreError
-from ..models import DetailPage, Entry, SourceState, Validators
+from ..models import DetailPage, Validators
 from . import TABLES
 from .migrations import LATEST, MIGRATIONS
-from .records import dt, iso, story_from, story_json, xml_safe
+from .reads import Reads
+from .records import iso, story_json, xml_safe
 
 _ENTRY_COLUMNS = (
     "id, source_id, guid, link, title, published, date_known, summary, first_seen, updated"
 )
 # an upsert by id only: an entry that would take another entry's guid is refused, not merged
 _UPDATE_ENTRY = ", ".join(f"{c} = excluded.{c}" for c in _ENTRY_COLUMNS.split(", ") if c != "id")
-# the article of an entry (follow) lives beside it, in the table ``articles``
-_SELECT_ENTRIES = (
-    "SELECT e.id, e.source_id, e.guid, e.link, e.title, e.published, e.date_known, e.summary,"
-    " e.first_seen, e.updated, a.content FROM entries e LEFT JOIN articles a ON a.entry_id = e.id"
-)
 
 
 # a group of writes (see SQLiteStore.grouped) is committed after this many, or this long
@@ -49,7 +45,7 @@ class _Group:
         return self.writes >= GROUP_WRITES or time.monotonic() - self.started >= GROUP_SECONDS
 
 
-class SQLiteStore:
+class SQLiteStore(Reads):
     _group: _Group | None = None
 
     def __init__(self, path: Path, *, read_only: bool = False, migrate: bool = True) -> None:
@@ -200,85 +196,6 @@ class SQLiteStore:
 
     # --- reads ----------------------------------------------------------------------------
 
-    def source_state(self, source_id: str) -> SourceState:
-        row = self._read(
-            "SELECT etag, last_modified, last_item_count, last_success, last_error,"
-            " last_error_at, consecutive_failures, settings, own_title, own_language"
-            " FROM sources WHERE id = ?",
-            (source_id,),
-        )
-        if not row:
-            return SourceState(source_id)
-        etag, modified, count, success, error, error_at, failures, settings, title, lang = row[0]
-        return SourceState(
-            source_id,
-            Validators(etag, modified),
-            count,
-            dt(success),
-            error,
-            dt(error_at),
-            failures,
-            settings,
-            title,
-            lang,
-        )
-
-    def entries(self, source_ids: Sequence[str]) -> list[Entry]:
-        if not source_ids:
-            return []
-        marks = ", ".join("?" for _ in source_ids)
-        rows = self._read(f"{_SELECT_ENTRIES} WHERE e.source_id IN ({marks})", tuple(source_ids))
-        return [
-            Entry(
-                id=r[0],
-                source_id=r[1],
-                guid=r[2],
-                link=r[3],
-                title=r[4],
-                published=datetime.fromisoformat(r[5]),
-                date_known=bool(r[6]),
-                summary=r[7],
-                first_seen=datetime.fromisoformat(r[8]),
-                updated=datetime.fromisoformat(r[9]),
-                content=r[10] or "",
-            )
-            for r in rows
-        ]
-
-    def detail_pages(self, source_id: str) -> dict[str, DetailPage]:
-        rows = self._read(
-            "SELECT url, etag, last_modified, checked, failures, undated_listing"
-            " FROM detail_pages WHERE source_id = ?",
-            (source_id,),
-        )
-        return {
-            str(url): DetailPage(
-                url, Validators(etag, modified), dt(checked), int(failures), undated
-            )
-            for url, etag, modified, checked, failures, undated in rows
-        }
-
-    def entry_counts(self) -> dict[str, int]:
-        rows = self._read("SELECT source_id, COUNT(*) FROM entries GROUP BY source_id", ())
-        return {str(source_id): int(count) for source_id, count in rows}
-
-    def published_digest(self, feed_id: str) -> str | None:
-        rows = self._read("SELECT digest FROM published WHERE feed_id = ?", (feed_id,))
-        return str(rows[0][0]) if rows else None
-
-    def published_feeds(self) -> list[str]:
-        return [str(r[0]) for r in self._read("SELECT feed_id FROM published", ())]
-
-    def removed_feeds(self) -> set[str]:
-        return {str(r[0]) for r in self._read("SELECT feed_id FROM removed_feeds", ())}
-
-    def last_refresh(self) -> tuple[datetime, float] | None:
-        rows = self._read("SELECT finished_at, seconds FROM last_refresh", ())
-        return (datetime.fromisoformat(rows[0][0]), float(rows[0][1])) if rows else None
-
-    def fetch_error_counts(self) -> dict[str, int]:
-        return {str(k): int(n) for k, n in self._read("SELECT kind, count FROM fetch_errors", ())}
-
     def _read(self, sql: str, args: tuple[object, ...]) -> list[tuple[Any, ...]]:
         try:
             with self._lock:
@@ -360,19 +277,6 @@ class SQLiteStore:
                 " settings = COALESCE(settings, ?) WHERE id = ?",
                 (iso(at), settings, source_id),
             )
-
-    def archived_pages(self, feed_id: str) -> list[list[Story]]:
-        """The feed's complete archive pages, oldest first, as they were when complete."""
-        rows = self._read(
-            "SELECT number, stories FROM archive_pages WHERE feed_id = ? ORDER BY number",
-            (feed_id,),
-        )
-        pages = []
-        for expected, (number, stories) in enumerate(rows, start=1):
-            if number != expected:
-                break  # pages are kept in an unbroken run from 1
-            pages.append([story_from(raw) for raw in json.loads(stories)])
-        return pages
 
     def save_archived_page(
         self, feed_id: str, number: int, stories: Sequence[Story], at: datetime

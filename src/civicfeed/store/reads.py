@@ -1,0 +1,129 @@
+"""The store's reads, one implementation for every backend: a backend supplies ``_read`` (one
+query, its rows) and its parameter mark (``?`` or ``%s``); the SQL and the conversion of rows
+into records are the same for all."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from ..dedup import Story
+from ..models import DetailPage, Entry, SourceState, Validators
+from .records import dt, story_from
+
+__all__ = ["SELECT_ENTRIES", "Reads"]
+
+# the article of an entry (follow) lives beside it, in the table ``articles``
+SELECT_ENTRIES = (
+    "SELECT e.id, e.source_id, e.guid, e.link, e.title, e.published, e.date_known, e.summary,"
+    " e.first_seen, e.updated, a.content FROM entries e LEFT JOIN articles a ON a.entry_id = e.id"
+)
+
+
+class Reads:
+    """The read calls of the ``Store`` protocol (see its contract in ``store/__init__.py``)."""
+
+    _MARK = "?"  # the driver's parameter mark
+
+    def _read(self, sql: str, args: tuple[object, ...]) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    def _in(self, column: str, values: Sequence[str]) -> tuple[str, tuple[object, ...]]:
+        """``column IN (values)`` as SQL and its arguments."""
+        marks = ", ".join(self._MARK for _ in values)
+        return f"{column} IN ({marks})", tuple(values)
+
+    def source_state(self, source_id: str) -> SourceState:
+        row = self._read(
+            "SELECT etag, last_modified, last_item_count, last_success, last_error,"
+            " last_error_at, consecutive_failures, settings, own_title, own_language"
+            f" FROM sources WHERE id = {self._MARK}",
+            (source_id,),
+        )
+        if not row:
+            return SourceState(source_id)
+        etag, modified, count, success, error, error_at, failures, settings, title, lang = row[0]
+        return SourceState(
+            source_id,
+            Validators(etag, modified),
+            count,
+            dt(success),
+            error,
+            dt(error_at),
+            failures,
+            settings,
+            title,
+            lang,
+        )
+
+    def entries(self, source_ids: Sequence[str]) -> list[Entry]:
+        if not source_ids:
+            return []
+        where, args = self._in("e.source_id", source_ids)
+        rows = self._read(f"{SELECT_ENTRIES} WHERE {where}", args)
+        return [
+            Entry(
+                id=r[0],
+                source_id=r[1],
+                guid=r[2],
+                link=r[3],
+                title=r[4],
+                published=datetime.fromisoformat(r[5]),
+                date_known=bool(r[6]),
+                summary=r[7],
+                first_seen=datetime.fromisoformat(r[8]),
+                updated=datetime.fromisoformat(r[9]),
+                content=r[10] or "",
+            )
+            for r in rows
+        ]
+
+    def detail_pages(self, source_id: str) -> dict[str, DetailPage]:
+        rows = self._read(
+            "SELECT url, etag, last_modified, checked, failures, undated_listing"
+            f" FROM detail_pages WHERE source_id = {self._MARK}",
+            (source_id,),
+        )
+        return {
+            str(url): DetailPage(
+                url, Validators(etag, modified), dt(checked), int(failures), undated
+            )
+            for url, etag, modified, checked, failures, undated in rows
+        }
+
+    def entry_counts(self) -> dict[str, int]:
+        rows = self._read("SELECT source_id, COUNT(*) FROM entries GROUP BY source_id", ())
+        return {str(source_id): int(count) for source_id, count in rows}
+
+    def published_digest(self, feed_id: str) -> str | None:
+        rows = self._read(f"SELECT digest FROM published WHERE feed_id = {self._MARK}", (feed_id,))
+        return str(rows[0][0]) if rows else None
+
+    def published_feeds(self) -> list[str]:
+        return [str(r[0]) for r in self._read("SELECT feed_id FROM published", ())]
+
+    def removed_feeds(self) -> set[str]:
+        return {str(r[0]) for r in self._read("SELECT feed_id FROM removed_feeds", ())}
+
+    def last_refresh(self) -> tuple[datetime, float] | None:
+        rows = self._read("SELECT finished_at, seconds FROM last_refresh", ())
+        return (datetime.fromisoformat(rows[0][0]), float(rows[0][1])) if rows else None
+
+    def fetch_error_counts(self) -> dict[str, int]:
+        return {str(k): int(n) for k, n in self._read("SELECT kind, count FROM fetch_errors", ())}
+
+    def archived_pages(self, feed_id: str) -> list[list[Story]]:
+        """The feed's complete archive pages, oldest first, as they were when complete."""
+        rows = self._read(
+            "SELECT number, stories FROM archive_pages"
+            f" WHERE feed_id = {self._MARK} ORDER BY number",
+            (feed_id,),
+        )
+        pages = []
+        for expected, (number, stories) in enumerate(rows, start=1):
+            if number != expected:
+                break  # pages are kept in an unbroken run from 1
+            pages.append([story_from(raw) for raw in json.loads(stories)])
+        return pages
