@@ -168,3 +168,16 @@ class Article:
     html: str | None  # the article's HTML (unsanitised), None if none was found
     date_text: str | None  # the article's date: from its metadata (ISO), else its text
     warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class OutputFile:
+    """A published file as an output holds it (write.py): its name relative to the output
+    (``herne.rss``, ``archive/herne/1.atom``), strong ETag, when its bytes last changed, media
+    type, and its bytes (None when only listed)."""
+
+    name: str
+    etag: str
+    modified: datetime
+    media_type: str
+    data: bytes | None = None

@@ -11,7 +11,6 @@ import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from pathlib import Path
 from types import MappingProxyType
 from urllib.parse import urlsplit
 
@@ -37,7 +36,7 @@ from .render import (
 )
 from .render.model import EPOCH
 from .store import Store
-from .write import remove_feed_files, remove_leftovers, sync_folders, write_if_changed
+from .write import Output, open_output
 
 __all__ = [
     "FeedSpec",
@@ -64,7 +63,7 @@ class FeedSpec:
 
 @dataclass(frozen=True)
 class PublishReport:
-    written: tuple[Path, ...] = ()
+    written: tuple[str, ...] = ()  # names of the files changed, relative to the output
     errors: tuple[str, ...] = ()
     changed_feeds: tuple[str, ...] = ()  # ids of feeds whose subscription documents changed
 
@@ -173,12 +172,12 @@ class Publisher:
         config = self.config
         chosen = None if affected is None else set(affected)
         quiet = set(untouched)
-        written: list[Path] = []
+        written: list[str] = []
         errors: list[str] = []
         changed: list[str] = []
-        folders: set[Path] = set()  # flushed once each, before any digest is saved
+        output = open_output(config, store)  # flushed once, before any digest is saved
         digests: list[tuple[str, str]] = []
-        remove_leftovers(config.output)
+        output.begin()
         specs = feed_specs(config, {s.id: store.source_state(s.id) for s in config.sources})
         zone = f"{config.timezone}|{config.dedup_window}"
         deferred: list[FeedSpec] = []  # left alone unread; summarised only if the index needs it
@@ -190,7 +189,7 @@ class Publisher:
                 and not chosen.intersection(spec.members)
             ):
                 continue
-            if quiet.issuperset(spec.members) and self._still_published(store, spec, zone):
+            if quiet.issuperset(spec.members) and self._still_published(store, spec, zone, output):
                 deferred.append(spec)
                 continue
             stories = merge_stories(
@@ -212,9 +211,9 @@ class Publisher:
                 spec = replace(spec, info=replace(spec.info, empty_since=now))
             digest = _digest(spec, stories, zone, len(pages))
             if digest == store.published_digest(spec.info.id) and all(
-                (config.output / name).is_file() for name in _file_names(spec, len(pages))
+                output.exists(name) for name in _file_names(spec, len(pages))
             ):
-                continue  # rendered from exactly these stories before, and still on disk
+                continue  # rendered from exactly these stories before, and still there
             site_due = True
             failures = len(errors)
             try:
@@ -222,13 +221,13 @@ class Publisher:
             except Exception as exc:  # one feed that cannot be rendered must not stop the rest
                 errors.append(f"feed {spec.info.id} cannot be rendered: {_reason(exc)}")
                 continue
-            feed_changed = self._write(files, written, errors, folders)
+            feed_changed = self._write(files, written, errors, output)
             if len(errors) == failures:
                 digests.append((spec.info.id, digest))
             if any(name.startswith(spec.info.id + ".") for name in feed_changed):
                 changed.append(spec.info.id)
         site: list[tuple[str, bytes]] = [(STYLESHEET_NAME, stylesheet())]
-        if site_due or not self._site_current():
+        if site_due or not self._site_current(output):
             for spec in deferred:  # the index lists every feed
                 stories = merge_stories(
                     store.entries(spec.members), spec.members, config.tz, config.dedup_window
@@ -239,36 +238,43 @@ class Publisher:
                     site.append((name, render(specs)))
                 except Exception as exc:  # the feeds are written; say what is missing
                     errors.append(f"{name} cannot be rendered: {_reason(exc)}")
-        self._write(site, written, errors, folders)
-        sync_folders(folders)  # the renames are on disk before the store says they are done
+        self._write(site, written, errors, output)
+        try:
+            output.flush()  # the files are there for good before the store says they are done
+        except WriteError as exc:
+            errors.append(str(exc))
+            digests = []
         for feed_id, digest in digests:
             store.save_published_digest(feed_id, digest)
         if affected is None:
-            self._remove_gone(store, specs, errors)
+            self._remove_gone(store, specs, errors, output)
         return PublishReport(tuple(written), tuple(errors), tuple(changed))
 
-    def _still_published(self, store: Store, spec: FeedSpec, zone: str) -> bool:
+    def _still_published(self, store: Store, spec: FeedSpec, zone: str, output: Output) -> bool:
         """Whether the feed's stored digest was made from this very description (its stories
-        unchanged, as the caller knows) and its files are all on disk."""
+        unchanged, as the caller knows) and its files are all in the output."""
         described, _, rest = (store.published_digest(spec.info.id) or "").partition(":")
         pages = rest.rpartition(":")[2]
         if described != _describe(spec, zone) or not pages.isdigit():
             return False
         names = _file_names(spec, int(pages))
-        return all((self.config.output / name).is_file() for name in names)
+        return all(output.exists(name) for name in names)
 
-    def _site_current(self) -> bool:
+    def _site_current(self, output: Output) -> bool:
         """The index and the OPML file exist and are newer than the configuration."""
         try:
             made = self.config.path.stat().st_mtime
-            return all(
-                (self.config.output / name).stat().st_mtime >= made
-                for name in (INDEX_NAME, OPML_NAME)
-            )
         except OSError:
             return False
+        for name in (INDEX_NAME, OPML_NAME):
+            modified = output.modified(name)
+            if modified is None or modified.timestamp() < made:
+                return False
+        return True
 
-    def _remove_gone(self, store: Store, specs: Sequence[FeedSpec], errors: list[str]) -> None:
+    def _remove_gone(
+        self, store: Store, specs: Sequence[FeedSpec], errors: list[str], output: Output
+    ) -> None:
         """Delete the files of feeds that were published and are no longer configured; the
         store keeps their entries (until `civicfeed prune`), and the server answers 410."""
         configured = {spec.info.id for spec in specs}
@@ -276,7 +282,7 @@ class Publisher:
             if feed_id in configured:
                 continue
             try:
-                remove_feed_files(self.config.output, feed_id)
+                output.remove_feed(feed_id)
             except WriteError as exc:
                 errors.append(str(exc))
                 continue
@@ -330,16 +336,15 @@ class Publisher:
     def _write(
         self,
         files: Iterable[tuple[str, bytes]],
-        written: list[Path],
+        written: list[str],
         errors: list[str],
-        folders: set[Path],
+        output: Output,
     ) -> list[str]:
         changed = []
         for name, data in files:
-            path = self.config.output / name
             try:
-                if write_if_changed(path, data, folders):
-                    written.append(path)
+                if output.put(name, data):
+                    written.append(name)
                     changed.append(name)
             except WriteError as exc:
                 errors.append(str(exc))

@@ -19,7 +19,6 @@ from contextlib import AsyncExitStack, closing, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, tzinfo
 from functools import partial
-from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 from uuid import uuid4
@@ -97,7 +96,7 @@ class SourceResult:
 @dataclass(frozen=True)
 class RefreshReport:
     results: tuple[SourceResult, ...]
-    written: tuple[Path, ...] = ()
+    written: tuple[str, ...] = ()  # names of the files changed, relative to the output
     write_errors: tuple[str, ...] = ()
     changed_feeds: tuple[str, ...] = ()
 

@@ -43,18 +43,10 @@ from .errors import CivicfeedError
 from .metrics import CONTENT_TYPE as METRICS_TYPE
 from .metrics import Metrics
 from .render import absolute_opml, absolute_page
-from .write import is_temporary
+from .write import CONTENT_TYPES, is_temporary
 
 __all__ = ["FeedServer", "Site", "make_app", "public_base"]
 
-CONTENT_TYPES = {
-    ".rss": "application/rss+xml; charset=utf-8",
-    ".atom": "application/atom+xml; charset=utf-8",
-    ".json": "application/feed+json; charset=utf-8",
-    ".html": "text/html; charset=utf-8",
-    ".opml": "text/x-opml; charset=utf-8",
-    ".xsl": "text/xsl; charset=utf-8",
-}
 CACHE_CONTROL = "public, max-age=300"
 
 Health = Callable[[], tuple[bool, dict[str, Any]]]

@@ -1,21 +1,180 @@
-"""Write: feed files replaced atomically, and only when their bytes change."""
+"""Write: the published files (feeds, archive pages, index, OPML, stylesheet) through one
+``Output``, replaced only when their bytes change.
+
+Two outputs: the folder (``FolderOutput``: files replaced atomically, flushed to disk) and the
+state database (``StoreOutput``, see store/__init__.py: every publish one transaction). The
+publisher writes through the protocol only; the server and ``civicfeed export`` read it.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
-from pathlib import Path
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Protocol
 
 from .errors import WriteError
+from .models import OutputFile
+
+if TYPE_CHECKING:
+    from .config import Config
+    from .store import Store
 
 __all__ = [
+    "CONTENT_TYPES",
+    "FEED_EXTENSIONS",
+    "FolderOutput",
+    "Output",
+    "etag_of",
+    "feed_of",
     "is_temporary",
+    "media_type",
+    "open_output",
     "remove_feed_files",
     "remove_leftovers",
     "sync_folders",
     "write_if_changed",
 ]
+
+FEED_EXTENSIONS = ("rss", "atom", "json", "html")  # the files of a feed, beside its archive
+
+# the media type of each kind of file published, by the name's ending
+CONTENT_TYPES = {
+    ".rss": "application/rss+xml; charset=utf-8",
+    ".atom": "application/atom+xml; charset=utf-8",
+    ".json": "application/feed+json; charset=utf-8",
+    ".html": "text/html; charset=utf-8",
+    ".opml": "text/x-opml; charset=utf-8",
+    ".xsl": "text/xsl; charset=utf-8",
+}
+
+
+def media_type(name: str) -> str:
+    """The media type a published file is served with."""
+    return CONTENT_TYPES.get(PurePosixPath(name).suffix, "application/octet-stream")
+
+
+def etag_of(data: bytes) -> str:
+    """The (strong) entity tag of a file's bytes: equal bytes, equal tags, on every output."""
+    return '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
+
+
+def feed_of(name: str) -> str | None:
+    """The feed a published file belongs to: '<id>.<ext>' or 'archive/<id>/<n>.<ext>'."""
+    parts = PurePosixPath(name).parts
+    if len(parts) == 1 and PurePosixPath(name).suffix.lstrip(".") in FEED_EXTENSIONS:
+        return PurePosixPath(name).stem
+    if len(parts) == 3 and parts[0] == "archive":
+        return parts[1]
+    return None
+
+
+class Output(Protocol):
+    """Where a publish puts its files. Names are relative, with '/' (``herne.rss``,
+    ``archive/herne/1.atom``).
+
+    A publish calls ``begin()``, then ``put``/``exists``/``modified`` for each file, then
+    ``flush()`` once: after it, every file put is durable (and, in the store, visible to
+    readers at once, all of them together). ``remove_feed`` takes effect at once.
+    """
+
+    where: str  # for messages: the folder, or "the state database …"
+
+    def begin(self) -> None:
+        """A publish starts (the folder removes the temporary files a killed one left)."""
+        ...
+
+    def put(self, name: str, data: bytes) -> bool:
+        """The file holds ``data`` after the next flush; True if that is a change. A file
+        whose bytes are unchanged keeps its modification time (and ETag)."""
+        ...
+
+    def exists(self, name: str) -> bool: ...
+
+    def modified(self, name: str) -> datetime | None:
+        """When the file's bytes last changed; None if it is absent."""
+        ...
+
+    def read(self, name: str) -> OutputFile | None:
+        """The file with its data; None if absent."""
+        ...
+
+    def names(self) -> list[str]:
+        """Every published file, sorted."""
+        ...
+
+    def remove_feed(self, feed_id: str) -> None:
+        """Delete a feed's files and its archive pages (a feed no longer configured)."""
+        ...
+
+    def flush(self) -> None:
+        """Make the files put since ``begin`` durable, once per publish."""
+        ...
+
+
+def open_output(config: Config, store: Store) -> Output:
+    """The output a configuration publishes to."""
+    del store  # the state database's output is the next backend
+    return FolderOutput(config.output)
+
+
+class FolderOutput:
+    """The output folder: each file replaced atomically (a temporary file renamed over it,
+    flushed to disk first), the folders flushed once per publish."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.where = str(folder)
+        self._folders: set[Path] = set()
+
+    def begin(self) -> None:
+        remove_leftovers(self.folder)
+
+    def put(self, name: str, data: bytes) -> bool:
+        return write_if_changed(self.folder / name, data, self._folders)
+
+    def exists(self, name: str) -> bool:
+        return (self.folder / name).is_file()
+
+    def modified(self, name: str) -> datetime | None:
+        path = self.folder / name
+        try:
+            return datetime.fromtimestamp(path.stat().st_mtime, UTC) if path.is_file() else None
+        except OSError:
+            return None
+
+    def read(self, name: str) -> OutputFile | None:
+        path = self.folder / name
+        try:
+            stat = path.stat()
+            data = path.read_bytes()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            return None
+        except OSError as exc:
+            raise WriteError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        modified = datetime.fromtimestamp(stat.st_mtime, UTC)
+        return OutputFile(name, etag_of(data), modified, media_type(name), data)
+
+    def names(self) -> list[str]:
+        if not self.folder.is_dir():
+            return []
+        found = []
+        for place, folders, files in os.walk(self.folder):
+            folders[:] = [f for f in folders if not f.startswith(".")]
+            for file in files:
+                if not file.startswith(".") and not is_temporary(file):
+                    found.append((Path(place) / file).relative_to(self.folder).as_posix())
+        return sorted(found)
+
+    def remove_feed(self, feed_id: str) -> None:
+        remove_feed_files(self.folder, feed_id)
+
+    def flush(self) -> None:
+        sync_folders(self._folders)
+
 
 # The naming rule of temporary files, here only: ".<name>.<random>.tmp" beside the file they
 # will replace. A dotfile, so that the feed server (which serves no dotfiles) never shows one.
@@ -30,9 +189,6 @@ def is_temporary(name: str) -> bool:
         and name.endswith(_TEMPORARY_SUFFIX)
         and len(name) > len(_TEMPORARY_PREFIX + _TEMPORARY_SUFFIX)
     )
-
-
-FEED_EXTENSIONS = ("rss", "atom", "json", "html")
 
 
 def write_if_changed(path: Path, data: bytes, folders: set[Path] | None = None) -> bool:
