@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -84,6 +85,26 @@ def plan(
     return plan_source(
         existing, candidates, now=now, zone=BERLIN, new_id=lambda: f"id-{next(counter)}"
     )
+
+
+def test_a_new_entry_is_named_by_what_the_item_says_so_two_processes_name_it_alike() -> None:
+    fetched = [
+        candidate("A", link="http://x/a"),
+        candidate("B", guid="b-1"),
+        candidate("Undated", day=None),
+    ]
+    first = plan_source([], fetched, now=T0, zone=BERLIN)
+    later = plan_source([], fetched, now=T0 + timedelta(hours=5), zone=BERLIN)
+    assert [e.id for e in first.new] == [e.id for e in later.new]
+    assert len({e.id for e in first.new}) == 3
+    elsewhere = plan_source([], [replace(fetched[0], source_id="bochum")], now=T0, zone=BERLIN)
+    assert elsewhere.new[0].id != first.new[0].id  # the same item in another source
+    assert all(e.id.startswith("urn:uuid:") for e in first.new)
+    # an id already taken (an entry that looks alike, with another identity) is not reused
+    taken = replace(first.new[0], link="http://x/other")
+    again = plan_source([taken], [fetched[0]], now=T0, zone=BERLIN)
+    assert len(again.new) == 1
+    assert again.new[0].id != taken.id
 
 
 def test_new_items_get_ids_and_first_seen() -> None:

@@ -218,6 +218,9 @@ def _main(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.WARNING, format="civicfeed: %(message)s")
     try:
+        from .clock import now
+
+        now()  # a CIVICFEED_NOW that is no time stops every command here, before any work
         if args.command == "demo":  # writes its own configuration
             return _demo(args)
         config_path = args.config or os.environ.get("CIVICFEED_CONFIG", "sources.yaml")

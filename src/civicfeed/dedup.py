@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 import unicodedata
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Container, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, tzinfo
 from typing import TypeVar
@@ -37,6 +37,7 @@ __all__ = [
     "DEFAULT_WINDOW",
     "SourcePlan",
     "Story",
+    "entry_id",
     "merge_stories",
     "plan_source",
     "story_key",
@@ -114,8 +115,22 @@ class SourcePlan:
     unchanged: int = 0
 
 
-def new_entry_id() -> str:
-    return f"urn:uuid:{uuid.uuid4()}"
+_ENTRY_IDS = uuid.UUID("5c1e4b53-8f0e-4d1c-9a57-0c1f3e2d6b8a")
+
+
+def entry_id(candidate: Candidate, taken: Container[str] = ()) -> str:
+    """A new entry's id: a name-based UUID of its source and what the item says of itself
+    (guid, link, title, date), so that every process that first sees an item names it alike;
+    the next free one of ``1``, ``2``, ... is added when that id is ``taken``."""
+    published = candidate.published.isoformat() if candidate.published else ""
+    parts = [candidate.source_id, candidate.guid or "", candidate.link or "", candidate.title]
+    name = "\n".join([*parts, published])
+    entry = f"urn:uuid:{uuid.uuid5(_ENTRY_IDS, name)}"
+    number = 0
+    while entry in taken:
+        number += 1
+        entry = f"urn:uuid:{uuid.uuid5(_ENTRY_IDS, name + chr(10) + str(number))}"
+    return entry
 
 
 def plan_source(
@@ -124,13 +139,15 @@ def plan_source(
     *,
     now: datetime,
     zone: tzinfo,
-    new_id: Callable[[], str] = new_entry_id,
+    new_id: Callable[[], str] | None = None,
 ) -> SourcePlan:
     """Match a fetch's candidates to the source's stored entries (the rule: module doc).
 
     A match with different content is an update; the entry keeps its id. Two candidates of
-    one fetch that are one story by the rule count once (the first).
+    one fetch that are one story by the rule count once (the first). A new entry's id is
+    ``entry_id``'s (``new_id``, when given, numbers them instead).
     """
+    taken = {entry.id for entry in existing}
     repeated_links = _repeated(c.link for c in candidates if c.link)
     index = _Index(existing, zone, repeated_links)
     claimed: set[str] = set()
@@ -150,7 +167,8 @@ def plan_source(
                 changed.append(merged)
                 index.add(merged)
             continue
-        entry = _create(candidate, now, new_id())
+        entry = _create(candidate, now, new_id() if new_id else entry_id(candidate, taken))
+        taken.add(entry.id)
         claimed.add(entry.id)
         new.append(entry)
         index.add(entry)

@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 from contextlib import closing
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from . import clock
 from .config import Config
 from .dedup import merge_stories
 from .health import health
@@ -24,7 +25,7 @@ __all__ = ["freshness", "snapshot"]
 
 def freshness(config: Config, store: Store | None, now: datetime | None = None) -> dict[str, Any]:
     """The last completed refresh, its age, and whether that is older than ``stale_after``."""
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     last = store.last_refresh() if store is not None else None
     limit = config.stale_limit
     if last is None:

@@ -10,11 +10,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from types import MappingProxyType
 from urllib.parse import urlsplit
 
-from . import __version__
+from . import __version__, clock
 from .config import Aggregate, Config, Source
 from .dedup import Story, merge_stories
 from .errors import WriteError
@@ -204,10 +203,10 @@ class Publisher:
             current, pages = page_stories(stories, spec.max_entries, frozen)
             for number, page in enumerate(pages[len(frozen) :], start=len(frozen) + 1):
                 # complete: its stories and their order never change again
-                store.save_archived_page(spec.info.id, number, page, datetime.now(UTC))
+                store.save_archived_page(spec.info.id, number, page, clock.now())
             self._summarise(spec, stories)
             if not stories:  # dated when first written, not 1970
-                now = datetime.now(UTC).replace(microsecond=0)
+                now = clock.now()
                 spec = replace(spec, info=replace(spec.info, empty_since=now))
             digest = _digest(spec, stories, zone, len(pages))
             if digest == store.published_digest(spec.info.id) and all(
@@ -286,7 +285,7 @@ class Publisher:
             except WriteError as exc:
                 errors.append(str(exc))
                 continue
-            store.mark_removed(feed_id, datetime.now(UTC))
+            store.mark_removed(feed_id, clock.now())
 
     def _summarise(self, spec: FeedSpec, stories: Sequence[Story]) -> None:
         newest = max(stories, key=lambda s: (s.published, s.id), default=None)

@@ -23,7 +23,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 from uuid import uuid4
 
-from . import work
+from . import clock, work
 from .clock import for_people
 from .config import Config, Source
 from .dedup import SourcePlan, plan_source
@@ -181,7 +181,7 @@ async def refresh(
                 if fetcher is not None
                 else await stack.enter_async_context(fetcher_for(config))
             )
-            moment = now or datetime.now(UTC).replace(microsecond=0)
+            moment = now or clock.now()
             run = _Run(
                 config,
                 client,
@@ -204,9 +204,7 @@ async def refresh(
             )
             hub_errors = await notify_hub(config, client, published.changed_feeds)
         kinds = Counter(r.error_kind or "other" for r in run.results if r.outcome == "failed")
-        await asyncio.to_thread(
-            store.save_refresh, datetime.now(UTC), time.monotonic() - started, kinds
-        )
+        await asyncio.to_thread(store.save_refresh, clock.now(), time.monotonic() - started, kinds)
         order = {source.id: i for i, source in enumerate(config.sources)}
         results = sorted(run.results, key=lambda r: order[r.source_id])
         return RefreshReport(
@@ -241,7 +239,7 @@ async def inspect_source(
     ``fetched``: the source's document when the caller has just fetched it.
     """
     async with fetcher_for(config) as client:
-        run = _Run(config, client, datetime.now(UTC))
+        run = _Run(config, client, clock.now())
         shown = Inspection(source.id, url=source.url, kind=source.kind)
         try:
             if fetched is None:
