@@ -80,9 +80,10 @@ class Source:
         return f"/s{self.index}.rss" if self.kind == "rss" else f"/s{self.index}/"
 
 
-def sources(n: int, addresses: int = 64) -> list[Source]:
+def sources(n: int, addresses: int = 64, first: int = 1) -> list[Source]:
+    """``addresses`` loopback addresses from 127.0.0.``first`` on."""
     return [
-        Source(i, "html" if i % 2 == 0 else "rss", f"127.0.0.{1 + (i // 2) % addresses}")
+        Source(i, "html" if i % 2 == 0 else "rss", f"127.0.0.{first + (i // 2) % addresses}")
         for i in range(n)
     ]
 
@@ -225,8 +226,10 @@ def write_civicfeed_config(
     per_host: int,
     concurrency: int | None,
     timeout: float,
+    state: str | None = None,
 ) -> Path:
-    """A sources.yaml for these sources, and an aggregate of them all."""
+    """A sources.yaml for these sources, and an aggregate of them all; ``state``: where the
+    state is kept (civicfeed's default when None)."""
     folder.mkdir(parents=True, exist_ok=True)
     selectors = ", ".join(f"{key}: {value}" for key, value in HTML_SELECTORS.items())
     lines = [
@@ -236,6 +239,8 @@ def write_civicfeed_config(
     ]
     if concurrency is not None:
         lines.append(f"concurrency: {concurrency}")
+    if state is not None:
+        lines.append(f"state: {state}")
     lines += ["defaults:", f"  timeout: {timeout:g}s", "sources:"]
     for source in chosen:
         lines += [

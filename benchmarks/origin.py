@@ -1,7 +1,8 @@
 """The benchmark's web origin: N generated sources on many loopback addresses, in a process of
 its own (its CPU is not the contender's).
 
-    python -m benchmarks.origin --sources 1000 [--addresses 64] [--latency 0.1]
+    python -m benchmarks.origin --sources 1000 [--addresses 64] [--first-address 1]
+        [--latency 0.1]
 
 HTTP/1.1 with keep-alive on one asyncio loop; every request waits ``latency`` seconds before
 its answer (304s too). Every answer carries an ETag and a Last-Modified; ``If-None-Match``
@@ -10,8 +11,9 @@ its answer (304s too). Every answer carries an ETag and a Last-Modified; ``If-No
 It is driven over its standard input, one command a line, each answered by one JSON line on
 its standard output: ``change PERCENT`` (a new version of that share of the sources; see
 ``documents.changes``), ``stats`` (requests, answers and connections since the last
-``stats``). On start it prints the addresses it listens on; at the end of its standard input
-(the driver is gone, whatever the reason) it exits.
+``stats``), ``paths`` (requests per path, the query left out, since the last ``paths``). On
+start it prints the addresses it listens on; at the end of its standard input (the driver is
+gone, whatever the reason) it exits.
 """
 
 from __future__ import annotations
@@ -37,12 +39,13 @@ _MODIFIED = datetime(2026, 2, 1, tzinfo=UTC)
 
 
 class Site:
-    def __init__(self, count: int, addresses: int, latency: float) -> None:
-        self.sources = sources(count, addresses)
+    def __init__(self, count: int, addresses: int, latency: float, first: int = 1) -> None:
+        self.sources = sources(count, addresses, first)
         self.versions = [0] * count
         self.latency = latency
         self.cache: dict[tuple[int, int], bytes] = {}
         self.stats: Counter[str] = Counter()
+        self.paths: Counter[str] = Counter()
         self.prepare(range(count))
 
     def prepare(self, indices: Iterable[int]) -> None:
@@ -121,6 +124,7 @@ async def _serve(site: Site, reader: asyncio.StreamReader, writer: asyncio.Strea
                 await reader.readexactly(length)
             stats = site.stats
             stats["requests"] += 1
+            site.paths[parts[1].split("?", 1)[0] if len(parts) == 3 else ""] += 1
             await asyncio.sleep(site.latency)
             status, fields, body = (
                 site.answer(parts[1], headers) if len(parts) == 3 else (400, list[str](), b"")
@@ -142,11 +146,11 @@ async def _serve(site: Site, reader: asyncio.StreamReader, writer: asyncio.Strea
         writer.close()
 
 
-async def main_async(count: int, addresses: int, latency: float) -> None:
-    site = Site(count, addresses, latency)
+async def main_async(count: int, addresses: int, latency: float, first: int = 1) -> None:
+    site = Site(count, addresses, latency, first)
     servers = []
     listening = []
-    for k in range(1, addresses + 1):
+    for k in range(first, first + addresses):
         server = await asyncio.start_server(
             lambda r, w: _serve(site, r, w), f"127.0.0.{k}", 0, backlog=1024
         )
@@ -163,6 +167,9 @@ async def main_async(count: int, addresses: int, latency: float) -> None:
             elif line[0] == "stats":
                 _say(dict(site.stats))
                 site.stats = Counter()
+            elif line[0] == "paths":
+                _say({"paths": dict(site.paths)})
+                site.paths = Counter()
             else:
                 _say({"error": f"unknown command {line[0]!r}"})
     for server in servers:
@@ -177,8 +184,11 @@ def _say(message: dict[str, Any]) -> None:
 class OriginProcess:
     """The driver's handle on an origin process: ``with OriginProcess(...) as origin:``."""
 
-    def __init__(self, count: int, *, addresses: int = 64, latency: float = 0.1) -> None:
+    def __init__(
+        self, count: int, *, addresses: int = 64, latency: float = 0.1, first_address: int = 1
+    ) -> None:
         self.count, self.addresses_wanted, self.latency = count, addresses, latency
+        self.first_address = first_address
         self.ports: dict[str, int] = {}
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -190,6 +200,7 @@ class OriginProcess:
                 "benchmarks.origin",
                 f"--sources={self.count}",
                 f"--addresses={self.addresses_wanted}",
+                f"--first-address={self.first_address}",
                 f"--latency={self.latency}",
             ],
             cwd=Path(__file__).parents[1],
@@ -229,6 +240,10 @@ class OriginProcess:
     def stats(self) -> dict[str, int]:
         return {k: int(v) for k, v in self._ask("stats").items()}
 
+    def paths(self) -> dict[str, int]:
+        """Requests per path since the last call."""
+        return {k: int(v) for k, v in self._ask("paths")["paths"].items()}
+
     def _ask(self, command: str) -> dict[str, Any]:
         assert self.process is not None
         assert self.process.stdin is not None
@@ -251,10 +266,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sources", type=int, required=True)
     parser.add_argument("--addresses", type=int, default=64)
+    parser.add_argument("--first-address", type=int, default=1, help="k of 127.0.0.k")
     parser.add_argument("--latency", type=float, default=0.1, help="seconds per request")
     args = parser.parse_args()
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(main_async(args.sources, args.addresses, args.latency))
+        asyncio.run(main_async(args.sources, args.addresses, args.latency, args.first_address))
 
 
 if __name__ == "__main__":
