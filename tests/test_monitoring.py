@@ -8,6 +8,7 @@ import json
 import re
 import sqlite3
 import time
+from contextlib import closing
 from pathlib import Path
 
 import httpx
@@ -15,10 +16,12 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from civicfeed.cli import main
+from civicfeed.config import load_config
+from civicfeed.store import open_store
 from origin import Origin
-from test_service import Process, processes, write_config
+from test_service import Process, output, processes, published, published_file, write_config
 
-__all__ = ["processes"]  # the fixture, shared with test_service
+__all__ = ["output", "processes"]  # the fixtures, shared with test_service
 
 COMBINED = re.compile(
     r"^(?P<client>\S+) - - \[(?P<time>\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4})\] "
@@ -45,9 +48,9 @@ def _serve(processes: list[Process], config: Path, *args: str) -> str:
 
 
 def test_access_log_has_a_line_for_a_200_and_a_304(
-    served: Origin, tmp_path: Path, processes: list[Process]
+    served: Origin, tmp_path: Path, processes: list[Process], output: str
 ) -> None:
-    config = write_config(served, tmp_path)
+    config = write_config(served, tmp_path, output=output)
     _refresh(config)
     log = tmp_path / "access.log"
     base = _serve(processes, config, "--access-log", str(log))
@@ -144,10 +147,10 @@ def test_stale_after_defaults_to_three_times_the_shortest_every(tmp_path: Path) 
 
 
 def test_metrics_parse_with_the_prometheus_parser(
-    served: Origin, tmp_path: Path, processes: list[Process]
+    served: Origin, tmp_path: Path, processes: list[Process], output: str
 ) -> None:
     extra = f"  - id: kaputt\n    title: Kaputt\n    url: {served.url('/kaputt.rss')}\n"
-    config = write_config(served, tmp_path, extra=extra)
+    config = write_config(served, tmp_path, extra=extra, output=output)
     assert main(["refresh", "--config", str(config), "-q"]) == 1  # kaputt: 404
     base = _serve(processes, config, "--no-access-log")
     with httpx.Client(base_url=base, timeout=10) as client:
@@ -179,20 +182,18 @@ def test_metrics_parse_with_the_prometheus_parser(
 
 
 def test_a_removed_source_disappears_answers_410_and_comes_back_with_its_history(
-    served: Origin, tmp_path: Path, processes: list[Process]
+    served: Origin, tmp_path: Path, processes: list[Process], output: str
 ) -> None:
-    config = write_config(served, tmp_path)
+    config = write_config(served, tmp_path, output=output)
     _refresh(config)
-    feeds = tmp_path / "feeds"
-    assert (feeds / "dortmund.rss").is_file()
+    assert "dortmund.rss" in published(config)
     full = config.read_text()
 
     # dortmund and the aggregate are taken out of the configuration
     removed = full.split("  - id: dortmund")[0] + "feeds: []\n"
     config.write_text(removed)
     _refresh(config)
-    left = sorted(p.name for p in feeds.iterdir())
-    assert left == [
+    assert published(config) == [
         "feed.xsl",
         "feeds.opml",
         "herne.atom",
@@ -201,9 +202,9 @@ def test_a_removed_source_disappears_answers_410_and_comes_back_with_its_history
         "herne.rss",
         "index.html",
     ]
-    with sqlite3.connect(tmp_path / ".civicfeed" / "state.db") as db:
-        kept = db.execute("SELECT COUNT(*) FROM entries WHERE source_id = 'dortmund'").fetchone()
-    assert kept[0] == 2  # the store keeps its entries until `civicfeed prune`
+    with closing(open_store(load_config(config).state)) as store:
+        kept = store.entry_counts()["dortmund"]
+    assert kept == 2  # the store keeps its entries until `civicfeed prune`
 
     base = _serve(processes, config, "--no-access-log")
     with httpx.Client(base_url=base, timeout=10) as client:
@@ -236,11 +237,11 @@ def test_prune_deletes_the_entries_of_removed_sources_only(
 
 
 def test_without_base_url_the_server_makes_addresses_absolute_from_the_request(
-    served: Origin, tmp_path: Path, processes: list[Process]
+    served: Origin, tmp_path: Path, processes: list[Process], output: str
 ) -> None:
-    config = write_config(served, tmp_path, top="")
+    config = write_config(served, tmp_path, top="", output=output)
     _refresh(config)
-    on_disk = (tmp_path / "feeds" / "index.html").read_text()
+    on_disk = (published_file(config, "index.html") or b"").decode()
     assert 'value="alle.rss"' in on_disk  # static files: relative, and the index says so
     assert "kein\n<code>base_url</code> gesetzt" in on_disk
     base = _serve(processes, config, "--no-access-log")
@@ -285,9 +286,9 @@ def test_behind_a_trusted_proxy_the_forwarded_host_and_scheme_are_used(
 
 
 def test_run_serve_keeps_the_same_access_log(
-    served: Origin, tmp_path: Path, processes: list[Process]
+    served: Origin, tmp_path: Path, processes: list[Process], output: str
 ) -> None:
-    config = write_config(served, tmp_path)
+    config = write_config(served, tmp_path, output=output)
     log = tmp_path / "access.log"
     service = Process(
         "run", "--config", str(config), "--serve", "127.0.0.1:0", "--access-log", str(log)

@@ -101,6 +101,47 @@ def processes() -> Iterator[list[Process]]:
     RELEASE.clear()
 
 
+OUTPUTS = ["folder", "database", "postgresql"]
+
+
+@pytest.fixture(params=OUTPUTS)
+def output(request: pytest.FixtureRequest) -> str:
+    """Where the feeds are published and served from, as top-level lines of the
+    configuration: the output folder (with a SQLite state), the database of a SQLite state
+    (publish_to: database), the database of a PostgreSQL state (its default)."""
+    if request.param == "folder":
+        return ""
+    if request.param == "database":
+        return "publish_to: database\n"
+    return f"state: {request.getfixturevalue('postgres_url')}\n"
+
+
+def published(config: Path) -> list[str]:
+    """The names of the files the configuration's output holds (the folder or the database)."""
+    return _output(config, None)  # type: ignore[return-value]
+
+
+def published_file(config: Path, name: str) -> bytes | None:
+    """One file of the configuration's output, None if it holds none of that name."""
+    return _output(config, name)  # type: ignore[return-value]
+
+
+def _output(config: Path, name: str | None) -> list[str] | bytes | None:
+    from contextlib import closing
+
+    from civicfeed.config import load_config
+    from civicfeed.store import open_store
+    from civicfeed.write import open_output
+
+    loaded = load_config(config)
+    with closing(open_store(loaded.state, read_only=True)) as store:
+        files = open_output(loaded, store)
+        if name is None:
+            return files.names()
+        found = files.read(name)
+        return found.data if found is not None else None
+
+
 def write_config(
     origin: Origin,
     folder: Path,
@@ -108,14 +149,15 @@ def write_config(
     *,
     top: str = "base_url: https://feeds.example.org/\n",
     feeds: str = "  - id: alle\n    title: Alle\n    sources: [herne, dortmund]\n",
+    output: str = "",
 ) -> Path:
     """Herne (a listing, every 1s) and Dortmund (RSS, every 1h) served by ``origin``, an
     aggregate of both; ``top``: top-level lines (base_url by default), ``extra``: more
-    sources, ``feeds``: the aggregates."""
+    sources, ``feeds``: the aggregates, ``output``: the lines of the ``output`` fixture."""
     config = folder / "sources.yaml"
     config.write_text(
         f"""timezone: Europe/Berlin
-{top}sources:
+{top}{output}sources:
   - id: herne
     title: Herne
     url: {origin.url("/herne/")}
@@ -133,11 +175,11 @@ def write_config(
 
 
 def test_run_refreshes_on_schedule_serves_feeds_and_stops_cleanly(
-    origin: Origin, tmp_path: Path, processes: list[Process]
+    origin: Origin, tmp_path: Path, processes: list[Process], output: str
 ) -> None:
     origin.serve_fixture("/herne/", "herne-2019.html")
     origin.serve_fixture("/dortmund.rss", "dortmund-cp1252.rss", content_type="application/rss+xml")
-    config = write_config(origin, tmp_path)
+    config = write_config(origin, tmp_path, output=output)
     service = Process("run", "--config", str(config), "--serve", "127.0.0.1:0")
     processes.append(service)
     port = service.port()
@@ -226,11 +268,11 @@ def test_run_refreshes_on_schedule_serves_feeds_and_stops_cleanly(
 
 
 def test_browsers_get_the_readable_page_readers_the_feed(
-    origin: Origin, tmp_path: Path, processes: list[Process]
+    origin: Origin, tmp_path: Path, processes: list[Process], output: str
 ) -> None:
     origin.serve_fixture("/herne/", "herne-2019.html")
     origin.serve_fixture("/dortmund.rss", "dortmund-cp1252.rss", content_type="application/rss+xml")
-    config = write_config(origin, tmp_path)
+    config = write_config(origin, tmp_path, output=output)
     service = Process("run", "--config", str(config), "--serve", "127.0.0.1:0")
     processes.append(service)
     base = f"http://127.0.0.1:{service.port()}"
@@ -302,10 +344,10 @@ def test_sigterm_during_a_fetch_exits_0_quickly_and_loses_nothing(
 
 
 def test_serve_alone_and_a_failing_source_in_healthz(
-    origin: Origin, tmp_path: Path, processes: list[Process]
+    origin: Origin, tmp_path: Path, processes: list[Process], output: str
 ) -> None:
     origin.serve_fixture("/herne/", "herne-2019.html")
-    config = write_config(origin, tmp_path)  # Dortmund answers 404
+    config = write_config(origin, tmp_path, output=output)  # Dortmund answers 404
     done = subprocess.run(
         [sys.executable, "-m", "civicfeed", "refresh", "--config", str(config)],
         capture_output=True,

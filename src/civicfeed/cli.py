@@ -163,6 +163,14 @@ def _parser() -> argparse.ArgumentParser:
         "--to", required=True, help="the new state: postgresql://… or a SQLite file path"
     )
 
+    export = commands.add_parser(
+        "export",
+        help="write the feeds published into the database (publish_to: database) to a "
+        "folder, for static hosting: only what changed, atomically",
+    )
+    export.add_argument("dir", metavar="DIR", help="the folder to write the files into")
+    export.add_argument("--config", help=config_help)
+
     add = commands.add_parser(
         "add", help="add a source from its address: a feed, a page naming its feed, or a listing"
     )
@@ -233,6 +241,8 @@ def _main(args: argparse.Namespace) -> int:
             return _status(config, as_json=args.json)
         if args.command == "prune":
             return _prune(config)
+        if args.command == "export":
+            return _export(config, Path(args.dir))
         if args.command == "migrate-state":
             return _migrate_state(config, args.to)
         if args.command == "run":
@@ -443,6 +453,43 @@ def _prune(config: Config) -> int:
     return EXIT_OK
 
 
+def _export(config: Config, folder: Path) -> int:
+    from contextlib import closing
+
+    from .store import open_store
+    from .write import export_files
+
+    if not config.publishes_to_database:
+        print(
+            f"civicfeed: export: {config.path.name} publishes to the folder {config.output}/ "
+            "(publish_to: folder), not into the database: there is nothing to export; serve "
+            "or copy that folder",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    if not config.state.exists():
+        print(f"civicfeed: {config.state} does not exist: nothing to export", file=sys.stderr)
+        return EXIT_FAILED
+    if folder.exists() and not folder.is_dir():
+        print(f"civicfeed: export: {folder} is not a folder", file=sys.stderr)
+        return EXIT_USAGE
+    with closing(open_store(config.state, read_only=True)) as store:
+        report = export_files(store, folder, store.removed_feeds())
+    for error in report.errors:
+        print(f"civicfeed: {error}", file=sys.stderr)
+    total = len(report.written) + report.unchanged
+    line = (
+        f"exported {total} file(s) from {config.state} to {folder}: "
+        f"{len(report.written)} written, {report.unchanged} unchanged"
+    )
+    if report.removed:
+        line += f"; the files of {len(report.removed)} removed feed(s) deleted"
+    if report.errors:
+        line += f"; {len(report.errors)} file(s) could not be written"
+    print(f"civicfeed: {line}", file=sys.stderr)
+    return EXIT_FAILED if report.errors else EXIT_OK
+
+
 def _migrate_state(config: Config, to: str) -> int:
     from contextlib import closing
 
@@ -474,6 +521,12 @@ def _migrate_state(config: Config, to: str) -> int:
         f"from {config.state} to {target}"
     )
     print(f"now set `state: {to}` in {config.path.name}")
+    if not target.is_file and config.publish_to is None:
+        print(
+            "with a PostgreSQL state the feeds are published into the database (served by "
+            "`civicfeed serve`, copied to a folder by `civicfeed export DIR`); to keep "
+            f"writing {config.output.name}/, set `publish_to: folder` too"
+        )
     return EXIT_OK
 
 

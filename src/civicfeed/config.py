@@ -251,6 +251,10 @@ class Config(_Strict):
     state: Annotated[StateLocation, PlainValidator(parse_state)] = StateLocation.sqlite(
         Path(".civicfeed/state.db")
     )
+    # where the published files go: the output folder, or the state database (served by
+    # `civicfeed serve`, copied out by `civicfeed export`); default: the folder with a SQLite
+    # state, the database with a PostgreSQL one
+    publish_to: Literal["folder", "database"] | None = None
     base_url: str | None = None
     concurrency: int = Field(default=16, ge=1, le=256)
     per_host: int = Field(default=2, ge=1, le=16)
@@ -316,6 +320,13 @@ class Config(_Strict):
         return 3 * min(source.every for source in self.sources)
 
     @property
+    def publishes_to_database(self) -> bool:
+        """Whether the published files are kept in the state database (``publish_to``)."""
+        if self.publish_to is not None:
+            return self.publish_to == "database"
+        return not self.state.is_file
+
+    @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
@@ -347,6 +358,7 @@ _TOP_KEYS = {
     "timezone",
     "output",
     "state",
+    "publish_to",
     "base_url",
     "title",
     "websub_hub",
@@ -668,6 +680,8 @@ def _words(error: Mapping[str, Any], loc: tuple[Any, ...] = ()) -> str:
     if kind in ("less_than_equal", "less_than"):
         bound = ctx.get("le", ctx.get("lt"))
         return f"must be at most {bound}; found {shown}"
+    if kind == "literal_error":
+        return f"must be {ctx.get('expected')}; found {shown}"
     if kind == "string_too_short":
         return "must not be empty"
     if kind == "too_short":

@@ -6,9 +6,9 @@ the same.
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Mapping
-from contextlib import closing
 from datetime import datetime
 from typing import Any
 
@@ -17,10 +17,11 @@ from .config import Config
 from .dedup import merge_stories
 from .health import health
 from .metrics import Snapshot
+from .models import OutputFile
 from .publish import feed_specs
 from .store import Store, open_store
 
-__all__ = ["freshness", "snapshot"]
+__all__ = ["StateReader", "freshness", "snapshot"]
 
 
 def freshness(config: Config, store: Store | None, now: datetime | None = None) -> dict[str, Any]:
@@ -77,8 +78,31 @@ def snapshot(
     )
 
 
-def reading(config: Config) -> closing[Store] | None:
-    """The store of a process that does not own it (`serve`), or None before any refresh."""
-    if not config.state.exists():
-        return None
-    return closing(open_store(config.state, read_only=True))
+class StateReader:
+    """The state as a server reads it: one read-only store for the life of the process,
+    opened when first needed (and once the state exists), shared by every request, so a
+    PostgreSQL state costs one pool per process and never one per request. Its reads take
+    no write lock: a refresh writing at the same time never holds them up."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._store: Store | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> Store | None:
+        """The store; None while there is no state yet (before the first refresh)."""
+        with self._lock:
+            if self._store is None and self.config.state.exists():
+                self._store = open_store(self.config.state, read_only=True)
+            return self._store
+
+    def read(self, name: str) -> OutputFile | None:
+        """A published file kept in the state database (``publish_to: database``)."""
+        store = self.get()
+        return store.output_file(name) if store is not None else None
+
+    def close(self) -> None:
+        with self._lock:
+            if self._store is not None:
+                self._store.close()
+                self._store = None

@@ -20,21 +20,23 @@ import socket
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
+from email.utils import formatdate
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qs
 
 import uvicorn
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import URL, Headers
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, PlainTextResponse, Response
+from starlette.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
-from starlette.staticfiles import StaticFiles
+from starlette.staticfiles import NotModifiedResponse, StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
@@ -42,10 +44,11 @@ from .accesslog import AccessLog
 from .errors import CivicfeedError
 from .metrics import CONTENT_TYPE as METRICS_TYPE
 from .metrics import Metrics
+from .models import OutputFile
 from .render import absolute_opml, absolute_page
 from .write import CONTENT_TYPES, is_temporary
 
-__all__ = ["FeedServer", "Site", "make_app", "public_base"]
+__all__ = ["FeedServer", "Files", "Site", "make_app", "public_base"]
 
 CACHE_CONTROL = "public, max-age=300"
 
@@ -63,9 +66,19 @@ class Site:
     gone: Callable[[], Collection[str]] = lambda: ()  # ids of feeds removed from the config
 
 
+class Files(Protocol):
+    """Published files that are not in a folder (the state database, write.StoreOutput):
+    called in a thread, once per request."""
+
+    def read(self, name: str) -> OutputFile | None: ...
+
+
 class _Feeds(StaticFiles):
     """StaticFiles with feed content types, caching headers and the browser page; 410 for
-    removed feeds; pages and OPML with absolute addresses when base_url is not set."""
+    removed feeds; pages and OPML with absolute addresses when base_url is not set.
+
+    The files come from the output folder; ``_StoredFeeds`` serves the same from ``Files``.
+    """
 
     def __init__(self, directory: Path, site: Site) -> None:
         super().__init__(directory=directory, html=True, check_dir=False)
@@ -84,14 +97,24 @@ class _Feeds(StaticFiles):
                     headers={"cache-control": CACHE_CONTROL},
                 )
             raise
-        if (
-            self.site.base_url is None
-            and response.status_code == 200
-            and isinstance(response, FileResponse)
-            and str(response.path).endswith((".html", ".opml"))
-        ):
-            return _absolute(response, scope, self.site.trust_proxy)
+        if self.site.base_url is None and response.status_code == 200:
+            document = await self._document(response)
+            if document is not None:
+                return _absolute(*document, response, scope, self.site.trust_proxy)
         return response
+
+    async def _file(self, path: str, scope: Scope) -> Response:
+        """The file's answer (304 when the request's validators match), or HTTPException."""
+        return await super().get_response(path, scope)
+
+    async def _exists(self, path: str) -> bool:
+        return (Path(str(self.directory)) / path).is_file()
+
+    async def _document(self, response: Response) -> tuple[str, bytes] | None:
+        """The name and bytes of the page or OPML file a 200 answer sends; None for others."""
+        if not isinstance(response, FileResponse) or not _addressed(str(response.path)):
+            return None
+        return str(response.path), Path(response.path).read_bytes()
 
     async def _response(self, path: str, scope: Scope) -> Response:
         target = path
@@ -99,9 +122,9 @@ class _Feeds(StaticFiles):
         feed = path.endswith((".rss", ".atom"))
         if feed and wants == "page":
             page = Path(path).with_suffix(".html").as_posix()
-            if (Path(str(self.directory)) / page).is_file():
+            if await self._exists(page):
                 target = page
-        response = await super().get_response(target, scope)
+        response = await self._file(target, scope)
         suffix = Path(target).suffix
         if response.status_code in (200, 304) and suffix in CONTENT_TYPES:
             response.headers["content-type"] = CONTENT_TYPES[suffix]
@@ -112,6 +135,77 @@ class _Feeds(StaticFiles):
         if feed:
             response.headers["vary"] = "Sec-Fetch-Dest, Accept-Encoding"
         return response
+
+
+class _Stored(Response):
+    """A stored file's answer, knowing which file it sends."""
+
+    def __init__(self, file: OutputFile) -> None:
+        super().__init__(
+            file.data,
+            media_type=file.media_type,
+            headers={
+                "etag": file.etag,
+                "last-modified": formatdate(file.modified.timestamp(), usegmt=True),
+            },
+        )
+        self.name = file.name
+
+
+class _StoredFeeds(_Feeds):
+    """The published files as the state database holds them, answered as the folder's are:
+    the index for a folder's address, ETag and Last-Modified as stored, 304 for a request
+    whose If-None-Match or If-Modified-Since matches, 405 for other methods than GET and
+    HEAD."""
+
+    def __init__(self, files: Files, site: Site) -> None:
+        super().__init__(Path("."), site)
+        self.files = files
+
+    async def check_config(self) -> None:
+        return None  # no folder
+
+    async def _read(self, name: str) -> OutputFile | None:
+        try:
+            found = await run_in_threadpool(self.files.read, name)
+        except CivicfeedError as exc:
+            log.warning("cannot read %s: %s", name, exc)
+            raise HTTPException(status_code=503, detail="the feeds cannot be read now") from exc
+        return found if found is not None and found.data is not None else None
+
+    async def _file(self, path: str, scope: Scope) -> Response:
+        if scope["method"] not in ("GET", "HEAD"):
+            raise HTTPException(status_code=405, headers={"Allow": "GET, HEAD"})
+        name = Path(path).as_posix()
+        if name in (".", ""):
+            name = "index.html"
+        elif name.startswith(("/", "..")):
+            raise HTTPException(status_code=404)
+        found = await self._read(name)
+        if found is None:
+            found = await self._read(f"{name}/index.html")  # a folder's address
+            if found is None:
+                raise HTTPException(status_code=404)
+            if not scope["path"].endswith("/"):
+                url = URL(scope=scope)
+                return RedirectResponse(url=url.replace(path=url.path + "/"))
+        response = _Stored(found)
+        if self.is_not_modified(response.headers, Headers(scope=scope)):
+            return NotModifiedResponse(response.headers)
+        return response
+
+    async def _exists(self, path: str) -> bool:
+        return await self._read(path) is not None
+
+    async def _document(self, response: Response) -> tuple[str, bytes] | None:
+        if not isinstance(response, _Stored) or not _addressed(response.name):
+            return None
+        return response.name, bytes(response.body)
+
+
+def _addressed(name: str) -> bool:
+    """Whether a file holds addresses made absolute when base_url is not set."""
+    return name.endswith((".html", ".opml"))
 
 
 def _hidden(path: str) -> bool:
@@ -157,11 +251,12 @@ def public_base(scope: Scope, trust_proxy: bool) -> str:
     return f"{scheme}://{host}{scope.get('root_path', '')}/"
 
 
-def _absolute(response: FileResponse, scope: Scope, trust_proxy: bool) -> Response:
+def _absolute(
+    name: str, document: bytes, response: Response, scope: Scope, trust_proxy: bool
+) -> Response:
     """The page or OPML file with its addresses absolute for the address it was asked at."""
     base = public_base(scope, trust_proxy)
-    document = Path(response.path).read_bytes()
-    if str(response.path).endswith(".opml"):
+    if name.endswith(".opml"):
         body = absolute_opml(document, base)
     else:
         body = absolute_page(document, base)
@@ -225,8 +320,11 @@ class _Observe:
             record()  # an answer that never completed (an error, a client gone)
 
 
-def make_app(output: Path, health: Health, site: Site | None = None) -> Starlette:
+def make_app(output: Path | Files, health: Health, site: Site | None = None) -> Starlette:
+    """The feed server's application: the files of the output folder, or those ``Files``
+    holds (the state database), with the same answers."""
     site = site or Site()
+    feeds = _Feeds(output, site) if isinstance(output, Path) else _StoredFeeds(output, site)
     metrics = site.metrics
 
     async def prometheus(request: Request) -> Response:
@@ -249,7 +347,7 @@ def make_app(output: Path, health: Health, site: Site | None = None) -> Starlett
     if metrics is not None:
         routes.append(Route("/metrics", prometheus, methods=["GET", "HEAD"]))
     return Starlette(
-        routes=[*routes, Mount("/", app=_Feeds(output, site))],
+        routes=[*routes, Mount("/", app=feeds)],
         middleware=[
             Middleware(_Observe, site=site),
             Middleware(

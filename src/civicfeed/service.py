@@ -14,9 +14,9 @@ import json
 import signal
 import sys
 from collections.abc import Callable, Collection
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
+from pathlib import Path
 from typing import Any, TextIO
 
 from . import work
@@ -25,11 +25,11 @@ from .clock import for_people
 from .config import Config, Source
 from .fetch import Fetcher
 from .metrics import Metrics, Snapshot
-from .monitor import freshness, reading, snapshot
+from .monitor import StateReader, freshness, snapshot
 from .publish import Publisher
 from .refresh import RefreshReport, SourceResult, fetcher_for, refresh, source_status
 from .scheduler import Scheduler
-from .server import FeedServer, Site, make_app
+from .server import FeedServer, Files, Site, make_app
 from .store import Store, open_store
 
 __all__ = ["EventLog", "Service", "serve_only"]
@@ -99,6 +99,7 @@ class Service:
         self._store: Store | None = None
         self._fetcher: Fetcher | None = None
         self._announcing: asyncio.Task[None] | None = None
+        self.reader = StateReader(config)  # for the server: its own reads, never the writer's
 
     async def run(self, stop: asyncio.Event | None = None) -> int:
         stop = stop or asyncio.Event()
@@ -116,7 +117,8 @@ class Service:
                 ),
                 gone=lambda: self._store.removed_feeds() if self._store else set(),
             )
-            self.server = FeedServer(make_app(self.config.output, self.health, site), *self.listen)
+            files = _files(self.config, self.reader)
+            self.server = FeedServer(make_app(files, self.health, site), *self.listen)
         self._store = open_store(self.config.state)
         try:
             async with fetcher_for(self.config) as fetcher:
@@ -132,6 +134,7 @@ class Service:
                 await self._stop(serving)
         finally:
             self._store.close()
+            self.reader.close()
             work.close()  # the parsing workers end with the service
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(signum)
@@ -229,9 +232,9 @@ class Service:
 
         Called in a thread (see server.py): it reads the store through its own read-only
         connection, so neither a refresh's write lock nor the event loop holds it up."""
-        with reading(self.config) or nullcontext(None) as store:
-            rows = source_status(self.config, store) if store else []
-            fresh = freshness(self.config, store)
+        store = self.reader.get()
+        rows = source_status(self.config, store) if store else []
+        fresh = freshness(self.config, store)
         failing = [row["id"] for row in rows if row["state"] == "failing"]
         alive = self.scheduler.running and not self._stopping
         status = "stopping" if self._stopping else _status(fresh, failing)
@@ -249,6 +252,11 @@ def _status(fresh: dict[str, Any], failing: list[str]) -> str:
     if fresh["stale"]:
         return "never refreshed" if fresh["last_refresh"] is None else "stale"
     return "degraded" if failing else "ok"
+
+
+def _files(config: Config, reader: StateReader) -> Files | Path:
+    """What the server serves: the output folder, or the files in the state database."""
+    return reader if config.publishes_to_database else config.output
 
 
 def _site(
@@ -288,11 +296,12 @@ async def serve_only(
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
 
+    reader = StateReader(config)  # one read-only store for every request
+
     def health() -> tuple[bool, dict[str, Any]]:
-        # the store belongs to the refreshes (cron): read it, never keep it open
-        with reading(config) or nullcontext(None) as store:
-            rows = source_status(config, store) if store else source_status(config)
-            fresh = freshness(config, store)
+        store = reader.get()
+        rows = source_status(config, store) if store else source_status(config)
+        fresh = freshness(config, store)
         failing = [row["id"] for row in rows if row["state"] == "failing"]
         return not fresh["stale"], {
             "status": _status(fresh, failing),
@@ -304,23 +313,25 @@ async def serve_only(
         }
 
     def read_snapshot() -> Snapshot:
-        with reading(config) or nullcontext(None) as store:
-            return snapshot(config, store)
+        return snapshot(config, reader.get())
 
     def gone() -> set[str]:
-        with reading(config) or nullcontext(None) as store:
-            return store.removed_feeds() if store else set()
+        store = reader.get()
+        return store.removed_feeds() if store else set()
 
     site = _site(config, access_log, snapshot=read_snapshot, gone=gone)
-    server = FeedServer(make_app(config.output, health, site), *listen)
-    task = asyncio.create_task(server.serve())
-    await _announce(server, task, listen[0], log)
-    if task.done():
-        return 1
-    if on_listening is not None:
-        on_listening(server.port)
-    await stop.wait()
-    server.stop()
-    await asyncio.wait([task], timeout=STOP_GRACE)
+    try:
+        server = FeedServer(make_app(_files(config, reader), health, site), *listen)
+        task = asyncio.create_task(server.serve())
+        await _announce(server, task, listen[0], log)
+        if task.done():
+            return 1
+        if on_listening is not None:
+            on_listening(server.port)
+        await stop.wait()
+        server.stop()
+        await asyncio.wait([task], timeout=STOP_GRACE)
+    finally:
+        reader.close()
     log.note("stopped", "civicfeed stopped")
     return 0

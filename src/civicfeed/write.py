@@ -12,23 +12,31 @@ import contextlib
 import hashlib
 import os
 import tempfile
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from .errors import WriteError
+from . import clock
+from .errors import StoreError, WriteError
 from .models import OutputFile
 
 if TYPE_CHECKING:
     from .config import Config
     from .store import Store
 
+_T = TypeVar("_T")
+
 __all__ = [
     "CONTENT_TYPES",
     "FEED_EXTENSIONS",
+    "ExportReport",
     "FolderOutput",
     "Output",
+    "StoreOutput",
     "etag_of",
+    "export_files",
     "feed_of",
     "is_temporary",
     "media_type",
@@ -116,8 +124,10 @@ class Output(Protocol):
 
 
 def open_output(config: Config, store: Store) -> Output:
-    """The output a configuration publishes to."""
-    del store  # the state database's output is the next backend
+    """The output a configuration publishes to (``publish_to``, see config.py): the output
+    folder, or ``store``'s database."""
+    if config.publishes_to_database:
+        return StoreOutput(store, f"the state database {config.state}")
     return FolderOutput(config.output)
 
 
@@ -189,6 +199,84 @@ def is_temporary(name: str) -> bool:
         and name.endswith(_TEMPORARY_SUFFIX)
         and len(name) > len(_TEMPORARY_PREFIX + _TEMPORARY_SUFFIX)
     )
+
+
+class StoreOutput:
+    """The state database (Store.save_outputs): the files of a publish are kept in memory
+    and stored in one transaction by ``flush``, so a server reading the database sees all of
+    them or none. What is stored is read once per publish (names, ETags, times; no data)."""
+
+    def __init__(self, store: Store, where: str = "the state database") -> None:
+        self.store = store
+        self.where = where
+        self._known: dict[str, OutputFile] | None = None
+        self._pending: dict[str, OutputFile] = {}
+
+    def begin(self) -> None:
+        self._known = None
+        self._pending.clear()
+
+    def _stored(self) -> dict[str, OutputFile]:
+        if self._known is None:
+            self._known = {file.name: file for file in self._call(self.store.output_files)}
+        return self._known
+
+    def _call(self, read: Callable[[], _T]) -> _T:
+        try:
+            return read()
+        except StoreError as exc:
+            raise WriteError(f"cannot read the published files in {self.where}: {exc}") from exc
+
+    def _current(self, name: str) -> OutputFile | None:
+        return self._pending.get(name) or self._stored().get(name)
+
+    def put(self, name: str, data: bytes) -> bool:
+        tag = etag_of(data)
+        current = self._current(name)
+        if current is not None and current.etag == tag:
+            return False
+        self._pending[name] = OutputFile(name, tag, clock.now(), media_type(name), data)
+        return True
+
+    def exists(self, name: str) -> bool:
+        return self._current(name) is not None
+
+    def modified(self, name: str) -> datetime | None:
+        current = self._current(name)
+        return current.modified if current is not None else None
+
+    def read(self, name: str) -> OutputFile | None:
+        return self._pending.get(name) or self._call(lambda: self.store.output_file(name))
+
+    def names(self) -> list[str]:
+        return sorted({*self._stored(), *self._pending})
+
+    def remove_feed(self, feed_id: str) -> None:
+        gone = [name for name in self.names() if feed_of(name) == feed_id]
+        try:
+            self.store.save_outputs((), gone)
+        except StoreError as exc:
+            raise WriteError(
+                f"cannot remove the files of {feed_id} in {self.where}: {exc}"
+            ) from exc
+        for name in gone:
+            self._stored().pop(name, None)
+            self._pending.pop(name, None)
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        files = list(self._pending.values())
+        try:
+            self.store.save_outputs(files)
+        except StoreError as exc:
+            raise WriteError(
+                f"cannot store {len(files)} published files in {self.where}: {exc}"
+            ) from exc
+        stored = self._stored()
+        for file in files:
+            stored[file.name] = replace(file, data=None)
+        self._pending.clear()
 
 
 def write_if_changed(path: Path, data: bytes, folders: set[Path] | None = None) -> bool:
@@ -276,3 +364,66 @@ def remove_feed_files(folder: Path, feed_id: str) -> None:
             raise WriteError(f"cannot remove {target}: {exc.strerror or exc}") from exc
     with contextlib.suppress(OSError):
         archive.rmdir()
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    written: tuple[str, ...] = ()  # names written (new or changed)
+    unchanged: int = 0
+    removed: tuple[str, ...] = ()  # feeds whose files were deleted
+    errors: tuple[str, ...] = ()
+
+
+def export_files(store: Store, folder: Path, gone: Collection[str]) -> ExportReport:
+    """The files stored in the state database written into ``folder`` for static hosting:
+    each replaced atomically (write_if_changed) when its bytes differ from the stored ETag,
+    its modification time set to the stored one; the files of ``gone`` feeds deleted. The
+    list is one committed state of the outputs; each file is read when it is written."""
+    remove_leftovers(folder)
+    written: list[str] = []
+    removed: list[str] = []
+    errors: list[str] = []
+    unchanged = 0
+    folders: set[Path] = set()
+    try:
+        listed = store.output_files()
+    except StoreError as exc:
+        return ExportReport(errors=(f"cannot list the published files: {exc}",))
+    for file in listed:
+        if not _safe_name(file.name):
+            errors.append(f"{file.name!r}: not a name inside {folder}; left out")
+            continue
+        target = folder / file.name
+        stamp = int(file.modified.timestamp() * 1_000_000) * 1000
+        try:
+            same = target.is_file() and etag_of(target.read_bytes()) == file.etag
+            if not same:
+                stored = store.output_file(file.name)
+                if stored is None or stored.data is None:
+                    continue  # removed since it was listed
+                write_if_changed(target, stored.data, folders)
+                stamp = int(stored.modified.timestamp() * 1_000_000) * 1000
+                written.append(file.name)
+            else:
+                unchanged += 1
+            if target.stat().st_mtime_ns != stamp:
+                os.utime(target, ns=(stamp, stamp))
+        except (OSError, WriteError, StoreError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            errors.append(f"cannot export {file.name} to {target}: {reason}")
+    for feed_id in sorted(gone):
+        files = [folder / f"{feed_id}.{ext}" for ext in FEED_EXTENSIONS]
+        if not any(path.exists() for path in files) and not (folder / "archive" / feed_id).exists():
+            continue
+        try:
+            remove_feed_files(folder, feed_id)
+            removed.append(feed_id)
+        except WriteError as exc:
+            errors.append(str(exc))
+    sync_folders(folders)
+    return ExportReport(tuple(written), unchanged, tuple(removed), tuple(errors))
+
+
+def _safe_name(name: str) -> bool:
+    parts = PurePosixPath(name).parts
+    return bool(parts) and not name.startswith("/") and ".." not in parts and "\\" not in name

@@ -52,6 +52,10 @@ def test_a_postgresql_state_refreshes_and_writes_what_sqlite_writes(
     on_postgres = project(sources, FEEDS, top=f"output: pg\nstate: {postgres_url}\n")
     assert main(["refresh", "--config", str(on_postgres)]) == 0
     assert main(["refresh", "--config", str(on_postgres)]) == 0  # nothing new the second time
+    assert "0 feed(s) rewritten" in capsys.readouterr().err
+    # a PostgreSQL state publishes into the database; `export` writes the files out
+    assert not (tmp_path / "pg").exists()
+    assert main(["export", str(tmp_path / "pg"), "--config", str(on_postgres)]) == 0
     capsys.readouterr()
     assert main(["status", "--config", str(on_postgres), "--json"]) == 0
     status = {row["id"]: row for row in json.loads(capsys.readouterr().out)}
@@ -82,6 +86,7 @@ def test_migrate_state_moves_a_sqlite_state_into_postgresql(
     capsys.readouterr()
     assert main(["migrate-state", "--config", str(config), "--to", postgres_url]) == 0
     said = capsys.readouterr().out
+    assert "set `publish_to: folder` too" in said
     lite = tmp_path / ".civicfeed" / "state.db"
     with closing(open_store(lite)) as old, closing(open_store(postgres_url)) as new:
         for table, _ in TABLES:
@@ -92,7 +97,7 @@ def test_migrate_state_moves_a_sqlite_state_into_postgresql(
     assert main(["migrate-state", "--config", str(config), "--to", postgres_url]) == 1
     assert "is not empty" in capsys.readouterr().err
     # the configuration switched to the new state: nothing new, no feed rewritten
-    config.write_text(config.read_text() + f"state: {postgres_url}\n")
+    config.write_text(config.read_text() + f"state: {postgres_url}\npublish_to: folder\n")
     assert main(["refresh", "--config", str(config)]) == 0
     assert "0 feed(s) rewritten" in capsys.readouterr().err
     assert _files(tmp_path / "feeds") == before

@@ -13,6 +13,7 @@ from civicfeed.config import load_config
 from civicfeed.publish import Publisher
 from civicfeed.refresh import SourceResult, fetcher_for, notify_hub, refresh_source
 from civicfeed.store import open_store
+from civicfeed.write import open_output
 from origin import Origin
 
 
@@ -35,13 +36,16 @@ def test_refreshing_one_source_stores_it_and_publishing_writes_its_feeds(
                     config, source, store=store, fetcher=fetcher, now=datetime.now(UTC)
                 )
                 assert store.entry_counts()["herne"] == result.new
-                assert not (tmp_path / "feeds" / "herne.rss").exists()  # nothing written yet
+                output = open_output(config, store)  # the folder, or the database
+                assert not output.exists("herne.rss")  # nothing written yet
                 published = Publisher(config).publish(store)
+                output.begin()
+                assert output.exists("herne.rss")
+                assert "herne.rss" in published.written
             return result, await notify_hub(config, fetcher, published.changed_feeds)
 
     result, hub_errors = asyncio.run(unit())
     assert result.outcome == "new"
     assert result.new > 0
-    assert (tmp_path / "feeds" / "herne.rss").is_file()
     assert hub_errors == ()  # no hub configured: nothing to tell
     assert len(origin.hits("/herne/")) == 1

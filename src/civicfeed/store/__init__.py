@@ -16,6 +16,11 @@ The contract, for every backend:
 - Entries are unique by id, and within a source by guid (where it has one): a second entry of
   the same source with the same guid is refused (StoreError), so two writers racing on one
   source cannot duplicate a story.
+- Published files (the ``outputs`` table, for ``publish_to: database``, see write.py) are
+  written by ``save_outputs`` in one transaction per publish: a reader sees every file of a
+  publish or none of them. A file whose ETag is unchanged keeps its stored modification time.
+  Two writers publishing at once each write their own files whole; of one name, the last
+  committed wins.
 - Timestamps are stored in UTC with microseconds and come back as aware datetimes.
 - Every failure of the database is raised as StoreError, with the location and the reason.
 - ``migrate()`` brings the schema to this release's version (numbered migrations per backend,
@@ -34,7 +39,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..dedup import SourcePlan, Story
-from ..models import DetailPage, Entry, SourceState, Validators
+from ..models import DetailPage, Entry, OutputFile, SourceState, Validators
 from .location import StateLocation, parse_state
 
 __all__ = ["TABLES", "StateLocation", "Store", "open_store", "parse_state"]
@@ -83,6 +88,7 @@ TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("last_refresh", ("one", "finished_at", "seconds")),
     ("fetch_errors", ("kind", "count")),
     ("archive_pages", ("feed_id", "number", "stories", "completed_at")),
+    ("outputs", ("name", "data", "etag", "modified", "media_type")),
 )
 
 
@@ -136,6 +142,15 @@ class Store(Protocol):
         """The feed's complete archive pages, oldest first, as they were when complete."""
         ...
 
+    def output_files(self) -> list[OutputFile]:
+        """Every published file stored, sorted by name, without its data: one statement,
+        so the list is one committed state of the outputs."""
+        ...
+
+    def output_file(self, name: str) -> OutputFile | None:
+        """The stored file with its data; None if there is none of that name."""
+        ...
+
     # --- writes (one transaction each) ----------------------------------------------------
 
     def save_success(
@@ -178,6 +193,12 @@ class Store(Protocol):
         self, feed_id: str, number: int, stories: Sequence[Story], at: datetime
     ) -> None:
         """A completed archive page, frozen: a page already stored is never replaced."""
+        ...
+
+    def save_outputs(self, files: Sequence[OutputFile], removed: Sequence[str] = ()) -> None:
+        """Published files (each with its data) stored, replacing those of the same name,
+        and the ``removed`` names deleted: one transaction. A file stored with the same ETag
+        is left as it is (its modification time too)."""
         ...
 
     def save_refresh(self, finished: datetime, seconds: float, errors: Mapping[str, int]) -> None:

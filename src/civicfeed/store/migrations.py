@@ -177,5 +177,21 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    # the published files, for `publish_to: database`: served and exported from the state
+    (
+        12,
+        (
+            """CREATE TABLE outputs (
+            name TEXT PRIMARY KEY,
+            data BLOB NOT NULL,
+            etag TEXT NOT NULL,
+            modified TEXT NOT NULL,
+            media_type TEXT NOT NULL
+        )""",
+        ),
+    ),
+)
+
 LATEST = MIGRATIONS[-1][0]
 assert [m[0] for m in MIGRATIONS] == list(range(1, LATEST + 1)), "migrations are numbered 1, 2, …"

@@ -20,7 +20,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..dedup import SourcePlan, Story
 from ..errors import LockTimeout, StoreError
-from ..models import DetailPage, Validators
+from ..models import DetailPage, OutputFile, Validators
 from . import TABLES
 from .location import parse_state
 from .reads import Reads
@@ -92,6 +92,19 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             stories TEXT NOT NULL,
             completed_at TEXT NOT NULL,
             PRIMARY KEY (feed_id, number)
+        )""",
+        ),
+    ),
+    # the published files, for `publish_to: database` (SQLite migration 12)
+    (
+        2,
+        (
+            """CREATE TABLE outputs (
+            name TEXT PRIMARY KEY,
+            data BYTEA NOT NULL,
+            etag TEXT NOT NULL,
+            modified TEXT NOT NULL,
+            media_type TEXT NOT NULL
         )""",
         ),
     ),
@@ -312,6 +325,19 @@ class PostgresStore(Reads):
             )
             db.execute("DELETE FROM removed_feeds WHERE feed_id = %s", (feed_id,))
 
+    def save_outputs(self, files: Sequence[OutputFile], removed: Sequence[str] = ()) -> None:
+        with self._transaction() as db, db.cursor() as cursor:
+            if files:
+                cursor.executemany(
+                    "INSERT INTO outputs (name, data, etag, modified, media_type)"
+                    " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (name) DO UPDATE SET"
+                    " data = EXCLUDED.data, etag = EXCLUDED.etag, modified = EXCLUDED.modified,"
+                    " media_type = EXCLUDED.media_type WHERE outputs.etag <> EXCLUDED.etag",
+                    [_output_row(file) for file in files],
+                )
+            if removed:
+                cursor.execute("DELETE FROM outputs WHERE name = ANY(%s)", (list(removed),))
+
     def save_refresh(self, finished: datetime, seconds: float, errors: Mapping[str, int]) -> None:
         with self._transaction() as db:
             db.execute(
@@ -396,6 +422,12 @@ class PostgresStore(Reads):
 
     def close(self) -> None:
         self._pool.close()
+
+
+def _output_row(file: OutputFile) -> tuple[object, ...]:
+    if file.data is None:
+        raise StoreError(f"{file.name}: a published file is stored with its data")
+    return (file.name, file.data, file.etag, iso(file.modified), file.media_type)
 
 
 @contextmanager

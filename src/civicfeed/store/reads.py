@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from ..dedup import Story
-from ..models import DetailPage, Entry, SourceState, Validators
+from ..models import DetailPage, Entry, OutputFile, SourceState, Validators
 from .records import dt, story_from
 
 __all__ = ["SELECT_ENTRIES", "Reads"]
@@ -113,6 +113,25 @@ class Reads:
 
     def fetch_error_counts(self) -> dict[str, int]:
         return {str(k): int(n) for k, n in self._read("SELECT kind, count FROM fetch_errors", ())}
+
+    def output_files(self) -> list[OutputFile]:
+        rows = self._read("SELECT name, etag, modified, media_type FROM outputs ORDER BY name", ())
+        return [
+            OutputFile(str(name), str(etag), datetime.fromisoformat(modified), str(media))
+            for name, etag, modified, media in rows
+        ]
+
+    def output_file(self, name: str) -> OutputFile | None:
+        rows = self._read(
+            f"SELECT name, etag, modified, media_type, data FROM outputs WHERE name = {self._MARK}",
+            (name,),
+        )
+        if not rows:
+            return None
+        found, etag, modified, media, data = rows[0]
+        return OutputFile(
+            str(found), str(etag), datetime.fromisoformat(modified), str(media), bytes(data)
+        )
 
     def archived_pages(self, feed_id: str) -> list[list[Story]]:
         """The feed's complete archive pages, oldest first, as they were when complete."""

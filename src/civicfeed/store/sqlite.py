@@ -15,7 +15,7 @@ from typing import Any
 
 from ..dedup import SourcePlan, Story
 from ..errors import StoreError
-from ..models import DetailPage, Validators
+from ..models import DetailPage, OutputFile, Validators
 from . import TABLES
 from .migrations import LATEST, MIGRATIONS
 from .reads import Reads
@@ -304,6 +304,22 @@ class SQLiteStore(Reads):
                 (feed_id, digest),
             )
             db.execute("DELETE FROM removed_feeds WHERE feed_id = ?", (feed_id,))
+
+    def save_outputs(self, files: Sequence[OutputFile], removed: Sequence[str] = ()) -> None:
+        rows = []
+        for file in files:
+            if file.data is None:
+                raise StoreError(f"{file.name}: a published file is stored with its data")
+            rows.append((file.name, file.data, file.etag, iso(file.modified), file.media_type))
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT INTO outputs (name, data, etag, modified, media_type)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET"
+                " data = excluded.data, etag = excluded.etag, modified = excluded.modified,"
+                " media_type = excluded.media_type WHERE outputs.etag <> excluded.etag",
+                rows,
+            )
+            db.executemany("DELETE FROM outputs WHERE name = ?", [(name,) for name in removed])
 
     def save_refresh(self, finished: datetime, seconds: float, errors: Mapping[str, int]) -> None:
         """A completed refresh: when it ended, how long it took, its failures by kind."""
