@@ -651,3 +651,66 @@ def test_parsing_workers_end_with_a_killed_refresh(
     while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not [pid for pid in workers if alive(pid)], "worker processes outlived refresh"
+
+
+def _sessions(url: str) -> int:
+    """Sessions ever opened to the database of ``url`` (PostgreSQL counts each one as it
+    ends), read over a connection to another database, which is not counted."""
+    from urllib.parse import urlsplit
+
+    import psycopg
+
+    parts = urlsplit(url)
+    with psycopg.connect(parts._replace(path="/postgres").geturl(), autocommit=True) as db:
+        db.execute("SELECT pg_stat_clear_snapshot()")
+        row = db.execute(
+            "SELECT sessions FROM pg_stat_database WHERE datname = %s", (parts.path[1:],)
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_servers_of_one_postgresql_state_answer_alike_and_keep_one_pool_each(
+    origin: Origin, tmp_path: Path, processes: list[Process], postgres_url: str
+) -> None:
+    origin.serve_fixture("/herne/", "herne-2019.html")
+    origin.serve_fixture("/dortmund.rss", "dortmund-cp1252.rss", content_type="application/rss+xml")
+    config = write_config(
+        origin,
+        tmp_path,
+        top="base_url: https://feeds.example.org/\nstale_after: 1h\n",
+        output=f"state: {postgres_url}\n",
+    )
+    refresh = [sys.executable, "-m", "civicfeed", "refresh", "--config", str(config)]
+    assert subprocess.run(refresh, capture_output=True, timeout=60, check=False).returncode == 0
+    bases = []
+    for _ in range(2):  # two stateless servers, as on two machines behind a load balancer
+        server = Process("serve", "--config", str(config), "--listen", "127.0.0.1:0")
+        processes.append(server)
+        bases.append(f"http://127.0.0.1:{server.port()}")
+    one, other = (httpx.Client(base_url=base, timeout=10) for base in bases)
+    with one, other:
+        first, second = one.get("/alle.rss"), other.get("/alle.rss")
+        assert first.content == second.content
+        assert first.headers["etag"] == second.headers["etag"]
+        assert first.headers["last-modified"] == second.headers["last-modified"]
+        # a reader that polls either server gets a 304 for what the other sent it
+        asked = {"If-None-Match": first.headers["etag"]}
+        assert other.get("/alle.rss", headers=asked).status_code == 304
+        since = {"If-Modified-Since": second.headers["last-modified"]}
+        assert one.get("/alle.rss", headers=since).status_code == 304
+        for client in (one, other):  # every kind of request once, before counting
+            assert client.get("/healthz").status_code == 200
+            assert client.get("/metrics").status_code == 200
+        before = _sessions(postgres_url)
+        for _ in range(10):
+            for client in (one, other):
+                assert client.get("/healthz").status_code == 200
+                assert client.get("/metrics").status_code == 200
+                assert client.get("/herne.atom").status_code == 200
+                assert client.get("/").status_code == 200
+                assert client.get("/nothing.rss").status_code == 404
+        opened = _sessions(postgres_url) - before
+    # 100 requests: a pool per request would have opened (and closed) a hundred sessions or
+    # more; one pool per server opens none once it is up (a few, if a pool replaces one)
+    assert opened <= 4, f"{opened} sessions opened for 100 requests"
