@@ -201,6 +201,11 @@ def test_run_refreshes_on_schedule_serves_feeds_and_stops_cleanly(
             "/herne.rss", headers={"If-Modified-Since": first.headers["last-modified"]}
         )
         assert modified.status_code == 304
+        head = client.head("/herne.rss", headers={"Accept-Encoding": "identity"})
+        assert (head.status_code, head.content) == (200, b"")
+        assert head.headers["etag"] == first.headers["etag"]
+        assert int(head.headers["content-length"]) == len(first.content)
+        assert client.post("/herne.rss").status_code == 405
 
         # a scheduled refresh (every 1s) picks up a new item and the feed changes
         origin.set(

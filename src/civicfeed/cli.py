@@ -309,10 +309,11 @@ def _refresh(config: Config, args: argparse.Namespace) -> int:
         )
     display.finish()
     if not config.base_url and not args.quiet:  # -q (cron): failures only
+        served = "the feeds" if config.publishes_to_database else f"{config.output.name}/"
         print(
             "civicfeed: warning: base_url is not set, so the feeds' own addresses and the "
             "index's subscribe addresses are relative; set base_url in "
-            f"{config.path.name} to the public URL of {config.output.name}/",
+            f"{config.path.name} to the public URL of {served}",
             file=sys.stderr,
         )
     for error in report.write_errors:

@@ -32,7 +32,7 @@ from .scheduler import Scheduler
 from .server import FeedServer, Files, Site, make_app
 from .store import Store, open_store
 
-__all__ = ["EventLog", "Service", "serve_only"]
+__all__ = ["EventLog", "Service", "serve_only", "served_files"]
 
 STOP_GRACE = 5.0  # seconds a stopping service gives the refreshes under way
 
@@ -117,7 +117,7 @@ class Service:
                 ),
                 gone=lambda: self._store.removed_feeds() if self._store else set(),
             )
-            files = _files(self.config, self.reader)
+            files = served_files(self.config, self.reader)
             self.server = FeedServer(make_app(files, self.health, site), *self.listen)
         self._store = open_store(self.config.state)
         try:
@@ -254,7 +254,7 @@ def _status(fresh: dict[str, Any], failing: list[str]) -> str:
     return "degraded" if failing else "ok"
 
 
-def _files(config: Config, reader: StateReader) -> Files | Path:
+def served_files(config: Config, reader: StateReader) -> Files | Path:
     """What the server serves: the output folder, or the files in the state database."""
     return reader if config.publishes_to_database else config.output
 
@@ -321,7 +321,7 @@ async def serve_only(
 
     site = _site(config, access_log, snapshot=read_snapshot, gone=gone)
     try:
-        server = FeedServer(make_app(_files(config, reader), health, site), *listen)
+        server = FeedServer(make_app(served_files(config, reader), health, site), *listen)
         task = asyncio.create_task(server.serve())
         await _announce(server, task, listen[0], log)
         if task.done():
