@@ -719,3 +719,25 @@ def test_servers_of_one_postgresql_state_answer_alike_and_keep_one_pool_each(
     # 100 requests: a pool per request would have opened (and closed) a hundred sessions or
     # more; one pool per server opens none once it is up (a few, if a pool replaces one)
     assert opened <= 4, f"{opened} sessions opened for 100 requests"
+
+
+def test_a_server_whose_database_cannot_be_reached_says_so_and_keeps_serving(
+    origin: Origin, tmp_path: Path, processes: list[Process]
+) -> None:
+    with socket.socket() as closed:  # a port nothing listens on: connections are refused
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    config = write_config(origin, tmp_path, output=f"state: postgresql://x@127.0.0.1:{port}/db\n")
+    server = Process("serve", "--config", str(config), "--listen", "127.0.0.1:0")
+    processes.append(server)
+    with httpx.Client(base_url=f"http://127.0.0.1:{server.port()}", timeout=30) as client:
+        for path in ("/healthz", "/metrics", "/herne.rss", "/"):
+            answer = client.get(path)
+            assert answer.status_code == 503, path
+        health = client.get("/healthz").json()
+        assert health["status"] == "state unreadable"
+        assert f"127.0.0.1:{port}" in health["error"]
+    assert server.stop()[0] == 0
+    log = "\n".join(server.seen + iter_lines(server))
+    assert "Traceback" not in log
+    assert "cannot read the state" in log

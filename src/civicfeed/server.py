@@ -90,7 +90,7 @@ class _Feeds(StaticFiles):
         try:
             response = await self._response(path, scope)
         except HTTPException as exc:
-            if exc.status_code == 404 and _feed_id(path) in self.site.gone():
+            if exc.status_code == 404 and _feed_id(path) in await self._gone():
                 return PlainTextResponse(
                     "410 Gone: this feed was removed; unsubscribe from it.\n",
                     status_code=410,
@@ -102,6 +102,15 @@ class _Feeds(StaticFiles):
             if document is not None:
                 return _absolute(*document, response, scope, self.site.trust_proxy)
         return response
+
+    async def _gone(self) -> Collection[str]:
+        """The removed feeds, read in a thread (a database query must not hold up the
+        event loop); none while the state cannot be read."""
+        try:
+            return await run_in_threadpool(self.site.gone)
+        except CivicfeedError as exc:
+            log.warning("cannot read the removed feeds: %s", exc)
+            return ()
 
     async def _file(self, path: str, scope: Scope) -> Response:
         """The file's answer (304 when the request's validators match), or HTTPException."""
@@ -320,6 +329,16 @@ class _Observe:
             record()  # an answer that never completed (an error, a client gone)
 
 
+def _unavailable(exc: CivicfeedError) -> Response:
+    log.warning("cannot read the state: %s", exc)
+    return Response(
+        json.dumps({"status": "state unreadable", "error": str(exc)}, ensure_ascii=False),
+        status_code=503,
+        media_type="application/json",
+        headers={"cache-control": "no-cache"},
+    )
+
+
 def make_app(output: Path | Files, health: Health, site: Site | None = None) -> Starlette:
     """The feed server's application: the files of the output folder, or those ``Files``
     holds (the state database), with the same answers."""
@@ -329,13 +348,18 @@ def make_app(output: Path | Files, health: Health, site: Site | None = None) -> 
 
     async def prometheus(request: Request) -> Response:
         assert metrics is not None
-        return Response(
-            metrics.render(), media_type=METRICS_TYPE, headers={"cache-control": "no-cache"}
-        )
+        try:  # read from the store, in a thread
+            body = await run_in_threadpool(metrics.render)
+        except CivicfeedError as exc:
+            return _unavailable(exc)
+        return Response(body, media_type=METRICS_TYPE, headers={"cache-control": "no-cache"})
 
     async def healthz(request: Request) -> Response:
         # the store is read in a thread: the event loop serves the feeds meanwhile
-        alive, details = await run_in_threadpool(health)
+        try:
+            alive, details = await run_in_threadpool(health)
+        except CivicfeedError as exc:  # the state cannot be read: this server is not healthy
+            return _unavailable(exc)
         return Response(
             json.dumps(details, indent=2, ensure_ascii=False),
             status_code=200 if alive else 503,
