@@ -4,8 +4,9 @@ Each tests/cases/listings/<name>.html is a page saved by a public repository (it
 <name>.json names the repository, commit, path and licence) with the items a person read off
 the page: title, absolute link, and the date shown (or null). Detection (``html: auto``) runs
 on every page; the test prints precision and recall of (title, link) and the recall of dates,
-per page and overall, names the pages where another block than the listing won, and holds the
-overall figures to the floor below. A floor is only ever raised.
+per page, per kind of page (a case's optional "kind", else "other") and overall, names the
+pages where another block than the listing won, and holds the overall figures to the floor
+below. A floor is only ever raised.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ KNOWN_MISSES: dict[str, str] = {
 @dataclass(frozen=True)
 class Score:
     name: str
+    kind: str
     expected: int
     found: int
     matched: int
@@ -116,7 +118,14 @@ def score(path: Path) -> Score:
     links = {item["link"] for item in case["items"] if item["link"] is not None}
     links_found = sum(1 for _, link, _ in found if link in links)
     return Score(
-        path.stem, len(case["items"]), len(found), matched, dated, dates_right, links_found
+        path.stem,
+        case.get("kind", "other"),
+        len(case["items"]),
+        len(found),
+        matched,
+        dated,
+        dates_right,
+        links_found,
     )
 
 
@@ -145,9 +154,10 @@ def test_the_set_is_large_and_varied() -> None:
                 date.fromisoformat(item["date"])
 
 
-def test_detection_on_real_listings(scores: list[Score]) -> None:
-    total = Score(
-        "overall",
+def summed(name: str, scores: list[Score]) -> Score:
+    return Score(
+        name,
+        name,
         sum(s.expected for s in scores),
         sum(s.found for s in scores),
         sum(s.matched for s in scores),
@@ -155,6 +165,10 @@ def test_detection_on_real_listings(scores: list[Score]) -> None:
         sum(s.dates_right for s in scores),
         sum(s.links_found for s in scores),
     )
+
+
+def test_detection_on_real_listings(scores: list[Score]) -> None:
+    total = summed("overall", scores)
     lines = [f"{'page':34} {'items':>5} {'found':>5} {'prec':>5} {'recall':>6} {'dates':>5}  block"]
     for s in [*scores, total]:
         dates = f"{s.date_recall:5.2f}" if s.dated else "    -"
@@ -175,6 +189,12 @@ def test_detection_on_real_listings(scores: list[Score]) -> None:
         f"overall: precision {total.precision:.3f}, recall {total.recall:.3f}, "
         f"date recall {total.date_recall:.3f}"
     )
+    for kind in sorted({s.kind for s in scores}):
+        part = summed(kind, [s for s in scores if s.kind == kind])
+        lines.append(
+            f"{kind} ({sum(1 for s in scores if s.kind == kind)} pages): precision "
+            f"{part.precision:.3f}, recall {part.recall:.3f}, date recall {part.date_recall:.3f}"
+        )
     lines.append(
         f"macro: precision {sum(s.precision for s in scores) / len(scores):.3f}, "
         f"recall {sum(s.recall for s in scores) / len(scores):.3f}; "

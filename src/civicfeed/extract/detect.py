@@ -5,9 +5,11 @@ date. Blocks are grouped by their tag path and class names, leaving out what var
 item to item (ids such as ``post-123`` or ``views-row-4``, alternating classes such as
 ``odd``/``even`` or ``row0``/``row1``), so that the items of one listing fall into one group
 even when they are spread over several lists under one container. Every group is scored by
-how many members it has, how much text they hold, how many show a date or a heading, and how
-few links each holds; the best group wins. Page furniture (navigation, header, footer, cookie
-banners, sidebars, tag clouds, pagination, scripts) is removed first.
+how many members it has, how much text they hold, how many show a date or a heading, how few
+links each holds and how many lead to pages of their own; the best group wins. Page furniture
+(navigation, header, footer, cookie banners, sidebars, tag clouds, pagination, embedded
+social-media feeds, scripts, and whatever carries an ARIA landmark role for navigation or
+search, or for the page's banner, footer or complementary column) is removed first.
 
 One reader (:func:`read_item`) takes the title, the main link, the date and the summary out of
 each detected item. Every step is linear in the size of the page.
@@ -64,11 +66,15 @@ _ALWAYS_FURNITURE = (
 # <header>, <footer> and <aside> are furniture at page level, but inside an article they
 # hold its title and date
 _PAGE_FURNITURE = ("header", "footer", "aside")
+# ARIA landmark roles that mark the same furniture on any element: a <div role="navigation">
+# is a <nav>; banner, contentinfo and complementary are the page's header, footer and aside
+_ALWAYS_FURNITURE_ROLES = frozenset(("navigation", "search"))
+_PAGE_FURNITURE_ROLES = frozenset(("banner", "contentinfo", "complementary"))
 _CONTENT = ("article", "main", "section", "li")
 _FURNITURE_TOKEN = re.compile(
     r"^(cookie|consent|gdpr|breadcrumb|navigation|navbar|skip|social|share|sharing|pagination"
     r"|pager|tagcloud|tag-cloud|most-?read|meistgelesen|popular|newsletter|carousel|slider"
-    r"|slick|swiper)"
+    r"|slick|swiper|facebook|twitter|instagram|mastodon|tweet)"
     r"|^(menu|sidebar|site-header|site-footer|page-header|page-footer|main-nav|mainnav|widget"
     r"|tags|related|related-posts|subnav|sub-nav|submenu)$",
     re.IGNORECASE,
@@ -108,6 +114,11 @@ def strip_furniture(root: Element) -> None:
     """Remove what is never part of a listing's items."""
     doomed = list(root.iter(*_ALWAYS_FURNITURE))
     doomed += [el for el in root.iter(*_PAGE_FURNITURE) if not _has(el.iterancestors(*_CONTENT))]
+    for el in root.iter():
+        role = el.get("role") if isinstance(el.tag, str) else None
+        at_page_level = role in _PAGE_FURNITURE_ROLES and not _has(el.iterancestors(*_CONTENT))
+        if (role in _ALWAYS_FURNITURE_ROLES or at_page_level) and not _holds_main(el):
+            doomed.append(el)
     for el in root.iter():
         if not isinstance(el.tag, str) or el.tag not in _CONTAINERS:
             continue
@@ -249,7 +260,9 @@ def _score(members: Sequence[Element]) -> float:
     single = sum(1 for m, _ in linked if _dates_shown(m) == 1) / len(linked)
     per_item = sum(len(links) for links in hrefs) / len(linked) if single < 0.8 else 1.0
     main = [guess_link(m) for m, _ in linked]
-    distinct = len({a.get("href") for a in main if a is not None}) / len(linked)
+    # links that differ only in their fragment lead to one page (a player, an accordion)
+    pages = {(a.get("href") or "").split("#")[0] for a in main if a is not None}
+    distinct = len(pages) / len(linked)
     dated = sum(1 for m, _ in linked if guess_date_text(m) is not None) / len(linked)
     titled = sum(1 for m, _ in linked if _title_element(m) is not None) / len(linked)
     shapes: defaultdict[tuple[str, ...], int] = defaultdict(int)
@@ -257,13 +270,15 @@ def _score(members: Sequence[Element]) -> float:
         shapes[_shape(m)] += 1
     alike = max(shapes.values()) / len(linked)  # items of a listing are built alike
     count = len(linked) * len(members) / len(sample)
+    # the items of a listing lead to pages of their own; blocks that all lead to one page
+    # (a consent notice repeated in every video box, a feed's profile link) are not items
     return (
         count
         * mean
         * alike
         * (1.0 + dated)
         * (1.0 + 0.5 * titled)
-        * distinct
+        * distinct**2
         / max(1.0, per_item - 2.0)
     )
 
