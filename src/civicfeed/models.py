@@ -1,6 +1,7 @@
 """The frozen records that cross stage boundaries.
 
-fetch -> Fetched; extract -> Item; normalise -> Candidate; deduplicate/store -> Entry.
+fetch -> Fetched; extract -> Item; normalise -> Candidate (a document's: Normalised);
+deduplicate/store -> Entry.
 All datetimes are timezone-aware.
 """
 
@@ -74,6 +75,20 @@ class Candidate:
     summary: str
     guid: str | None = None
     content: str | None = None  # the article from the detail page (follow), sanitised
+
+
+@dataclass(frozen=True)
+class Normalised:
+    """A fetched document extracted and normalised (the work of a parsing process): its
+    candidates, each with its item's date as written, and what extraction and normalisation
+    said."""
+
+    candidates: tuple[Candidate, ...]
+    date_texts: tuple[str | None, ...]  # per candidate: its item's date text, if any
+    warnings: tuple[str, ...]
+    items: int  # items extracted, those that gave no candidate included
+    title: str | None = None  # the document's own title (see Extraction)
+    language: str | None = None
 
 
 @dataclass(frozen=True)

@@ -37,13 +37,12 @@ from .models import (
     DetailPage,
     Entry,
     Explained,
-    Extraction,
     Fetched,
-    Item,
+    Normalised,
     SourceState,
     Validators,
 )
-from .normalise import normalise, parse_date
+from .normalise import normalise_all, parse_date
 from .normalise.text import sanitise_html
 from .publish import Publisher, feeds_of, stale_digest
 from .store import Store, open_store
@@ -249,9 +248,9 @@ async def inspect_source(
             deadline = _source_deadline(source, fetched)
             listing = explain(fetched, source.html) if source.html is not None else None
             shown = replace(shown, url=fetched.url, listing=listing)
-            extraction = await _parse(fetched, source, deadline)
+            normalised = await _read(run, fetched, source, deadline)
             candidates, warnings, _ = await _candidates(
-                run, source, extraction, fetched.url, set(), deadline
+                run, source, normalised, fetched.url, set(), deadline
             )
         except CivicfeedError as exc:
             return replace(shown, error=str(exc))
@@ -360,10 +359,29 @@ def _source_deadline(source: Source, fetched: Fetched) -> float:
     return time.monotonic() - fetched.elapsed + source.timeout
 
 
-async def _parse(fetched: Fetched, source: Source, deadline: float) -> Extraction:
-    """Extraction in a worker process, abandoned when the source's time is up."""
-    seconds = deadline - time.monotonic()
-    return await work.run(extract, _portable(fetched), source, seconds=seconds, what="parsing")
+async def _read(run: _Run, fetched: Fetched, source: Source, deadline: float) -> Normalised:
+    """Extraction and normalisation in a worker process, abandoned when the source's time is
+    up: the event loop only hands the document over and takes the candidates back."""
+    return await work.run(
+        read_document,
+        _portable(fetched),
+        source,
+        run.config.tz,
+        run.config.date_order_of(source),
+        seconds=deadline - time.monotonic(),
+        what="parsing",
+    )
+
+
+def read_document(fetched: Fetched, source: Source, zone: tzinfo, date_order: str) -> Normalised:
+    """A fetched document's items, extracted and normalised (a worker process's job)."""
+    return normalise_all(
+        extract(fetched, source),
+        source_id=source.id,
+        base_url=fetched.url,
+        zone=zone,
+        date_order=date_order,
+    )
 
 
 def _portable(fetched: Fetched) -> Fetched:
@@ -402,13 +420,13 @@ async def _fetch_and_store(run: _Run, source: Source, state: SourceState) -> Sou
     if fetched.not_modified:
         await asyncio.to_thread(run.store.save_not_modified, source.id, run.now, settings)
         return SourceResult(source.id, "not-modified")
-    extraction = await _parse(fetched, source, deadline)
+    normalised = await _read(run, fetched, source, deadline)
     existing = await asyncio.to_thread(run.store.entries, [source.id])
     known = {e.link for e in existing if e.link and e.date_known}
     candidates, warnings, details = await _candidates(
         run,
         source,
-        extraction,
+        normalised,
         fetched.url,
         known,
         deadline,
@@ -422,9 +440,9 @@ async def _fetch_and_store(run: _Run, source: Source, state: SourceState) -> Sou
     if not candidates:
         raise ExtractError("no usable items: " + "; ".join(warnings[:3]))
     plan = plan_source(existing, candidates, now=run.now, zone=run.config.tz)
-    if state.last_item_count and len(extraction.items) < state.last_item_count // 4:
+    if state.last_item_count and normalised.items < state.last_item_count // 4:
         warnings.append(
-            f"only {len(extraction.items)} items, {state.last_item_count} last "
+            f"only {normalised.items} items, {state.last_item_count} last "
             "time: has the page layout changed?"
         )
     if plan.new or plan.changed:  # the feeds it is in are not current until published
@@ -437,12 +455,12 @@ async def _fetch_and_store(run: _Run, source: Source, state: SourceState) -> Sou
             source.id,
             plan,
             validators=fetched.validators,
-            item_count=len(extraction.items),
+            item_count=normalised.items,
             at=run.now,
             details=details,
             settings=settings,
-            title=extraction.title,
-            language=extraction.language,
+            title=normalised.title,
+            language=normalised.language,
         )
     )
     return _success(source.id, plan, len(candidates), warnings)
@@ -464,7 +482,7 @@ def _success(source_id: str, plan: SourcePlan, items: int, warnings: list[str]) 
 async def _candidates(
     run: _Run,
     source: Source,
-    extraction: Extraction,
+    normalised: Normalised,
     page_url: str,
     known_links: set[str],
     deadline: float,
@@ -474,36 +492,17 @@ async def _candidates(
 ) -> tuple[list[Candidate], list[str], list[DetailPage]]:
     """The candidates of an extraction; with their detail pages' dates and articles, and
     what those pages said about themselves (for a later conditional request)."""
-    zone = run.config.tz
-    warnings = list(extraction.warnings)
-    pairs: list[tuple[Item, Candidate]] = []
-    for item in extraction.items:
-        try:
-            candidate, notes = normalise(
-                item,
-                source_id=source.id,
-                base_url=page_url,
-                zone=zone,
-                date_order=run.config.date_order_of(source),
-            )
-        except Exception as exc:  # one item that cannot be handled never fails its siblings
-            warnings.append(f"{_name(item)}: skipped, it could not be read ({_reason(exc)})")
-            continue
-        warnings.extend(notes)
-        if candidate is not None:
-            pairs.append((item, candidate))
+    warnings = list(normalised.warnings)
+    # each candidate with its item's date as written
+    pairs = list(zip(normalised.date_texts, normalised.candidates, strict=True))
     pages: list[DetailPage] = []
     if source.follow or (source.html is not None and source.html.detail_date):
         pairs, pages = await _dates_from_detail_pages(
             run, source, pairs, known_links, warnings, deadline, stored, details or {}, page_url
         )
-    for item, candidate in pairs:
+    for date_text, candidate in pairs:
         if candidate.published is None and candidate.link not in known_links:
-            what = (
-                f"date {item.date_text.strip()[:40]!r} not understood"
-                if item.date_text
-                else "no date"
-            )
+            what = f"date {date_text.strip()[:40]!r} not understood" if date_text else "no date"
             warnings.append(f"{candidate.title[:60]}: {what}; using the time it was first seen")
     return [candidate for _, candidate in pairs], warnings, pages
 
@@ -511,14 +510,14 @@ async def _candidates(
 async def _dates_from_detail_pages(
     run: _Run,
     source: Source,
-    pairs: list[tuple[Item, Candidate]],
+    pairs: list[tuple[str | None, Candidate]],
     known_links: set[str],
     warnings: list[str],
     deadline: float,
     stored: Sequence[Entry] = (),
     details: Mapping[str, DetailPage] | None = None,
     page_url: str = "",
-) -> tuple[list[tuple[Item, Candidate]], list[DetailPage]]:
+) -> tuple[list[tuple[str | None, Candidate]], list[DetailPage]]:
     """Read the detail pages the listing needs, each at most once per run.
 
     For a date (``detail_date``, or ``follow`` without a date on the listing), and with
@@ -625,12 +624,12 @@ async def _dates_from_detail_pages(
     articles = {link: content for link, _, content, _ in results if content}
     pages = [page for _, _, _, page in results if page is not None and _reads_details(source)]
     out = []
-    for item, c in pairs:
+    for date_text, c in pairs:
         if c.published is None and dates.get(c.link or ""):
             c = replace(c, published=dates[c.link or ""])
         if c.link in articles:
             c = replace(c, content=articles[c.link])
-        out.append((item, c))
+        out.append((date_text, c))
     return out, pages
 
 
@@ -708,10 +707,6 @@ def may_follow(url: str, sites: set[str], extra_hosts: Sequence[str] = ()) -> bo
         return False
     host = _site(url)
     return host in sites or host in {h.split(":")[0].removeprefix("www.") for h in extra_hosts}
-
-
-def _name(item: Item) -> str:
-    return repr(item.title[:60]) if isinstance(item.title, str) and item.title else "an item"
 
 
 def _reason(exc: Exception) -> str:

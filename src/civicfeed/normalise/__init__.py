@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime, tzinfo
 
-from ..models import Candidate, Item
+from ..models import Candidate, Extraction, Item, Normalised
 from ..xmlsafe import scrub
 from .dates import mentions_date, parse_date, plausible, read_date
 from .text import MAX_TITLE, absolute_link, clean_text, derive_title, sanitise_html
 
-__all__ = ["choose_date", "normalise", "parse_date"]
+__all__ = ["choose_date", "normalise", "normalise_all", "parse_date"]
 
 
 def normalise(
@@ -47,6 +47,41 @@ def normalise(
         guid=guid or None,
     )
     return scrub(candidate), warnings
+
+
+def normalise_all(
+    extraction: Extraction, *, source_id: str, base_url: str, zone: tzinfo, date_order: str = "dmy"
+) -> Normalised:
+    """Every item of an extraction normalised; an item that cannot be handled is left out
+    with a warning and never fails its siblings."""
+    warnings = list(extraction.warnings)
+    candidates: list[Candidate] = []
+    date_texts: list[str | None] = []
+    for item in extraction.items:
+        try:
+            candidate, notes = normalise(
+                item, source_id=source_id, base_url=base_url, zone=zone, date_order=date_order
+            )
+        except Exception as exc:
+            reason = f"{type(exc).__name__}: {exc}"[:200]
+            warnings.append(f"{_name(item)}: skipped, it could not be read ({reason})")
+            continue
+        warnings.extend(notes)
+        if candidate is not None:
+            candidates.append(candidate)
+            date_texts.append(item.date_text)
+    return Normalised(
+        tuple(candidates),
+        tuple(date_texts),
+        tuple(warnings),
+        len(extraction.items),
+        extraction.title,
+        extraction.language,
+    )
+
+
+def _name(item: Item) -> str:
+    return repr(item.title[:60]) if isinstance(item.title, str) and item.title else "an item"
 
 
 def choose_date(
