@@ -11,7 +11,8 @@ import pytest
 
 from civicfeed.config import load_config
 from civicfeed.errors import ConfigError
-from civicfeed.scheduler import Scheduler, check_cron
+from civicfeed.models import SourceState
+from civicfeed.scheduler import Schedule, Scheduler, check_cron, due, next_run
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -76,3 +77,60 @@ def test_bad_crontab_lines_are_refused(line: str, tmp_path: Path) -> None:
         load_config(config)
     assert caught.value.line == 5
     assert caught.value.key == "sources[0].cron"
+
+
+# --- what is due, for the workers ------------------------------------------------------------
+
+T0 = datetime(2026, 3, 2, 8, 0, tzinfo=BERLIN)  # a Monday
+
+
+def _state(
+    success: datetime | None = None, error_at: datetime | None = None, failures: int = 0
+) -> SourceState:
+    return SourceState(
+        "a",
+        last_success=success,
+        last_error="HTTP 503" if error_at else None,
+        last_error_at=error_at,
+        consecutive_failures=failures,
+    )
+
+
+def test_a_source_never_tried_is_due_at_once() -> None:
+    assert due({"a": Schedule(3600)}, {}, T0) == ["a"]
+    assert due({"a": Schedule(3600)}, {"a": _state()}, T0) == ["a"]
+
+
+def test_an_interval_source_is_due_every_seconds_after_its_last_attempt() -> None:
+    schedules = {"a": Schedule(900)}
+    tried = {"a": _state(success=T0)}
+    assert due(schedules, tried, T0 + timedelta(seconds=899)) == []
+    assert due(schedules, tried, T0 + timedelta(seconds=900)) == ["a"]
+    # the last attempt is the later of the last success and the last error
+    failed_later = {"a": _state(success=T0, error_at=T0 + timedelta(minutes=10), failures=1)}
+    assert due(schedules, failed_later, T0 + timedelta(minutes=20)) == []
+    assert due(schedules, failed_later, T0 + timedelta(minutes=25)) == ["a"]
+
+
+def test_a_failing_source_waits_for_its_backoff_too() -> None:
+    # the 3rd failure in a row: every × 2 after the last error (health.retry_delay)
+    failing = {"a": _state(error_at=T0, failures=3)}
+    assert due({"a": Schedule(900)}, failing, T0 + timedelta(minutes=15)) == []
+    assert due({"a": Schedule(900)}, failing, T0 + timedelta(minutes=30)) == ["a"]
+
+
+def test_a_cron_source_is_due_at_the_first_time_its_line_names_after_the_last_attempt() -> None:
+    weekday_mornings = {"a": Schedule(3600, "30 6 * * mon-fri", BERLIN)}
+    friday = datetime(2026, 3, 6, 6, 30, 20, tzinfo=BERLIN)
+    tried = {"a": _state(success=friday)}
+    assert due(weekday_mornings, tried, friday + timedelta(hours=23)) == []
+    monday = datetime(2026, 3, 9, 6, 30, tzinfo=BERLIN)
+    assert due(weekday_mornings, tried, monday - timedelta(seconds=1)) == []
+    assert due(weekday_mornings, tried, monday) == ["a"]
+    assert next_run(weekday_mornings["a"], friday) == monday
+
+
+def test_due_keeps_the_order_of_the_schedules() -> None:
+    schedules = {"c": Schedule(60), "a": Schedule(60), "b": Schedule(60)}
+    states = {"a": _state(success=T0)}
+    assert due(schedules, states, T0 + timedelta(seconds=30)) == ["c", "b"]

@@ -100,6 +100,24 @@ def _parser() -> argparse.ArgumentParser:
     service.add_argument(
         "--wait", default="10m", help="how long to wait for a refresh of the same state to finish"
     )
+    service.add_argument(
+        "--worker",
+        action="store_true",
+        help="be one of any number of workers sharing a postgresql:// state's refreshes "
+        "through its job queue (on one machine or several)",
+    )
+    service.add_argument(
+        "--stalled-after",
+        metavar="DURATION",
+        help="with --worker: the jobs of a worker without a heartbeat for this long are run "
+        "again by the others (default 60s)",
+    )
+    service.add_argument(
+        "--jobs",
+        type=int,
+        metavar="N",
+        help="with --worker: jobs run at once by this worker (default: concurrency)",
+    )
 
     serve = commands.add_parser("serve", help="serve the output folder over HTTP")
     serve.add_argument("--config", help=config_help)
@@ -170,6 +188,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     export.add_argument("dir", metavar="DIR", help="the folder to write the files into")
     export.add_argument("--config", help=config_help)
+
+    admin = commands.add_parser(
+        "worker-admin",
+        help="procrastinate's command line on the workers' job queue, e.g. "
+        "`civicfeed worker-admin shell list_jobs status=failed`",
+    )
+    admin.add_argument("--config", help=config_help)
+    admin.add_argument(
+        "arguments", nargs=argparse.REMAINDER, help="procrastinate's arguments (see --help)"
+    )
 
     add = commands.add_parser(
         "add", help="add a source from its address: a feed, a page naming its feed, or a listing"
@@ -246,7 +274,9 @@ def _main(args: argparse.Namespace) -> int:
         if args.command == "migrate-state":
             return _migrate_state(config, args.to)
         if args.command == "run":
-            return _run(config, args)
+            return _worker(config, args) if args.worker else _run(config, args)
+        if args.command == "worker-admin":
+            return _worker_admin(config, args.arguments)
         if args.command == "serve":
             from .service import EventLog, serve_only
 
@@ -412,6 +442,67 @@ def _run(config: Config, args: argparse.Namespace) -> int:
         state_lock(config.state, wait=wait, on_wait=lambda m: log.note("waiting", m)),
     ):
         return asyncio.run(Service(config, listen=args.serve, log=log, access_log=access).run())
+
+
+def _needs_database(config: Config, what: str) -> str | None:
+    """Why ``what`` cannot run on this state (a SQLite file), or None."""
+    if config.state.url is not None:
+        return None
+    return (
+        f"{what} needs a PostgreSQL state shared by the workers, but the state of "
+        f"{config.path} is the SQLite file {config.state}; set `state: postgresql://…` "
+        "(civicfeed migrate-state --to postgresql://… copies it), or use `civicfeed run` "
+        "alone on one machine"
+    )
+
+
+def _worker(config: Config, args: argparse.Namespace) -> int:
+    import asyncio
+
+    from .config import parse_duration
+    from .service import EventLog
+
+    refused = _needs_database(config, "run --worker")
+    if refused:
+        print(f"civicfeed: {refused}", file=sys.stderr)
+        return EXIT_USAGE
+    stalled = 60.0
+    if args.stalled_after is not None:
+        try:
+            stalled = parse_duration(args.stalled_after)
+        except ValueError as exc:
+            print(f"civicfeed: --stalled-after: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        if stalled < 2:
+            print("civicfeed: --stalled-after: at least 2s", file=sys.stderr)
+            return EXIT_USAGE
+    if args.jobs is not None and not 1 <= args.jobs <= 256:
+        print("civicfeed: --jobs: a number from 1 to 256", file=sys.stderr)
+        return EXIT_USAGE
+    from .workers import run_worker
+
+    log = EventLog(json_lines=_json_log(args.log_format), zone=config.tz)
+    with _access_log(args, config) as access:
+        return asyncio.run(
+            run_worker(
+                config,
+                log=log,
+                stalled_after=stalled,
+                concurrency=args.jobs,
+                listen=args.serve,
+                access_log=access,
+            )
+        )
+
+
+def _worker_admin(config: Config, arguments: Sequence[str]) -> int:
+    refused = _needs_database(config, "worker-admin")
+    if refused:
+        print(f"civicfeed: {refused}", file=sys.stderr)
+        return EXIT_USAGE
+    from .workers import admin
+
+    return admin(config, arguments[1:] if arguments[:1] == ["--"] else arguments)
 
 
 @contextmanager

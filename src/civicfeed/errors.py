@@ -88,6 +88,11 @@ class StoreError(CivicfeedError):
     kind = "store"
 
 
+class TransientError(CivicfeedError):
+    """The infrastructure failed for a moment (the database, a crash), not the source: a
+    worker's job that raises it is tried again, with backoff."""
+
+
 class LockTimeout(CivicfeedError):
     """Another refresh holds the state for longer than we were willing to wait."""
 

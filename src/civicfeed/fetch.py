@@ -19,7 +19,7 @@ import time
 import zlib
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import replace
 from email.utils import parsedate_to_datetime
@@ -33,7 +33,11 @@ from .errors import FetchError
 from .models import Fetched, Validators
 from .netpolicy import MAX_REDIRECTS, address_refusal, scheme_refusal
 
-__all__ = ["Fetcher", "user_agent"]
+__all__ = ["Fetcher", "HostSlots", "user_agent"]
+
+# a request's slot on its host shared with other processes: (host, seconds the request may
+# take) -> held while the request is under way (see workers.py: leases in the database)
+HostSlots = Callable[[str, float], AbstractAsyncContextManager[None]]
 
 _RETRY_STATUS = {429, 500, 502, 503, 504}
 _BINARY_TYPES = (
@@ -82,9 +86,13 @@ class Fetcher:
         backoff: float = 0.5,
         agent: str | None = None,
         trusted: Iterable[str] = (),
+        host_slots: HostSlots | None = None,
     ) -> None:
         """``trusted``: the hosts the operator named (see netpolicy.py); any other host is
-        connected to only when it resolves to public addresses."""
+        connected to only when it resolves to public addresses. ``host_slots``: besides this
+        process's ``per_host`` limit, a slot shared with other processes that each request
+        holds while it is under way (the per-host limit across workers)."""
+        self._host_slots = host_slots
         self._limit = asyncio.Semaphore(concurrency)
         self._hosts: defaultdict[str, asyncio.Semaphore] = defaultdict(
             lambda: asyncio.Semaphore(per_host)
@@ -161,7 +169,7 @@ class Fetcher:
         attempt = 0
         while True:
             try:
-                async with _until(deadline), self._limit, self._hosts[host]:
+                async with _until(deadline), self._slot(host, timeout):
                     if started is None:
                         started = time.monotonic()
                     remaining = _end(started, timeout, deadline) - time.monotonic()
@@ -187,6 +195,18 @@ class Fetcher:
                     ) from error
                 raise error
             await asyncio.sleep(pause)
+
+    @asynccontextmanager
+    async def _slot(self, host: str, timeout: float) -> AsyncIterator[None]:
+        """A request's turn: a place among ``concurrency`` and among the host's ``per_host``;
+        with shared host slots, the host's turn first (this process's, then the shared one),
+        so that no place among ``concurrency`` is held while waiting for a busy host."""
+        if self._host_slots is None:
+            async with self._limit, self._hosts[host]:
+                yield
+            return
+        async with self._hosts[host], self._host_slots(host, timeout), self._limit:
+            yield
 
     async def notify_hub(self, hub: str, topics: list[str], *, timeout: float = 10.0) -> None:
         """Tell a WebSub hub that these feed URLs changed (hub.mode=publish)."""

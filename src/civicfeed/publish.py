@@ -158,6 +158,8 @@ class Publisher:
         affected: Iterable[str] | None = None,
         *,
         untouched: Iterable[str] = (),
+        feeds: Iterable[str] | None = None,
+        site: bool = True,
     ) -> PublishReport:
         """Render the feeds that include an ``affected`` source (all when None); write what
         changed; then the index, the OPML file and the stylesheet.
@@ -167,6 +169,11 @@ class Publisher:
         them, whose stored digest was made from the same description and whose files are on
         disk, is left alone without reading its entries; the index and the OPML file are
         rendered only when a feed was rendered or is waiting for its first fetch.
+
+        ``feeds``: only these feeds are rendered (the workers publish one feed per job);
+        ``site``: whether the index, the OPML file and the stylesheet are written at all. With
+        ``feeds`` given and ``site``, every other feed is summarised from the store for the
+        index, which is then always rendered.
         """
         config = self.config
         chosen = None if affected is None else set(affected)
@@ -180,8 +187,13 @@ class Publisher:
         specs = feed_specs(config, {s.id: store.source_state(s.id) for s in config.sources})
         zone = f"{config.timezone}|{config.dedup_window}"
         deferred: list[FeedSpec] = []  # left alone unread; summarised only if the index needs it
-        site_due = not quiet
+        site_due = not quiet or feeds is not None
+        only = None if feeds is None else set(feeds)
         for spec in specs:
+            if only is not None and spec.info.id not in only:
+                if site:
+                    deferred.append(spec)
+                continue
             if (
                 chosen is not None
                 and spec.info.id in self.summaries
@@ -225,19 +237,23 @@ class Publisher:
                 digests.append((spec.info.id, digest))
             if any(name.startswith(spec.info.id + ".") for name in feed_changed):
                 changed.append(spec.info.id)
-        site: list[tuple[str, bytes]] = [(STYLESHEET_NAME, stylesheet())]
-        if site_due or not self._site_current(output):
+        site_files: list[tuple[str, bytes]] = [(STYLESHEET_NAME, stylesheet())] if site else []
+        if site and (site_due or not self._site_current(output)):
             for spec in deferred:  # the index lists every feed
                 stories = merge_stories(
                     store.entries(spec.members), spec.members, config.tz, config.dedup_window
                 )
-                self._summarise(spec, stories)
+                pending = None if stories or spec.info.aggregate else _never_fetched(store, spec)
+                if pending is not None:
+                    self.summaries[spec.info.id] = FeedSummary(spec.info, 0, None, EPOCH, pending)
+                else:
+                    self._summarise(spec, stories)
             for name, render in ((OPML_NAME, self._opml), (INDEX_NAME, self._index)):
                 try:
-                    site.append((name, render(specs)))
+                    site_files.append((name, render(specs)))
                 except Exception as exc:  # the feeds are written; say what is missing
                     errors.append(f"{name} cannot be rendered: {_reason(exc)}")
-        self._write(site, written, errors, output)
+        self._write(site_files, written, errors, output)
         try:
             output.flush()  # the files are there for good before the store says they are done
         except WriteError as exc:
@@ -245,7 +261,7 @@ class Publisher:
             digests = []
         for feed_id, digest in digests:
             store.save_published_digest(feed_id, digest)
-        if affected is None:
+        if affected is None and site:
             self._remove_gone(store, specs, errors, output)
         return PublishReport(tuple(written), tuple(errors), tuple(changed))
 

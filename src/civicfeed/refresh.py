@@ -30,7 +30,7 @@ from .dedup import SourcePlan, plan_source
 from .errors import CivicfeedError, ExtractError, FetchError
 from .extract import extract, read_detail
 from .extract.pin import explain
-from .fetch import Fetcher, user_agent
+from .fetch import Fetcher, HostSlots, user_agent
 from .health import health, is_due, next_attempt
 from .models import (
     Candidate,
@@ -257,13 +257,15 @@ async def inspect_source(
     return replace(shown, candidates=tuple(candidates), warnings=tuple(warnings))
 
 
-def fetcher_for(config: Config) -> Fetcher:
-    """The fetcher of a configuration: its limits, its User-Agent, the hosts it trusts."""
+def fetcher_for(config: Config, host_slots: HostSlots | None = None) -> Fetcher:
+    """The fetcher of a configuration: its limits, its User-Agent, the hosts it trusts;
+    ``host_slots``: the per-host limit shared with other processes (workers.py)."""
     return Fetcher(
         concurrency=config.concurrency,
         per_host=config.per_host,
         agent=user_agent(config.base_url),
         trusted=config.trusted_hosts,
+        host_slots=host_slots,
     )
 
 
@@ -279,12 +281,20 @@ async def refresh_source(
     now: datetime,
     force: bool = False,
     exclusive: bool = True,
+    holder: str | None = None,
 ) -> SourceResult:
     """One unit of work: take the source's lease, fetch it, extract, plan against its stored
     entries and save the plan in one store transaction, give the lease back. Publishing the
     feeds it is part of is the caller's next step (Publisher.publish), the hub ping the one
-    after (notify_hub). Every failure is the result's, never raised."""
-    return await _one(_Run(config, fetcher, now, store, exclusive=exclusive), source, force=force)
+    after (notify_hub). Every failure is the result's, never raised.
+
+    ``holder``: the name the lease is taken under (default: this call's own); a caller whose
+    queue runs one job per source at a time names the source's job, so that a job taking over
+    from a killed one takes over its lease at once."""
+    run = _Run(config, fetcher, now, store, exclusive=exclusive)
+    if holder is not None:
+        run.holder = holder
+    return await _one(run, source, force=force)
 
 
 async def _refresh_one(run: _Run, source: Source, *, force: bool) -> None:

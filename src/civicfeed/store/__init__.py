@@ -110,6 +110,11 @@ class Store(Protocol):
         """Validators, counts and errors of a source; an empty state for an unknown one."""
         ...
 
+    def source_states(self) -> dict[str, SourceState]:
+        """The state of every source the store knows, by id (one read, for the schedule of
+        the workers)."""
+        ...
+
     def entries(self, source_ids: Sequence[str]) -> list[Entry]:
         """Every stored entry of these sources (articles included), in no particular order."""
         ...

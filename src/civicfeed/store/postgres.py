@@ -179,6 +179,19 @@ class PostgresStore(Reads):
                         "INSERT INTO schema_version VALUES (%s, %s)",
                         (version, iso(datetime.now(UTC))),
                     )
+            self._queue_schema(db)
+
+    @staticmethod
+    def _queue_schema(db: psycopg.Connection[Any]) -> None:
+        """The job queue's tables (procrastinate's, for `civicfeed run --worker`), created in
+        the same transaction when absent: the first migrator creates them, the others find
+        them there."""
+        row = db.execute("SELECT to_regclass('procrastinate_jobs')").fetchone()
+        if row is not None and row[0] is not None:
+            return
+        from ..workers import queue_schema  # the queue's library is imported there only
+
+        db.execute(queue_schema())
 
     @property
     def schema_version(self) -> int:

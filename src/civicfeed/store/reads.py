@@ -36,27 +36,11 @@ class Reads:
         return f"{column} IN ({marks})", tuple(values)
 
     def source_state(self, source_id: str) -> SourceState:
-        row = self._read(
-            "SELECT etag, last_modified, last_item_count, last_success, last_error,"
-            " last_error_at, consecutive_failures, settings, own_title, own_language"
-            f" FROM sources WHERE id = {self._MARK}",
-            (source_id,),
-        )
-        if not row:
-            return SourceState(source_id)
-        etag, modified, count, success, error, error_at, failures, settings, title, lang = row[0]
-        return SourceState(
-            source_id,
-            Validators(etag, modified),
-            count,
-            dt(success),
-            error,
-            dt(error_at),
-            failures,
-            settings,
-            title,
-            lang,
-        )
+        rows = self._read(f"{_SELECT_STATE} WHERE id = {self._MARK}", (source_id,))
+        return _state(rows[0]) if rows else SourceState(source_id)
+
+    def source_states(self) -> dict[str, SourceState]:
+        return {str(row[0]): _state(row) for row in self._read(_SELECT_STATE, ())}
 
     def entries(self, source_ids: Sequence[str]) -> list[Entry]:
         if not source_ids:
@@ -146,3 +130,27 @@ class Reads:
                 break  # pages are kept in an unbroken run from 1
             pages.append([story_from(raw) for raw in json.loads(stories)])
         return pages
+
+
+_SELECT_STATE = (
+    "SELECT id, etag, last_modified, last_item_count, last_success, last_error,"
+    " last_error_at, consecutive_failures, settings, own_title, own_language FROM sources"
+)
+
+
+def _state(row: tuple[Any, ...]) -> SourceState:
+    source_id, etag, modified, count, success, error, error_at, failures, settings, title, lang = (
+        row
+    )
+    return SourceState(
+        str(source_id),
+        Validators(etag, modified),
+        count,
+        dt(success),
+        error,
+        dt(error_at),
+        failures,
+        settings,
+        title,
+        lang,
+    )

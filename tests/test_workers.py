@@ -1,0 +1,197 @@
+"""`civicfeed run --worker`: worker processes on a PostgreSQL state sharing the refreshes
+through its job queue (real PostgreSQL, real processes, a loopback origin)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import closing
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from civicfeed.cli import main
+from civicfeed.store import open_store
+from conftest import write_sources
+from origin import FIXTURES, Origin
+from test_service import Process
+
+FEED = (FIXTURES / "dortmund-cp1252.rss").read_bytes()
+
+
+def _worker(config: Path, *extra: str) -> Process:
+    return Process("run", "--worker", "--config", str(config), "--stalled-after", "4s", *extra)
+
+
+@pytest.fixture
+def workers() -> Iterator[list[Process]]:
+    """The worker processes a test starts, killed after it if still running."""
+    started: list[Process] = []
+    try:
+        yield started
+    finally:
+        for process in started:
+            process.kill()
+
+
+def _wait(condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout:g}s")
+        time.sleep(0.2)
+
+
+def _succeeded(url: str) -> set[str]:
+    with closing(open_store(url, read_only=True)) as store:
+        return {sid for sid, state in store.source_states().items() if state.last_success}
+
+
+def test_a_worker_refreshes_publishes_and_stops_on_sigterm(
+    origin: Origin, postgres_url: str, tmp_path: Path, workers: list[Process]
+) -> None:
+    origin.serve_fixture("/herne/", "herne-2019.html")
+    origin.set("/dortmund.rss", FEED, content_type="application/rss+xml")
+    config = write_sources(
+        tmp_path,
+        f"  - id: herne\n    url: {origin.url('/herne/')}\n    html: auto\n"
+        f"  - id: dortmund\n    url: {origin.url('/dortmund.rss')}\n",
+        "feeds:\n  - id: ruhr\n    title: Ruhr\n    sources: [herne, dortmund]\n",
+        top=f"state: {postgres_url}\noutput: out\n",
+    )
+    worker = _worker(config)
+    workers.append(worker)
+    worker.wait_for("civicfeed worker")
+    out = tmp_path / "out"
+    names = ["herne.rss", "dortmund.atom", "ruhr.rss", "ruhr.json", "index.html", "feeds.opml"]
+    _wait(lambda: all((out / name).is_file() for name in names), "the feeds and the index")
+    _wait(lambda: b"Ruhr" in (out / "index.html").read_bytes(), "the index listing the feeds")
+    assert _succeeded(postgres_url) == {"herne", "dortmund"}
+    ruhr = (out / "ruhr.rss").read_bytes()
+    assert ruhr.count(b"<item>") >= 2
+    assert len(origin.hits("/herne/")) == 1  # due again only after its `every` (1 h)
+    assert len(origin.hits("/dortmund.rss")) == 1
+    code, _ = worker.stop()
+    assert code == 0
+    time.sleep(0.2)  # the pump reads the last lines
+    assert any("civicfeed worker stopped" in line for line in _lines(worker))
+    assert not any("Traceback" in line for line in _lines(worker))
+
+
+def _lines(process: Process) -> list[str]:
+    """Every line the process wrote so far."""
+    while not process.lines.empty():
+        process.seen.append(process.lines.get())
+    return process.seen
+
+
+def test_a_worker_refuses_a_sqlite_state(
+    project: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = project("  - id: a\n    url: https://example.org/feed.xml\n")
+    assert main(["run", "--worker", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "needs a PostgreSQL state" in err
+    assert "state.db" in err
+    assert "Traceback" not in err
+    assert not (config.parent / ".civicfeed").exists()  # nothing was created
+
+
+def test_a_refresh_is_never_queued_twice(postgres_url: str, tmp_path: Path) -> None:
+    """The queueing lock source:<id>: a second defer while one waits queues nothing."""
+    from civicfeed.workers import _connector, app, defer_refresh
+
+    open_store(postgres_url).close()  # migrated: the queue's tables too
+
+    async def defer_three_times() -> list[int]:
+        with app.replace_connector(_connector(postgres_url)):
+            async with app.open_async():
+                return [
+                    await defer_refresh("herne"),
+                    await defer_refresh("herne"),
+                    await defer_refresh("dortmund"),
+                ]
+
+    assert asyncio.run(defer_three_times()) == [1, 0, 1]
+    with psycopg.connect(postgres_url) as db:
+        rows = db.execute(
+            "SELECT args->>'source_id', lock, queueing_lock FROM procrastinate_jobs"
+            " WHERE task_name = 'refresh_source' ORDER BY id"
+        ).fetchall()
+    assert rows == [
+        ("herne", "source:herne", "source:herne"),
+        ("dortmund", "source:dortmund", "source:dortmund"),
+    ]
+
+
+def test_the_queue_schema_is_applied_once_by_every_open(postgres_url: str) -> None:
+    for _ in range(2):
+        open_store(postgres_url).close()
+    with psycopg.connect(postgres_url) as db:
+        tables = {
+            row[0]
+            for row in db.execute(
+                "SELECT tablename FROM pg_tables WHERE tablename LIKE 'procrastinate_%'"
+            )
+        }
+    assert {"procrastinate_jobs", "procrastinate_workers", "procrastinate_periodic_defers"} <= (
+        tables
+    )
+
+
+class _Concurrency:
+    """Requests under way at the origin, per host (the Host header), and the most seen."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.lock = threading.Lock()
+        self.now: defaultdict[str, int] = defaultdict(int)
+        self.most: defaultdict[str, int] = defaultdict(int)
+
+    def __call__(self, handler: BaseHTTPRequestHandler) -> None:
+        host = (handler.headers.get("Host") or "").rsplit(":", 1)[0]
+        with self.lock:
+            self.now[host] += 1
+            self.most[host] = max(self.most[host], self.now[host])
+        try:
+            time.sleep(self.delay)
+            handler.send_response(200)
+            handler.send_header("Content-Type", "application/rss+xml")
+            handler.send_header("Content-Length", str(len(FEED)))
+            handler.end_headers()
+            handler.wfile.write(FEED)
+        finally:
+            with self.lock:
+                self.now[host] -= 1
+
+
+def test_per_host_holds_across_two_worker_processes(
+    origin: Origin, postgres_url: str, tmp_path: Path, workers: list[Process]
+) -> None:
+    """per_host: 2 with two workers, each allowed 2 requests per host by itself: the leases
+    in the database keep the host at 2 requests at once in all."""
+    count = 24
+    measure = _Concurrency(delay=0.5)
+    sources = ""
+    for n in range(count):
+        origin.routes[f"/feed/{n}.rss"] = measure
+        sources += f"  - id: s{n}\n    url: {origin.url(f'/feed/{n}.rss')}\n"
+    config = write_sources(tmp_path, sources, top=f"state: {postgres_url}\nper_host: 2\n")
+    open_store(postgres_url).close()  # both workers start on a migrated state
+    workers.extend([_worker(config, "--jobs", "6"), _worker(config, "--jobs", "6")])
+    _wait(lambda: len(_succeeded(postgres_url)) == count, "every source refreshed", 120)
+    assert 1 <= measure.most["127.0.0.1"] <= 2
+    for n in range(count):
+        assert len(origin.hits(f"/feed/{n}.rss")) == 1
+    for worker in workers:
+        assert worker.stop()[0] == 0
+    time.sleep(0.2)  # the pump reads the last lines
+    refreshed = [[line for line in _lines(w) if "new:" in line] for w in workers]
+    assert all(refreshed), "both workers refreshed sources"
+    assert sum(map(len, refreshed)) == count
+    assert not any("Traceback" in line for worker in workers for line in _lines(worker))
