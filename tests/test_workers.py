@@ -102,8 +102,11 @@ def test_a_worker_refuses_a_sqlite_state(
     assert not (config.parent / ".civicfeed").exists()  # nothing was created
 
 
-def test_a_refresh_is_never_queued_twice(postgres_url: str, tmp_path: Path) -> None:
-    """The queueing lock source:<id>: a second defer while one waits queues nothing."""
+def test_a_refresh_is_never_queued_twice(
+    postgres_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The queueing lock source:<id>: a second defer while one waits queues nothing; the
+    queue is seen through `civicfeed worker-admin`."""
     from civicfeed.workers import _connector, app, defer_refresh
 
     open_store(postgres_url).close()  # migrated: the queue's tables too
@@ -127,6 +130,16 @@ def test_a_refresh_is_never_queued_twice(postgres_url: str, tmp_path: Path) -> N
         ("herne", "source:herne", "source:herne"),
         ("dortmund", "source:dortmund", "source:dortmund"),
     ]
+    config = write_sources(
+        tmp_path,
+        "  - id: herne\n    url: https://example.org/herne\n",
+        top=f"state: {postgres_url}\n",
+    )
+    capsys.readouterr()
+    assert main(["worker-admin", "--config", str(config), "shell", "list_jobs"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert len(listed) == 2, listed
+    assert all("refresh_source" in line and "todo" in line for line in listed), listed
 
 
 def test_the_queue_schema_is_applied_once_by_every_open(postgres_url: str) -> None:
