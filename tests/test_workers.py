@@ -12,6 +12,7 @@ from contextlib import closing
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 
@@ -52,28 +53,40 @@ def _succeeded(url: str) -> set[str]:
         return {sid for sid, state in store.source_states().items() if state.last_success}
 
 
-def test_a_worker_refreshes_publishes_and_stops_on_sigterm(
-    origin: Origin, postgres_url: str, tmp_path: Path, workers: list[Process]
-) -> None:
+def _setup_two_sources(origin: Origin, folder: Path, top: str) -> Path:
     origin.serve_fixture("/herne/", "herne-2019.html")
     origin.set("/dortmund.rss", FEED, content_type="application/rss+xml")
-    config = write_sources(
-        tmp_path,
+    return write_sources(
+        folder,
         f"  - id: herne\n    url: {origin.url('/herne/')}\n    html: auto\n"
         f"  - id: dortmund\n    url: {origin.url('/dortmund.rss')}\n",
         "feeds:\n  - id: ruhr\n    title: Ruhr\n    sources: [herne, dortmund]\n",
-        top=f"state: {postgres_url}\noutput: out\n",
+        top=top,
     )
-    worker = _worker(config)
+
+
+def test_a_worker_refreshes_publishes_into_the_database_and_stops_on_sigterm(
+    origin: Origin, postgres_url: str, tmp_path: Path, workers: list[Process]
+) -> None:
+    """A worker process refreshes the sources from the origin, publishes the feeds into the
+    state database (publish_to: database, the default) and serves them (--serve)."""
+    config = _setup_two_sources(origin, tmp_path, f"state: {postgres_url}\n")
+    worker = _worker(config, "--serve", "127.0.0.1:0")
     workers.append(worker)
-    worker.wait_for("civicfeed worker")
-    out = tmp_path / "out"
-    names = ["herne.rss", "dortmund.atom", "ruhr.rss", "ruhr.json", "index.html", "feeds.opml"]
-    _wait(lambda: all((out / name).is_file() for name in names), "the feeds and the index")
-    _wait(lambda: b"Ruhr" in (out / "index.html").read_bytes(), "the index listing the feeds")
+    port = worker.port()
+    site = f"http://127.0.0.1:{port}"
+
+    def published() -> bool:
+        names = ["herne.rss", "dortmund.atom", "ruhr.rss", "ruhr.json", "feeds.opml"]
+        if any(httpx.get(f"{site}/{name}", timeout=10).status_code != 200 for name in names):
+            return False
+        index = httpx.get(f"{site}/", timeout=10)
+        return index.status_code == 200 and "Ruhr" in index.text and "Dortmund" in index.text
+
+    _wait(published, "the feeds and the index served from the database")
     assert _succeeded(postgres_url) == {"herne", "dortmund"}
-    ruhr = (out / "ruhr.rss").read_bytes()
-    assert ruhr.count(b"<item>") >= 2
+    assert httpx.get(f"{site}/ruhr.rss", timeout=10).text.count("<item>") >= 2
+    assert not (tmp_path / "feeds").exists()  # nothing in the folder
     assert len(origin.hits("/herne/")) == 1  # due again only after its `every` (1 h)
     assert len(origin.hits("/dortmund.rss")) == 1
     code, _ = worker.stop()
@@ -81,6 +94,21 @@ def test_a_worker_refreshes_publishes_and_stops_on_sigterm(
     time.sleep(0.2)  # the pump reads the last lines
     assert any("civicfeed worker stopped" in line for line in _lines(worker))
     assert not any("Traceback" in line for line in _lines(worker))
+
+
+def test_a_worker_publishing_to_a_folder_writes_the_feeds_there(
+    origin: Origin, postgres_url: str, tmp_path: Path, workers: list[Process]
+) -> None:
+    config = _setup_two_sources(
+        origin, tmp_path, f"state: {postgres_url}\npublish_to: folder\noutput: out\n"
+    )
+    workers.append(_worker(config))
+    out = tmp_path / "out"
+    names = ["herne.rss", "dortmund.atom", "ruhr.rss", "ruhr.json", "index.html", "feeds.opml"]
+    _wait(lambda: all((out / name).is_file() for name in names), "the feeds and the index")
+    _wait(lambda: b"Dortmund" in (out / "index.html").read_bytes(), "the index of every feed")
+    assert (out / "ruhr.rss").read_bytes().count(b"<item>") >= 2
+    assert workers[0].stop()[0] == 0
 
 
 def _lines(process: Process) -> list[str]:
