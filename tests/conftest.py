@@ -50,8 +50,8 @@ def project(tmp_path: Path) -> Callable[..., Path]:
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
-    """A PostgreSQL server (tests/pgserver.py); the test is skipped, saying why, without one."""
-    import pgserver
+    """A PostgreSQL server (benchmarks/pgserver.py); without one the test is skipped, saying why."""
+    from benchmarks import pgserver
 
     try:
         context = pgserver.server()
@@ -69,7 +69,7 @@ def postgres_server() -> Iterator[str]:
 @pytest.fixture
 def postgres_url(postgres_server: str) -> Iterator[str]:
     """A new, empty database on the test server, dropped after the test."""
-    import pgserver
+    from benchmarks import pgserver
 
     with pgserver.database(postgres_server) as url:
         yield url

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks import pgserver
 from benchmarks.documents import sources, write_civicfeed_config
 from benchmarks.origin import OriginProcess
 from civicfeed.store import open_store
@@ -119,8 +120,6 @@ def test_two_single_process_refreshes_of_200_sources_write_the_same_entries_and_
     """The baseline the workers are compared with is itself reproducible: two processes over
     the same origin at the same frozen times, each into a database of its own, store the same
     entries and write the same files, in a first period and in one with 10 % changed."""
-    import pgserver
-
     ids = [source.id for source in sources(SOURCES, ADDRESSES, FIRST_ADDRESS)]
     with pgserver.database(postgres_server) as one, pgserver.database(postgres_server) as two:
         first = [

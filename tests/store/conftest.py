@@ -1,5 +1,5 @@
 """The store contract suite runs against every backend: SQLite on a real file, PostgreSQL on a
-real server (tests/pgserver.py; skipped, saying why, where none can be reached or started)."""
+real server (benchmarks/pgserver.py; skipped, saying why, where none can be reached or started)."""
 
 from __future__ import annotations
 

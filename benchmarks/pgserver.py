@@ -1,7 +1,7 @@
-"""A real PostgreSQL server for the tests: the one named by CIVICFEED_TEST_POSTGRES, else a
-throw-away cluster started from Debian's binaries (as an unprivileged user, in a temporary
-folder, on a loopback port), else none, with the reason, so that the tests that need one are
-skipped and say why."""
+"""A real PostgreSQL server for the tests and the benchmark: the one named by
+CIVICFEED_TEST_POSTGRES, else a throw-away cluster started from Debian's binaries (as an
+unprivileged user, in a temporary folder, on a loopback port), else none, with the reason, so
+that the tests that need one are skipped and say why."""
 
 from __future__ import annotations
 
