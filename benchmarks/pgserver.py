@@ -45,8 +45,9 @@ def _bin(name: str) -> str:
 
 
 @contextmanager
-def server() -> Iterator[str]:
-    """The URL of a server the tests may create databases on."""
+def server(settings: str = "") -> Iterator[str]:
+    """The URL of a server the tests may create databases on; ``settings``: further server
+    options of a cluster started here (``-c track_functions=all``)."""
     if os.environ.get(ENV):
         yield os.environ[ENV]
         return
@@ -74,7 +75,8 @@ def server() -> Iterator[str]:
         )
         subprocess.run(
             [*run_as, pg_ctl, "-D", str(data), "-l", str(log), "-w", "-t", "60", "start", "-o",
-             f"-p {port} -c listen_addresses=127.0.0.1 -k {folder} -F -c max_connections=200"],
+             f"-p {port} -c listen_addresses=127.0.0.1 -k {folder} -F -c max_connections=200 "
+             f"{settings}"],
             check=True,
             capture_output=True,
         )  # fmt: skip

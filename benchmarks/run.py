@@ -132,7 +132,14 @@ def _kill_group(pgid: int) -> None:
         os.killpg(pgid, signal.SIGKILL)
 
 
-def run_child(argv: list[str], *, log: Path, timeout: float, cwd: Path = ROOT) -> Child:
+def run_child(
+    argv: list[str],
+    *,
+    log: Path,
+    timeout: float,
+    cwd: Path = ROOT,
+    env: dict[str, str] | None = None,
+) -> Child:
     """Run ``argv`` in a process group of its own; its own rusage via wait4, memory sampled."""
     with log.open("wb") as out:
         started = time.perf_counter()
@@ -142,7 +149,7 @@ def run_child(argv: list[str], *, log: Path, timeout: float, cwd: Path = ROOT) -
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
-            env=_environment(),
+            env=env or _environment(),
             start_new_session=True,
         )
     ended: dict[str, Any] = {}
@@ -756,6 +763,16 @@ def _sizes(text: str) -> list[int]:
     return sizes
 
 
+def _counts(text: str) -> list[int]:
+    try:
+        counts = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        counts = []
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give numbers of processes like 1,2,4")
+    return counts
+
+
 def _contenders(text: str) -> list[str]:
     chosen = [part.strip() for part in text.split(",") if part.strip()]
     unknown = [c for c in chosen if c not in CONTENDERS]
@@ -795,6 +812,13 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--profile", type=int, metavar="N", help="profile one first refresh instead")
     p.add_argument(
+        "--worker-processes",
+        type=_counts,
+        metavar="K,K,...",
+        help="instead: the scale-out line on a PostgreSQL state, one `refresh` process and "
+        "these numbers of `run --worker` processes (benchmarks/scaleout.py)",
+    )
+    p.add_argument(
         "--results",
         default="benchmarks/RESULTS.md",
         help="Markdown file for the results, relative to the repository ('' for none)",
@@ -819,6 +843,10 @@ def main(argv: list[str] | None = None) -> None:
     try:
         if args.profile:
             profile(args, argv)
+        elif args.worker_processes:
+            from . import scaleout
+
+            scaleout.benchmark(args, argv)
         else:
             benchmark(args, argv)
     except KeyboardInterrupt:
