@@ -42,6 +42,7 @@ import psutil
 from . import pgserver
 from .documents import sources, write_civicfeed_config
 from .origin import OriginProcess
+from .progress import attempted, pending
 from .run import (
     ROOT,
     RUNS,
@@ -63,8 +64,6 @@ from .run import (
 
 START = datetime(2026, 3, 2, 7, 0, tzinfo=UTC)  # the first run's frozen time
 POLL = 0.25  # seconds between looks at the database
-# the jobs that are a run's work (periodic ticks and the stalled-job check are not)
-WORK_TASKS = ("refresh_source", "publish_feed")
 
 
 @dataclass
@@ -86,13 +85,6 @@ class Figures:
     busy: float = 0.0  # mean busy (active) backends
     lock_waits: float = 0.0  # mean backends waiting for a lock
     note: str = ""
-
-
-def iso(moment: datetime) -> str:
-    """As the store writes times (store/records.py)."""
-    from civicfeed.store.records import iso as store_iso
-
-    return store_iso(moment)
 
 
 class Postgres:
@@ -162,31 +154,10 @@ class Postgres:
         self.waiting += int(row[1])
 
     def attempted(self, at: datetime) -> tuple[int, int]:
-        """Sources attempted at ``at`` (a success, a 304 or a failure), and of them failed."""
-        stamp = iso(at)
-        with contextlib.suppress(Exception):  # before the first run there is no table
-            row = self.db.execute(
-                "SELECT count(*), count(*) FILTER (WHERE last_error_at = %s"
-                " AND (last_success IS NULL OR last_success <> %s))"
-                " FROM sources WHERE last_success = %s OR last_error_at = %s",
-                (stamp, stamp, stamp, stamp),
-            ).fetchone()
-            assert row is not None
-            return int(row[0]), int(row[1])
-        return 0, 0
+        return attempted(self.db, at)
 
     def pending(self) -> int:
-        """Refresh and publish jobs waiting or under way."""
-        like = " OR ".join("task_name LIKE %s" for _ in WORK_TASKS)
-        with contextlib.suppress(Exception):  # procrastinate's schema not there yet
-            row = self.db.execute(
-                f"SELECT count(*) FROM procrastinate_jobs WHERE status IN ('todo', 'doing')"
-                f" AND ({like})",
-                tuple(f"%{task}%" for task in WORK_TASKS),
-            ).fetchone()
-            assert row is not None
-            return int(row[0])
-        return -1
+        return pending(self.db)
 
 
 @dataclass
