@@ -236,3 +236,89 @@ def test_per_host_holds_across_two_worker_processes(
     assert all(refreshed), "both workers refreshed sources"
     assert sum(map(len, refreshed)) == count
     assert not any("Traceback" in line for worker in workers for line in _lines(worker))
+
+
+class _FirstHangs:
+    """The first request hangs until released (or ``longest`` seconds); later ones answer."""
+
+    def __init__(self, longest: float = 60) -> None:
+        self.release = threading.Event()
+        self.longest = longest
+        self.count = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, handler: BaseHTTPRequestHandler) -> None:
+        with self.lock:
+            self.count += 1
+            first = self.count == 1
+        if first:
+            self.release.wait(self.longest)
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/rss+xml")
+        handler.send_header("Content-Length", str(len(FEED)))
+        handler.end_headers()
+        handler.wfile.write(FEED)
+
+
+def _job_states(url: str) -> list[tuple[str, int]]:
+    with psycopg.connect(url) as db:
+        rows = db.execute(
+            "SELECT status::text, attempts FROM procrastinate_jobs"
+            " WHERE task_name = 'refresh_source' ORDER BY id"
+        ).fetchall()
+    return [(str(status), int(attempts)) for status, attempts in rows]
+
+
+def test_the_job_of_a_killed_worker_is_done_by_another_after_stalled_after(
+    origin: Origin, postgres_url: str, tmp_path: Path, workers: list[Process]
+) -> None:
+    hang = _FirstHangs()
+    origin.routes["/slow.rss"] = hang
+    config = write_sources(
+        tmp_path,
+        f"  - id: slow\n    url: {origin.url('/slow.rss')}\n",
+        top=f"state: {postgres_url}\n",
+        defaults="  timeout: 60s\n",
+    )
+    try:
+        first = _worker(config)
+        workers.append(first)
+        _wait(lambda: hang.count == 1, "the first worker's request")
+        first.popen.kill()  # SIGKILL: no goodbye, its job stays "doing", its heartbeat stops
+        first.popen.wait()
+        assert _job_states(postgres_url) == [("doing", 0)]
+        second = _worker(config)
+        workers.append(second)
+        _wait(lambda: _succeeded(postgres_url) == {"slow"}, "the source refreshed by the second")
+    finally:
+        hang.release.set()
+    assert hang.count == 2
+    second.wait_for("of a worker silent for 4s")
+    assert second.stop()[0] == 0
+
+
+def test_a_job_cut_short_by_sigterm_is_queued_again_for_the_others(
+    origin: Origin, postgres_url: str, tmp_path: Path, workers: list[Process]
+) -> None:
+    hang = _FirstHangs()
+    origin.routes["/slow.rss"] = hang
+    config = write_sources(
+        tmp_path,
+        f"  - id: slow\n    url: {origin.url('/slow.rss')}\n",
+        top=f"state: {postgres_url}\n",
+        defaults="  timeout: 60s\n",
+    )
+    try:
+        first = _worker(config)
+        workers.append(first)
+        _wait(lambda: hang.count == 1, "the first worker's request")
+        assert first.stop()[0] == 0  # its job is abandoned after the grace period
+        assert _job_states(postgres_url) == [("todo", 1)]
+        assert _succeeded(postgres_url) == set()
+        second = _worker(config)
+        workers.append(second)
+        _wait(lambda: _succeeded(postgres_url) == {"slow"}, "the source refreshed by the second")
+    finally:
+        hang.release.set()
+    assert hang.count == 2
+    assert second.stop()[0] == 0

@@ -46,7 +46,8 @@ from typing import Any, cast
 from uuid import uuid4
 
 from procrastinate import App, JobContext, PsycopgConnector, RetryStrategy
-from procrastinate.exceptions import AlreadyEnqueued
+from procrastinate.exceptions import AlreadyEnqueued, UniqueViolation
+from procrastinate.jobs import Status
 from procrastinate.schema import SchemaManager
 
 from . import clock, work
@@ -74,8 +75,13 @@ _HOST_POLL = (0.02, 0.5)  # first and longest pause between tries for a busy hos
 # the connector with one to its configuration's state
 app = App(connector=PsycopgConnector())
 
-# an infrastructure failure: tried again after 2, 4, 8, 16, 32 s, then the job is failed
-_RETRY = RetryStrategy(max_attempts=5, exponential_wait=2, retry_exceptions=[TransientError])
+# an infrastructure failure, or a job cut short by its worker's shutdown: tried again after 2,
+# 4, 8, 16, 32 s (by any worker), then the job is failed
+_RETRY = RetryStrategy(
+    max_attempts=5,
+    exponential_wait=2,
+    retry_exceptions=[TransientError, cast(type[Exception], asyncio.CancelledError)],
+)
 # a result of refresh_source that says the infrastructure failed, not the source
 _TRANSIENT_KINDS = frozenset({StoreError.kind, "internal"})
 
@@ -138,7 +144,9 @@ async def refresh_source(context: JobContext, source_id: str, force: bool = Fals
         await asyncio.to_thread(rt.store.save_refresh, clock.now(), result.seconds, kinds)
     if result.outcome == "failed" and result.error_kind in _TRANSIENT_KINDS:
         raise TransientError(f"{source_id}: {result.error}")
-    if result.outcome in ("new", "updated"):
+    # a job tried again may follow one that saved the entries and died before queueing
+    # their feeds: they are queued again (an unchanged feed is left as it is)
+    if result.outcome in ("new", "updated") or (context.job.attempts and result.ok):
         for feed_id in feeds_of(rt.config).get(source_id, ()):
             await defer_publish_feed(rt, feed_id)
     return result.outcome
@@ -154,6 +162,7 @@ async def publish_feed(context: JobContext, feed_id: str) -> str:
         rt.log.note("error", error, feed=feed_id)
     if report.written:
         rt.log.note("written", f"feed rewritten: {feed_id}", feeds=[feed_id])
+    if report.written or context.job.attempts:  # (see refresh_source)
         await defer_publish_site(rt)
     hub_errors = await notify_hub(rt.config, rt.fetcher, report.changed_feeds)
     for error in hub_errors:
@@ -193,14 +202,22 @@ async def recover_stalled(context: JobContext, timestamp: int) -> str:
     manager = context.app.job_manager
     stalled = list(await manager.get_stalled_jobs(seconds_since_heartbeat=rt.stalled_after))
     for job in stalled:
-        await manager.retry_job(job)
-        rt.log.note(
-            "recovered",
-            f"job {job.id} ({job.call_string}) of a worker without a heartbeat for "
-            f"{rt.stalled_after:g}s queued again",
-            job=job.id,
-        )
-    return f"{len(stalled)} stalled job(s) queued again"
+        what = f"job {job.id} ({job.call_string}) of a worker silent for {rt.stalled_after:g}s"
+        try:
+            await manager.retry_job(job)
+        except UniqueViolation:
+            # the same work is queued already (the tick queued the source again): that job
+            # does it once this one, which holds its lock, is ended
+            await manager.finish_job(job, status=Status.ABORTED, delete_job=False)
+            rt.log.note("recovered", f"{what} ended: the same is queued already", job=job.id)
+            source_id = job.task_kwargs.get("source_id")
+            if job.task_name == refresh_source.name and isinstance(source_id, str):
+                # it may have saved entries and died before queueing their feeds
+                for feed_id in feeds_of(rt.config).get(source_id, ()):
+                    await defer_publish_feed(rt, feed_id)
+            continue
+        rt.log.note("recovered", f"{what} queued again", job=job.id)
+    return f"{len(stalled)} stalled job(s) recovered"
 
 
 def schedule_of(config: Config, source: Source) -> Schedule:
@@ -279,12 +296,23 @@ class HostLeases:
 # --- the worker process -------------------------------------------------------------------
 
 
-class _NoTracebacks(logging.Filter):
-    """procrastinate's log records without their tracebacks (a job's failure is one line)."""
+class _NoTracebacks(logging.Formatter):
+    """procrastinate's warnings and errors as one line each, without tracebacks (a job that
+    fails says so in a line; what failed is in the job's own lines)."""
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.exc_info, record.exc_text = None, None
-        return True
+    def format(self, record: logging.LogRecord) -> str:
+        return "civicfeed: " + record.getMessage().splitlines()[0]
+
+
+def _quiet_queue_log() -> None:
+    queue_log = logging.getLogger("procrastinate")
+    if any(isinstance(h.formatter, _NoTracebacks) for h in queue_log.handlers):
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(_NoTracebacks())
+    queue_log.addHandler(handler)
+    queue_log.setLevel(logging.WARNING)
+    queue_log.propagate = False
 
 
 def _connector(url: str) -> PsycopgConnector:
@@ -309,8 +337,7 @@ async def run_worker(
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    procrastinate_log = logging.getLogger("procrastinate")
-    procrastinate_log.addFilter(_NoTracebacks())
+    _quiet_queue_log()
     name = f"{socket.gethostname()}:{os.getpid()}"
     store = await asyncio.to_thread(open_store, config.state)  # migrated: the queue too
     try:
