@@ -38,6 +38,7 @@ import random
 import signal
 import socket
 from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -338,6 +339,9 @@ async def run_worker(
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     _quiet_queue_log()
+    jobs_at_once = concurrency or config.concurrency
+    # every job calls the store and takes its host leases in threads: enough for all of them
+    loop.set_default_executor(ThreadPoolExecutor(min(64, jobs_at_once + 4), "civicfeed-store"))
     name = f"{socket.gethostname()}:{os.getpid()}"
     store = await asyncio.to_thread(open_store, config.state)  # migrated: the queue too
     try:
@@ -363,7 +367,7 @@ async def run_worker(
                     jobs = asyncio.create_task(
                         app.run_worker_async(
                             name=name,
-                            concurrency=concurrency or config.concurrency,
+                            concurrency=jobs_at_once,
                             additional_context={"civicfeed": rt},
                             install_signal_handlers=False,
                             delete_jobs="successful",
