@@ -4,6 +4,9 @@ through its job queue (real PostgreSQL, real processes, a loopback origin)."""
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections import defaultdict
@@ -11,6 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import closing
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import psycopg
@@ -168,11 +172,43 @@ def test_a_refresh_is_never_queued_twice(
     listed = capsys.readouterr().out.splitlines()
     assert len(listed) == 2, listed
     assert all("refresh_source" in line and "todo" in line for line in listed), listed
+    # procrastinate's own command line, connected by the libpq environment
+    parts = urlsplit(postgres_url)
+    environment = {
+        **os.environ,
+        "PGHOST": parts.hostname or "",
+        "PGPORT": str(parts.port or 5432),
+        "PGUSER": parts.username or "",
+        "PGDATABASE": parts.path.lstrip("/"),
+    }
+    own = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "procrastinate",
+            "--app=civicfeed.workers.app",
+            "shell",
+            "list_jobs",
+        ],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=60,
+    )
+    assert own.returncode == 0, own.stderr
+    assert own.stdout.splitlines() == listed
 
 
-def test_the_queue_schema_is_applied_once_by_every_open(postgres_url: str) -> None:
+def test_migrate_applies_the_queue_schema_once_and_again_changes_nothing(
+    postgres_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_sources(
+        tmp_path, "  - id: a\n    url: https://example.org/a\n", top=f"state: {postgres_url}\n"
+    )
     for _ in range(2):
-        open_store(postgres_url).close()
+        assert main(["migrate", "--config", str(config)]) == 0
+        assert "up to date" in capsys.readouterr().out
+    open_store(postgres_url).close()
     with psycopg.connect(postgres_url) as db:
         tables = {
             row[0]

@@ -189,6 +189,13 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("dir", metavar="DIR", help="the folder to write the files into")
     export.add_argument("--config", help=config_help)
 
+    migrate = commands.add_parser(
+        "migrate",
+        help="create or bring the state's schema up to date (with PostgreSQL: the workers' job "
+        "queue too); every other command does it on first use",
+    )
+    migrate.add_argument("--config", help=config_help)
+
     admin = commands.add_parser(
         "worker-admin",
         help="procrastinate's command line on the workers' job queue, e.g. "
@@ -267,6 +274,8 @@ def _main(args: argparse.Namespace) -> int:
             return _refresh(config, args)
         if args.command == "status":
             return _status(config, as_json=args.json)
+        if args.command == "migrate":
+            return _migrate(config)
         if args.command == "prune":
             return _prune(config)
         if args.command == "export":
@@ -525,6 +534,17 @@ def _access_log(args: argparse.Namespace, config: Config) -> Iterator[AccessLog 
         ) from exc
     with out:
         yield AccessLog(out, json_lines, config.tz)
+
+
+def _migrate(config: Config) -> int:
+    from contextlib import closing
+
+    from .store import open_store
+
+    with closing(open_store(config.state)) as store:  # migrated on open, under its lock
+        version = store.schema_version
+    print(f"{config.state}: schema version {version}, up to date")
+    return EXIT_OK
 
 
 def _prune(config: Config) -> int:
