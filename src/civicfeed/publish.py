@@ -184,7 +184,7 @@ class Publisher:
         output = open_output(config, store)  # flushed once, before any digest is saved
         digests: list[tuple[str, str]] = []
         output.begin()
-        specs = feed_specs(config, {s.id: store.source_state(s.id) for s in config.sources})
+        specs = feed_specs(config, store.source_states())  # one read, not one per source
         zone = f"{config.timezone}|{config.dedup_window}"
         deferred: list[FeedSpec] = []  # left alone unread; summarised only if the index needs it
         site_due = not quiet or feeds is not None
