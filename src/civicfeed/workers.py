@@ -150,7 +150,14 @@ async def refresh_source(context: JobContext, source_id: str, force: bool = Fals
     if result.outcome in ("new", "updated") or (context.job.attempts and result.ok):
         for feed_id in feeds_of(rt.config).get(source_id, ()):
             await defer_publish_feed(rt, feed_id)
+    elif result.outcome == "failed" and not await _ever_succeeded(rt, source_id):
+        await defer_publish_site(rt)  # the index says why its feed is still waiting
     return result.outcome
+
+
+async def _ever_succeeded(rt: Runtime, source_id: str) -> bool:
+    state = await asyncio.to_thread(rt.store.source_state, source_id)
+    return state.last_success is not None
 
 
 @app.task(name="publish_feed", pass_context=True, retry=_RETRY, priority=5)
