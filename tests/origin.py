@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import select
 import threading
 import time
 from collections.abc import Callable
@@ -126,3 +127,19 @@ class Origin:
 
     def hits(self, path: str) -> list[Seen]:
         return [r for r in self.requests if r.path == path]
+
+
+def client_hung_up(
+    handler: BaseHTTPRequestHandler, release: threading.Event, seconds: float
+) -> bool:
+    """Hold the connection until the client closes it (True), or until ``release`` is set or
+    ``seconds`` pass (False). For handlers that answer slowly or never."""
+    deadline = time.monotonic() + seconds
+    while not release.is_set() and time.monotonic() < deadline:
+        if select.select([handler.connection], [], [], 0.05)[0]:
+            try:
+                if handler.connection.recv(1024) == b"":
+                    return True
+            except OSError:
+                return True
+    return False

@@ -5,19 +5,20 @@ All over loopback HTTP, with real SQLite files.
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import os
 import resource
 import subprocess
 import sys
-import time
 import zlib
 from pathlib import Path
 
 import pytest
 
+from civicfeed import work
 from civicfeed.cli import main
-from conftest import write_sources
+from conftest import descendants, write_sources
 from origin import Origin
 
 
@@ -43,11 +44,8 @@ def test_a_thousand_sources_never_time_out_waiting_in_the_queue(
         lines += [f"  - id: s{n}", f"    title: Stadt {n}", f"    url: {origin.url(f'/s{n}.rss')}"]
     config = tmp_path / "sources.yaml"
     config.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    started = time.monotonic()
     code = main(["refresh", "--config", str(config), "-q"])
-    elapsed = time.monotonic() - started
     out = capsys.readouterr()
-    print(f"\n{sources} sources, 100 ms each, 16 at a time: {elapsed:.1f}s in all")
     assert "timed out" not in out.out
     assert code == 0, out.out[-2000:]
     assert len(origin.requests) == sources
@@ -64,8 +62,8 @@ def gzip_of_zeros(mebibytes: int) -> bytes:
     return first + again * (mebibytes - 1)
 
 
-def run_measured(config: Path) -> tuple[int, str, float, float]:
-    """``civicfeed refresh`` in its own process: (exit code, output, seconds, peak RSS in MB).
+def run_measured(config: Path) -> tuple[int, str, float]:
+    """``civicfeed refresh`` in its own process: (exit code, output, peak RSS in MB).
 
     The process may use at most 3 GiB of address space, so that the old behaviour fails the
     test instead of the machine."""
@@ -73,7 +71,6 @@ def run_measured(config: Path) -> tuple[int, str, float, float]:
     def cap() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (3 * 2**30, 3 * 2**30))
 
-    started = time.monotonic()
     process = subprocess.Popen(
         [sys.executable, "-m", "civicfeed", "refresh", "--config", str(config)],
         stdout=subprocess.PIPE,
@@ -84,8 +81,7 @@ def run_measured(config: Path) -> tuple[int, str, float, float]:
     output = process.stdout.read().decode("utf-8", "replace")
     _, status, usage = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(status)
-    elapsed = time.monotonic() - started
-    return process.returncode, output, elapsed, usage.ru_maxrss / 1024
+    return process.returncode, output, usage.ru_maxrss / 1024
 
 
 @pytest.mark.parametrize(
@@ -110,13 +106,13 @@ def test_a_decompression_bomb_stays_within_memory_and_the_deadline(
         f"  - id: bomb\n    title: Bomb\n    url: {origin.url('/bomb.rss')}\n",
         defaults="  timeout: 5s\n  max_bytes: 10MB\n",
     )
-    code, output, elapsed, peak = run_measured(config)
-    print(f"\n{encoding} bomb of {len(body)} bytes: {elapsed:.2f}s, peak RSS {peak:.0f} MB")
+    code, output, peak = run_measured(config)
+    print(f"\n{encoding} bomb of {len(body)} bytes: peak RSS {peak:.0f} MB")
     assert code == 1, output
-    assert reason in output
+    assert reason in output  # stopped by its bytes, long before its deadline
+    assert "timed out" not in output
     assert "Traceback" not in output
     assert peak < 200
-    assert elapsed < 5 + 3  # the source's deadline, and the start of a Python process
 
 
 def test_a_feed_of_100000_entries_is_cut_before_it_is_converted(
@@ -133,13 +129,12 @@ def test_a_feed_of_100000_entries_is_cut_before_it_is_converted(
         f"  - id: many\n    title: Many\n    url: {origin.url('/many.rss')}\n",
         defaults="  timeout: 20s\n  max_bytes: 20MB\n",
     )
-    code, output, elapsed, peak = run_measured(config)
-    print(f"\n100,000 entries ({len(body) / 1e6:.1f} MB): {elapsed:.2f}s, peak RSS {peak:.0f} MB")
-    assert code == 0, output
+    code, output, peak = run_measured(config)
+    print(f"\n100,000 entries ({len(body) / 1e6:.1f} MB): peak RSS {peak:.0f} MB")
+    assert code == 0, output  # within the source's deadline (a timeout fails the source)
     assert "more than 1000 items in the feed; only the first are read" in output
     assert "1000 items" in output
-    assert peak < 300
-    assert elapsed < 20
+    assert peak < 300  # the 99,000 left over were never turned into entries
 
 
 def test_a_parse_that_outlasts_the_deadline_is_abandoned(
@@ -158,11 +153,14 @@ def test_a_parse_that_outlasts_the_deadline_is_abandoned(
         f"  - id: ok\n    title: OK\n    url: {origin.url('/ok.rss')}\n",
         defaults="  timeout: 1s\n  max_bytes: 20MB\n",
     )
-    started = time.monotonic()
+    asyncio.run(work.warm_up())
+    workers = descendants(os.getpid())
     assert main(["refresh", "--config", str(config)]) == 1
-    elapsed = time.monotonic() - started
     out = capsys.readouterr().out
-    print(f"\nhostile page abandoned after {elapsed:.1f}s in all")
     assert "hostile                  failed: parsing took longer than" in out
     assert "; abandoned" in out
     assert "ok                       new: 1 new" in out
+    # the worker that held the parse was ended and another took its place
+    after = descendants(os.getpid())
+    assert workers - after, "no worker was ended"
+    assert after - workers, "the ended worker was not replaced"

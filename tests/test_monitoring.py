@@ -100,7 +100,7 @@ def test_access_log_as_json_to_stderr_and_none_when_turned_off(
     processes.append(quiet)
     base = f"http://127.0.0.1:{quiet.port()}"
     assert httpx.get(f"{base}/herne.rss", timeout=10).status_code == 200
-    code, _ = quiet.stop()
+    code = quiet.stop()
     assert code == 0
     assert not [line for line in quiet.seen if "GET /herne.rss" in line]
     rest = quiet.popen.stderr.read() if quiet.popen.stderr else ""
@@ -312,7 +312,7 @@ def test_run_serve_keeps_the_same_access_log(
         for s in family.samples
     }
     assert entries == {"herne": 5, "dortmund": 2, "alle": 6}
-    code, _ = service.stop()
+    code = service.stop()
     assert code == 0
     statuses = [m["status"] for m in map(COMBINED.match, log.read_text().splitlines()) if m]
     assert statuses == ["200", "304", "200", "200"]

@@ -226,5 +226,5 @@ def test_run_starts_and_publishes_from_a_poisoned_store(
     assert "Vergiftete Quelle" in httpx.get(f"{base}/").text
     check_atom(feeds / "poison.atom", self_url=f"{BASE}poison.atom")
     assert service.popen.poll() is None  # still running
-    assert service.stop()[0] == 0
+    assert service.stop() == 0
     assert not any("Traceback" in line for line in service.seen)

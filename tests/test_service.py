@@ -22,8 +22,9 @@ from queue import Empty, Queue
 import httpx
 import pytest
 
+from conftest import alive, descendants
 from feedcheck import check_atom, check_rss, rss_items
-from origin import FIXTURES, Origin
+from origin import FIXTURES, Origin, client_hung_up
 
 RELEASE = threading.Event()
 
@@ -57,7 +58,7 @@ class Process:
         for line in stream:
             self.lines.put(line.rstrip("\n"))
 
-    def wait_for(self, text: str, timeout: float = 20) -> str:
+    def wait_for(self, text: str, timeout: float = 30) -> str:
         """The first line, seen before or arriving now, that holds ``text``."""
         for line in self.seen:
             if text in line:
@@ -79,11 +80,10 @@ class Process:
         line = self.wait_for("serving feeds on http://")
         return int(line.rsplit(":", 1)[1].strip("/"))
 
-    def stop(self) -> tuple[int, float]:
-        started = time.monotonic()
+    def stop(self) -> int:
+        """SIGTERM, and the exit code (a process that has not ended after 30 s fails)."""
         self.popen.send_signal(signal.SIGTERM)
-        code = self.popen.wait(timeout=30)
-        return code, time.monotonic() - started
+        return self.popen.wait(timeout=30)
 
     def kill(self) -> None:
         if self.popen.poll() is None:
@@ -215,7 +215,7 @@ def test_run_refreshes_on_schedule_serves_feeds_and_stops_cleanly(
             .replace("Demokratiekonferenz: Was braucht Wanne?", "Demokratiekonferenz in Wanne"),
         )
         service.wait_for("herne                    updated: 0 new, 1 updated")
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while (
             client.get("/herne.rss", headers={"If-None-Match": first.headers["etag"]}).status_code
             == 304
@@ -265,9 +265,7 @@ def test_run_refreshes_on_schedule_serves_feeds_and_stops_cleanly(
         assert body["failing"] == []
         assert client.get("/nothing.rss").status_code == 404
 
-    code, seconds = service.stop()
-    assert code == 0
-    assert seconds < 5
+    assert service.stop() == 0  # Dortmund's next run is an hour away: it is not waited for
     service.wait_for("civicfeed stopped")
     assert "Traceback" not in "\n".join(service.seen)
 
@@ -296,21 +294,28 @@ def test_browsers_get_the_readable_page_readers_the_feed(
     raw = httpx.get(f"{base}/alle.rss?raw", headers=navigation)
     assert raw.headers["content-type"] == "application/xml; charset=utf-8"
     assert raw.text.startswith("<?xml")
-    assert service.stop()[0] == 0
+    assert service.stop() == 0
+
+
+HUNG_UP = threading.Event()  # the client closed a connection that ``hanging`` held
 
 
 def hanging(handler: BaseHTTPRequestHandler) -> None:
+    """Headers, then no body until RELEASE; sets HUNG_UP when the client gives up first."""
     handler.send_response(200)
     handler.send_header("Content-Type", "text/html")
     handler.send_header("Content-Length", "50000")
     handler.end_headers()
-    RELEASE.wait(60)
+    handler.wfile.flush()
+    if client_hung_up(handler, RELEASE, 60):
+        HUNG_UP.set()
 
 
-def test_sigterm_during_a_fetch_exits_0_quickly_and_loses_nothing(
+def test_sigterm_during_a_fetch_lets_go_of_it_exits_0_and_loses_nothing(
     origin: Origin, tmp_path: Path, processes: list[Process]
 ) -> None:
     origin.serve_fixture("/herne/", "herne-2019.html")
+    HUNG_UP.clear()
     origin.routes["/dortmund.rss"] = hanging
     config = write_config(origin, tmp_path, extra="    timeout: 1m\n")
     service = Process("run", "--config", str(config), "--log-format", "json")
@@ -321,9 +326,10 @@ def test_sigterm_during_a_fetch_exits_0_quickly_and_loses_nothing(
     assert first["new"] == 5
     while not origin.hits("/dortmund.rss"):
         time.sleep(0.05)
-    code, seconds = service.stop()  # Dortmund's fetch is still hanging
-    assert code == 0
-    assert seconds < 6
+    assert service.stop() == 0  # Dortmund's fetch is still hanging
+    # the service let go of the fetch: the origin saw the connection closed while its answer
+    # was still held back (it is never completed: RELEASE is set only after the test)
+    assert HUNG_UP.wait(30)
     events = [json.loads(line) for line in service.seen]
     while True:
         try:
@@ -370,7 +376,7 @@ def test_serve_alone_and_a_failing_source_in_healthz(
     assert health.json()["status"] == "degraded"
     feed = httpx.get(f"http://127.0.0.1:{port}/herne.atom")
     assert feed.headers["content-type"] == "application/atom+xml; charset=utf-8"
-    assert server.stop()[0] == 0
+    assert server.stop() == 0
 
 
 def test_an_address_in_use_is_a_clear_error(origin: Origin, tmp_path: Path) -> None:
@@ -408,31 +414,6 @@ def hostile_listing(items: int = 20_000) -> bytes:
     return f"<html><body><ul>{rows}</ul></body></html>".encode()
 
 
-def descendants(pid: int) -> set[int]:
-    """Every process below ``pid`` (the parsing workers hang below a fork server)."""
-    found: set[int] = set()
-    todo = [pid]
-    while todo:
-        current = todo.pop()
-        try:
-            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
-        except OSError:
-            continue
-        for child in map(int, children):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
 def test_healthz_answers_while_a_hostile_page_is_parsed_and_workers_end_with_the_service(
     origin: Origin, tmp_path: Path, processes: list[Process]
 ) -> None:
@@ -466,9 +447,8 @@ def test_healthz_answers_while_a_hostile_page_is_parsed_and_workers_end_with_the
     # a blocked event loop answers at most the one request it holds when the parse ends
     assert len(answers) >= 3
     assert workers, "parsing ran in the service's own process"
-    code, _ = service.stop()
-    assert code == 0
-    deadline = time.monotonic() + 10
+    assert service.stop() == 0
+    deadline = time.monotonic() + 30
     while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not [pid for pid in workers if alive(pid)], "worker processes outlived the service"
@@ -532,8 +512,7 @@ def test_slowloris_cannot_lock_out_a_real_client(
     finally:
         for client in slow:
             client.close()
-    code, _ = server.stop()
-    assert code == 0
+    assert server.stop() == 0
     log = "\n".join(server.seen) + "\n" + "\n".join(iter_lines(server))
     assert "Traceback" not in log
     assert "Too many open files" not in log
@@ -562,8 +541,7 @@ def test_status_and_healthz_read_while_a_refresh_holds_the_write_lock(
     port = server.port()
     writer = sqlite3.connect(tmp_path / ".civicfeed" / "state.db", isolation_level=None)
     writer.execute("BEGIN IMMEDIATE")  # what a refresh holds while it stores a source
-    try:
-        asked = time.monotonic()
+    try:  # both are asked while the writer holds the lock, which it keeps until both answered
         status = subprocess.run(
             [sys.executable, "-m", "civicfeed", "status", "--config", str(config), "--json"],
             capture_output=True,
@@ -571,17 +549,10 @@ def test_status_and_healthz_read_while_a_refresh_holds_the_write_lock(
             timeout=30,
             check=False,
         )
-        status_took = time.monotonic() - asked
-        asked = time.monotonic()
         health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=30)
-        health_took = time.monotonic() - asked
     finally:
         writer.execute("ROLLBACK")
         writer.close()
-    print(
-        f"\nwhile the write lock was held: status in {status_took:.2f}s, "
-        f"/healthz in {health_took * 1000:.0f} ms"
-    )
     assert status.returncode == 0, status.stderr
     assert {row["id"]: row["state"] for row in json.loads(status.stdout)} == {
         "herne": "ok",
@@ -589,9 +560,8 @@ def test_status_and_healthz_read_while_a_refresh_holds_the_write_lock(
     }
     assert health.status_code == 200
     assert health.json()["failing"] == []
-    # a reader that waited for the lock would have waited for the writer's 60 s timeout
-    assert status_took < 20
-    assert health_took < 20
+    # a reader that waited for the lock would never have answered (the lock is let go only
+    # after both answers): it would have run into the 30 s limits above and failed
 
 
 def test_dotfiles_and_temporary_files_are_never_served(
@@ -652,7 +622,7 @@ def test_parsing_workers_end_with_a_killed_refresh(
     finally:
         if process.poll() is None:
             process.kill()
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30
     while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not [pid for pid in workers if alive(pid)], "worker processes outlived refresh"
