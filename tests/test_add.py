@@ -6,16 +6,22 @@ sources.yaml, with all its comments.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
+from civicfeed import work
+from civicfeed.addsource import add_source
 from civicfeed.cli import main
 from civicfeed.config import load_config
+from civicfeed.extract import feed as feed_module
 from civicfeed.extract.discover import MAX_GUESSES
+from civicfeed.refresh import Inspection, inspect_source
 from origin import FIXTURES, Origin
 
 REPO_SOURCES = Path(__file__).parent.parent / "sources.yaml"
@@ -304,3 +310,59 @@ def test_a_feed_without_entries_adds_nothing(
     assert code == 1
     assert "is a feed without entries; nothing to add" in output
     assert config.read_bytes() == before
+
+
+def count_feed_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every time a feed document is parsed, here or in a parsing worker: a list that grows
+    by one name a read ("here", "worker")."""
+    reads: list[str] = []
+    parse = feed_module._extract_xml
+
+    def counted_parse(*args: Any) -> Any:
+        reads.append("here")
+        return parse(*args)
+
+    real_run = work.run
+
+    async def counted_run(function: Any, *args: Any, **options: Any) -> Any:
+        if options.get("what") == "parsing":
+            reads.append("worker")
+        return await real_run(function, *args, **options)
+
+    monkeypatch.setattr(feed_module, "_extract_xml", counted_parse)
+    monkeypatch.setattr(work, "run", counted_run)
+    return reads
+
+
+def shown(inspection: Inspection) -> list[tuple[str, str | None, str | None, str]]:
+    return [
+        (c.title, c.link, c.published.isoformat() if c.published else None, c.summary)
+        for c in inspection.candidates
+    ]
+
+
+@pytest.mark.parametrize("address", ["/presse.rss", "/aktuelles/"], ids=["feed", "linked feed"])
+def test_the_feed_is_fetched_once_read_once_and_previewed_as_check_reads_it(
+    origin: Origin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, address: str
+) -> None:
+    base = origin.url("")
+    links = '<link rel="alternate" type="application/rss+xml" href="/presse.rss">'
+    origin.set("/aktuelles/", page(links, listing_body(base)))
+    origin.set("/presse.rss", RSS.format(base=base), content_type="application/rss+xml")
+    config = copy_sources(tmp_path)
+    reads = count_feed_reads(monkeypatch)
+
+    added = asyncio.run(add_source(config, origin.url(address), source_id="presse"))
+
+    assert added.written
+    # each document fetched once: the feed, and for the page that names it, the page first
+    assert [r.path for r in origin.requests] == list(dict.fromkeys([address, "/presse.rss"]))
+    assert reads == ["here"]  # read once to decide, and that reading is the preview
+    # the same entries as `check` shows for the source once added (its own fetch and parse)
+    loaded = load_config(config)
+    again = asyncio.run(inspect_source(loaded, loaded.source("presse")))
+    assert again.error is None
+    assert len(origin.hits("/presse.rss")) == 2
+    assert shown(added.inspection) == shown(again)
+    assert [title for title, *_ in shown(again)] == ["Neue Kita eröffnet", "Wochenmarkt verlegt"]
+    assert added.inspection.warnings == again.warnings

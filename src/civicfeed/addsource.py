@@ -22,14 +22,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urldefrag, urlsplit
 
-from .config import Config, parse_config
+from .config import Config, Source, parse_config
 from .errors import CivicfeedError, ConfigError, ExtractError, FetchError
+from .extract import extract
 from .extract.discover import document_kind, feed_links, guessed_feeds, page_title
-from .extract.feed import extract_feed, feed_title
+from .extract.feed import feed_title
 from .extract.html import parse_page
 from .extract.pin import pin_listing
 from .fetch import Fetcher, user_agent
-from .models import FeedLink, Fetched
+from .models import Extraction, FeedLink, Fetched
 from .netpolicy import trusted_hosts
 from .refresh import Inspection, inspect_source
 from .write import write_if_changed
@@ -53,11 +54,13 @@ class AddError(CivicfeedError):
 
 @dataclass(frozen=True)
 class Proposal:
-    """The source to add, how it was found, and the document it reads."""
+    """The source to add, how it was found, and the document it reads; for a feed, also
+    what the document yields (read once, here: the preview does not parse it again)."""
 
     source: dict[str, Any]
     fetched: Fetched
     reasons: tuple[str, ...] = ()
+    extraction: Extraction | None = None
 
 
 @dataclass(frozen=True)
@@ -94,12 +97,12 @@ async def propose(
     fetched = await _get(fetcher, url)
     reasons: list[str] = []
     if document_kind(fetched) == "feed":
-        count = _feed_entries(fetched)
-        if not count:
+        extraction = _read_feed(fetched)
+        if extraction is None or not extraction.items:
             raise AddError(f"{fetched.url} is a feed without entries; nothing to add")
-        reasons.append(f"{url} is a feed with {count} entries")
+        reasons.append(f"{url} is a feed with {len(extraction.items)} entries")
         block = _block(fetched.url, title or feed_title(fetched), url, taken, source_id)
-        return Proposal(block, fetched, tuple(reasons))
+        return Proposal(block, fetched, tuple(reasons), extraction)
     root, _ = parse_page(fetched)
     name = title or page_title(root)
     found = await _linked_feed(fetcher, fetched, feed_links(root, fetched.url), reasons)
@@ -107,10 +110,10 @@ async def propose(
         anchors = {_same(a.get("href") or "") for a in root.iter("a")}
         found = await _guessed_feed(fetcher, guessed_feeds(root, fetched.url), anchors, reasons)
     if found is not None:
-        feed, _ = found
+        feed, extraction = found
         block = _block(feed.url, title or feed_title(feed) or name, url, taken, source_id)
         block["home"] = fetched.url
-        return Proposal(block, feed, tuple(reasons))
+        return Proposal(block, feed, tuple(reasons), extraction)
     pinned = pin_listing(fetched)
     if pinned is None:
         raise AddError(
@@ -164,7 +167,9 @@ async def add_source(
     )
     config = parse_config(new_text, config_path)  # the normal loader: the file must stay valid
     source = config.source(proposal.source["id"])
-    inspection = await inspect_source(config, source, fetched=proposal.fetched)
+    inspection = await inspect_source(
+        config, source, fetched=proposal.fetched, extraction=proposal.extraction
+    )
     if inspection.error or not inspection.candidates:
         why = inspection.error or "no entries: " + "; ".join(inspection.warnings[:3])
         raise AddError(f"{url}: {why}; nothing added", proposal.reasons)
@@ -184,14 +189,21 @@ async def _get(fetcher: Fetcher, url: str) -> Fetched:
         raise AddError(f"{url}: {exc}") from exc
 
 
-def _feed_entries(fetched: Fetched) -> int:
+# a feed source as a refresh reads it: extract() reads a feed by its kind alone
+_A_FEED = Source(id="feed", url="https://feed.invalid/")
+
+
+def _read_feed(fetched: Fetched) -> Extraction | None:
+    """What the feed yields, exactly as its source will read it; None if it cannot be read."""
     try:
-        return len(extract_feed(fetched).items)
+        return extract(fetched, _A_FEED)
     except ExtractError:
-        return 0
+        return None
 
 
-async def _try_feed(fetcher: Fetcher, link: FeedLink) -> tuple[Fetched | None, str]:
+async def _try_feed(
+    fetcher: Fetcher, link: FeedLink
+) -> tuple[tuple[Fetched, Extraction] | None, str]:
     try:
         fetched = await fetcher.fetch(link.url, timeout=TIMEOUT, max_bytes=MAX_BYTES)
     except FetchError as exc:
@@ -199,42 +211,42 @@ async def _try_feed(fetcher: Fetcher, link: FeedLink) -> tuple[Fetched | None, s
     if document_kind(fetched) != "feed":
         return None, "not a feed"
     try:
-        extraction = extract_feed(fetched)
+        extraction = extract(fetched, _A_FEED)
     except ExtractError as exc:
         return None, str(exc)
     if not extraction.items:
         return None, "no entries"
-    return fetched, f"{len(extraction.items)} entries"
+    return (fetched, extraction), f"{len(extraction.items)} entries"
 
 
 async def _linked_feed(
     fetcher: Fetcher, page: Fetched, links: list[FeedLink], reasons: list[str]
-) -> tuple[Fetched, FeedLink] | None:
+) -> tuple[Fetched, Extraction] | None:
     if links:
         names = "; ".join(link.describe() for link in links)
         reasons.append(f"the page names {len(links)} feed(s): {names}")
     for link in links[:MAX_LINKED]:
-        fetched, how = await _try_feed(fetcher, link)
-        if fetched is not None:
+        found, how = await _try_feed(fetcher, link)
+        if found is not None:
             reasons.append(f"using {link.describe()}: {how}")
-            return fetched, link
+            return found
         reasons.append(f"{link.url}: {how}")
     return None
 
 
 async def _guessed_feed(
     fetcher: Fetcher, guesses: list[FeedLink], anchors: set[str], reasons: list[str]
-) -> tuple[Fetched, FeedLink] | None:
+) -> tuple[Fetched, Extraction] | None:
     for guess in guesses:
-        fetched, how = await _try_feed(fetcher, guess)
-        if fetched is None:
+        found, how = await _try_feed(fetcher, guess)
+        if found is None:
             reasons.append(f"tried {guess.url}: {how}")
             continue
-        links = [_same(item.link or "") for item in extract_feed(fetched).items[:10]]
+        links = [_same(item.link or "") for item in found[1].items[:10]]
         shared = sum(1 for link in links if link and link in anchors)
         if shared * 2 >= len(links):
             reasons.append(f"found a feed at {guess.url} ({how}) with the page's stories")
-            return fetched, guess
+            return found
         reasons.append(
             f"{guess.url} is a feed ({how}), but only {shared} of its first {len(links)} "
             "stories are on the page: not taken"

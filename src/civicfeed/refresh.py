@@ -37,6 +37,7 @@ from .models import (
     DetailPage,
     Entry,
     Explained,
+    Extraction,
     Fetched,
     Normalised,
     SourceState,
@@ -231,11 +232,17 @@ async def notify_hub(config: Config, client: Fetcher, feeds: Sequence[str]) -> t
 
 
 async def inspect_source(
-    config: Config, source: Source, *, fetched: Fetched | None = None
+    config: Config,
+    source: Source,
+    *,
+    fetched: Fetched | None = None,
+    extraction: Extraction | None = None,
 ) -> Inspection:
     """Fetch and extract one source as a refresh would, storing and writing nothing.
 
-    ``fetched``: the source's document when the caller has just fetched it.
+    ``fetched``: the source's document when the caller has just fetched it; ``extraction``:
+    what extract(fetched, source) gave, when the caller has just read it (it is not parsed
+    again).
     """
     async with fetcher_for(config) as client:
         run = _Run(config, client, clock.now())
@@ -248,7 +255,12 @@ async def inspect_source(
             deadline = _source_deadline(source, fetched)
             listing = explain(fetched, source.html) if source.html is not None else None
             shown = replace(shown, url=fetched.url, listing=listing)
-            normalised = await _read(run, fetched, source, deadline)
+            if extraction is None:
+                normalised = await _read(run, fetched, source, deadline)
+            else:
+                normalised = normalised_of(
+                    extraction, fetched, source, config.tz, config.date_order_of(source)
+                )
             candidates, warnings, _ = await _candidates(
                 run, source, normalised, fetched.url, set(), deadline
             )
@@ -385,12 +397,15 @@ async def _read(run: _Run, fetched: Fetched, source: Source, deadline: float) ->
 
 def read_document(fetched: Fetched, source: Source, zone: tzinfo, date_order: str) -> Normalised:
     """A fetched document's items, extracted and normalised (a worker process's job)."""
+    return normalised_of(extract(fetched, source), fetched, source, zone, date_order)
+
+
+def normalised_of(
+    extraction: Extraction, fetched: Fetched, source: Source, zone: tzinfo, date_order: str
+) -> Normalised:
+    """The items of a document's extraction, normalised."""
     return normalise_all(
-        extract(fetched, source),
-        source_id=source.id,
-        base_url=fetched.url,
-        zone=zone,
-        date_order=date_order,
+        extraction, source_id=source.id, base_url=fetched.url, zone=zone, date_order=date_order
     )
 
 
