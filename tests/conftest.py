@@ -25,17 +25,21 @@ def origin() -> Iterator[Origin]:
 
 
 def write_sources(
-    folder: Path, sources: str, feeds: str = "", top: str = "", defaults: str = "  timeout: 5s\n"
+    folder: Path,
+    sources: str,
+    feeds: str = "",
+    top: str = "",
+    defaults: str = "  timeout: 5s\n",
+    base_url: str | None = BASE,
 ) -> Path:
-    """Writes folder/sources.yaml: Berlin time, BASE as base_url, these ``defaults`` (a 5 s
-    timeout), sources and feeds; ``top``: further top-level lines. The one writer of test
+    """Writes folder/sources.yaml: Berlin time, ``base_url`` (BASE; None: none), these
+    ``defaults`` (a 5 s timeout; "": no defaults block), sources and feeds (with their
+    ``feeds:`` line); ``top``: further top-level lines. The one writer of test
     configurations."""
     path = folder / "sources.yaml"
-    path.write_text(
-        f"timezone: Europe/Berlin\nbase_url: {BASE}\n{top}"
-        f"defaults:\n{defaults}sources:\n{sources}\n{feeds}",
-        encoding="utf-8",
-    )
+    head = "timezone: Europe/Berlin\n" + (f"base_url: {base_url}\n" if base_url else "")
+    block = f"defaults:\n{defaults}" if defaults else ""
+    path.write_text(f"{head}{top}{block}sources:\n{sources}\n{feeds}", encoding="utf-8")
     return path
 
 

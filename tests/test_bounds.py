@@ -38,12 +38,16 @@ def test_a_thousand_sources_never_time_out_waiting_in_the_queue(
     # 1,000 requests of 100 ms, 16 at a time, take longer than the 5 s timeout in all; each
     # request alone takes 0.1 s, so no source may fail for its wait in civicfeed's queue
     sources = 1000
-    lines = ["concurrency: 16", "per_host: 16", "defaults:", "  timeout: 5s", "sources:"]
     for n in range(sources):
         origin.set(f"/s{n}.rss", small_feed(n), content_type="application/rss+xml", delay=0.1)
-        lines += [f"  - id: s{n}", f"    title: Stadt {n}", f"    url: {origin.url(f'/s{n}.rss')}"]
-    config = tmp_path / "sources.yaml"
-    config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    config = write_sources(
+        tmp_path,
+        "".join(
+            f"  - id: s{n}\n    title: Stadt {n}\n    url: {origin.url(f'/s{n}.rss')}\n"
+            for n in range(sources)
+        ),
+        top="concurrency: 16\nper_host: 16\n",
+    )
     code = main(["refresh", "--config", str(config), "-q"])
     out = capsys.readouterr()
     assert "timed out" not in out.out

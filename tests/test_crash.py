@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import write_sources
 from feedcheck import check_atom, check_rss, rss_items
 from origin import Origin
 
@@ -59,25 +60,13 @@ def slow(body: bytes, seconds: float):  # type: ignore[no-untyped-def]
 
 
 def write_config(origin: Origin, folder: Path) -> Path:
-    lines = ["timezone: Europe/Berlin", "defaults:", "  timeout: 20s", "sources:"]
-    for s in range(SOURCES):
-        lines += [
-            f"  - id: stadt-{s}",
-            f"    title: Stadt {s}",
-            f"    url: {origin.url(f'/s{s}/')}",
-            "    tags: [alle]",
-            "    html: {item: li.item, date: .date}",
-        ]
-    lines += [
-        "feeds:",
-        "  - id: alle",
-        "    title: Alle",
-        "    tags: [alle]",
-        "    max_entries: 2000",
-    ]
-    config = folder / "sources.yaml"
-    config.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return config
+    sources = "".join(
+        f"  - id: stadt-{s}\n    title: Stadt {s}\n    url: {origin.url(f'/s{s}/')}\n"
+        "    tags: [alle]\n    html: {item: li.item, date: .date}\n"
+        for s in range(SOURCES)
+    )
+    aggregate = "feeds:\n  - id: alle\n    title: Alle\n    tags: [alle]\n    max_entries: 2000\n"
+    return write_sources(folder, sources, aggregate, defaults="  timeout: 20s\n", base_url=None)
 
 
 def serve(origin: Origin, version: int, slow_seconds: float = 0.0) -> None:

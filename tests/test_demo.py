@@ -73,7 +73,7 @@ def test_demo_refreshes_the_sample_and_serves_its_feeds(
     lernpaten = next(i for i in items if i["title"] == "Ehrenamtliche Lernpaten gesucht")
     assert lernpaten["pubDate"].startswith("Tue, 17 Nov 2026")
 
-    code = process.stop()
+    code, _ = process.stop()
     assert code == 0
 
 

@@ -11,6 +11,7 @@ import pytest
 from civicfeed.cli import main
 from civicfeed.health import BACKOFF_CEILING, health, is_due, next_attempt, retry_delay
 from civicfeed.models import SourceState
+from conftest import write_sources
 from origin import Origin
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -56,14 +57,13 @@ def test_status_shows_every_source_and_backoff(
     origin: Origin, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     origin.serve_fixture("/herne/", "herne-2019.html")
-    config = tmp_path / "sources.yaml"
-    config.write_text(
-        "sources:\n"
+    config = write_sources(
+        tmp_path,
         f"  - id: herne\n    title: Herne\n    url: {origin.url('/herne/')}\n"
         "    html: {item: article.news-teaser, title: h3, date: .news-date}\n"
         f"  - id: kaputt\n    title: Kaputt\n    url: {origin.url('/kaputt.rss')}\n"
         "    every: 1h\n",
-        encoding="utf-8",
+        defaults="",
     )
 
     assert main(["status", "--config", str(config)]) == 0  # before any refresh

@@ -90,7 +90,7 @@ def test_the_feed_server_never_serves_a_temporary_file(
     )
     for path in hidden:
         assert httpx.get(f"{base}/{path}").status_code == 404, path
-    assert server.stop() == 0
+    assert server.stop()[0] == 0
 
 
 def test_each_file_is_flushed_and_each_folder_once_per_publish(

@@ -100,7 +100,7 @@ def test_access_log_as_json_to_stderr_and_none_when_turned_off(
     processes.append(quiet)
     base = f"http://127.0.0.1:{quiet.port()}"
     assert httpx.get(f"{base}/herne.rss", timeout=10).status_code == 200
-    code = quiet.stop()
+    code, _ = quiet.stop()
     assert code == 0
     assert not [line for line in quiet.seen if "GET /herne.rss" in line]
     rest = quiet.popen.stderr.read() if quiet.popen.stderr else ""
@@ -110,7 +110,7 @@ def test_access_log_as_json_to_stderr_and_none_when_turned_off(
 def test_healthz_reports_the_age_of_the_last_refresh_and_503_when_stale(
     served: Origin, tmp_path: Path, processes: list[Process]
 ) -> None:
-    config = write_config(served, tmp_path, top="stale_after: 5s\n")
+    config = write_config(served, tmp_path, top="stale_after: 5s\n", base_url=None)
     base = _serve(processes, config)
     never = httpx.get(f"{base}/healthz", timeout=10)
     assert never.status_code == 503
@@ -239,7 +239,7 @@ def test_prune_deletes_the_entries_of_removed_sources_only(
 def test_without_base_url_the_server_makes_addresses_absolute_from_the_request(
     served: Origin, tmp_path: Path, processes: list[Process], output: str
 ) -> None:
-    config = write_config(served, tmp_path, top="", output=output)
+    config = write_config(served, tmp_path, base_url=None, output=output)
     _refresh(config)
     on_disk = (published_file(config, "index.html") or b"").decode()
     assert 'value="alle.rss"' in on_disk  # static files: relative, and the index says so
@@ -271,7 +271,7 @@ def test_without_base_url_the_server_makes_addresses_absolute_from_the_request(
 def test_behind_a_trusted_proxy_the_forwarded_host_and_scheme_are_used(
     served: Origin, tmp_path: Path, processes: list[Process]
 ) -> None:
-    config = write_config(served, tmp_path, top="trust_proxy: true\n")
+    config = write_config(served, tmp_path, top="trust_proxy: true\n", base_url=None)
     _refresh(config)
     base = _serve(processes, config, "--no-access-log")
     proxied = httpx.get(
@@ -312,7 +312,7 @@ def test_run_serve_keeps_the_same_access_log(
         for s in family.samples
     }
     assert entries == {"herne": 5, "dortmund": 2, "alle": 6}
-    code = service.stop()
+    code, _ = service.stop()
     assert code == 0
     statuses = [m["status"] for m in map(COMBINED.match, log.read_text().splitlines()) if m]
     assert statuses == ["200", "304", "200", "200"]

@@ -14,6 +14,7 @@ from civicfeed.cli import main
 from civicfeed.clock import for_people
 from civicfeed.errors import FetchError
 from civicfeed.fetch import Fetcher
+from conftest import write_sources
 from origin import Origin
 
 
@@ -58,13 +59,13 @@ def test_refresh_ends_with_failures_one_per_line_and_a_summary(
         f"  - id: kaputt-{n}\n    title: Kaputt {n}\n    url: {origin.url(f'/gone-{n}.rss')}\n"
         for n in range(3)
     )
-    config = tmp_path / "sources.yaml"
-    config.write_text(
-        "timezone: Europe/Berlin\nsources:\n"
+    config = write_sources(
+        tmp_path,
         f"  - id: herne\n    title: Herne\n    url: {origin.url('/herne/')}\n"
         "    html: {item: article.news-teaser, title: h3, date: .news-date, link: a.more}\n"
         + sources,
-        encoding="utf-8",
+        defaults="",
+        base_url=None,  # the warning about it is part of the output checked
     )
     assert main(["refresh", "--config", str(config)]) == 1
     err = capsys.readouterr().err.splitlines()
@@ -83,12 +84,12 @@ def test_a_source_never_fetched_writes_no_feed_and_the_index_says_why(
     closed = Origin()
     port = closed.port
     closed.server.server_close()  # nothing listens: as when the portal cannot be reached
-    config = tmp_path / "sources.yaml"
-    config.write_text(
-        "timezone: Europe/Berlin\nsources:\n"
-        f"  - id: herne\n    title: Herne\n    url: http://127.0.0.1:{port}/herne/\n"
+    config = write_sources(
+        tmp_path,
+        f"  - id: herne\n    title: Herne\n    url: http://127.0.0.1:{port}/herne/\n",
         "feeds:\n  - id: alle\n    title: Alle\n    sources: [herne]\n",
-        encoding="utf-8",
+        defaults="",
+        base_url=None,
     )
     assert main(["refresh", "--config", str(config)]) == 1
     capsys.readouterr()

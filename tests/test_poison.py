@@ -18,6 +18,7 @@ from civicfeed.dedup import Story
 from civicfeed.render import FeedInfo, render_atom, render_json, render_preview, render_rss
 from civicfeed.store.migrations import LATEST
 from civicfeed.xmlsafe import is_xml_safe
+from conftest import BASE, write_sources
 from feedcheck import check_atom, check_rss
 from oldstore import downgrade
 from origin import Origin
@@ -27,7 +28,6 @@ from test_service import Process, processes
 
 __all__ = ["processes"]  # the fixture
 
-BASE = "https://feeds.example.org/"
 # each becomes a character that XML 1.0 cannot carry once the summary is sanitised
 REFERENCES = ("&amp;#1;", "&#x0B;", "&#27;", "&#x7f;", "&#xFFFE;")
 
@@ -65,28 +65,13 @@ HEALTHY = """<?xml version="1.0" encoding="utf-8"?>
 def config(origin: Origin, tmp_path: Path) -> Path:
     origin.set("/poison.rss", poisoned_rss(), content_type="application/rss+xml")
     origin.set("/healthy.rss", HEALTHY, content_type="application/rss+xml")
-    path = tmp_path / "sources.yaml"
-    path.write_text(
-        f"""timezone: Europe/Berlin
-base_url: {BASE}
-defaults:
-  timeout: 5s
-sources:
-  - id: poison
-    title: Vergiftete Quelle
-    url: {origin.url("/poison.rss")}
-    max_entries: 2
-  - id: healthy
-    title: Gesunde Quelle
-    url: {origin.url("/healthy.rss")}
-feeds:
-  - id: alle
-    title: Alle
-    sources: [poison, healthy]
-""",
-        encoding="utf-8",
+    return write_sources(
+        tmp_path,
+        f"  - id: poison\n    title: Vergiftete Quelle\n    url: {origin.url('/poison.rss')}\n"
+        "    max_entries: 2\n"
+        f"  - id: healthy\n    title: Gesunde Quelle\n    url: {origin.url('/healthy.rss')}\n",
+        "feeds:\n  - id: alle\n    title: Alle\n    sources: [poison, healthy]\n",
     )
-    return path
 
 
 def assert_everything_written(feeds: Path) -> None:
@@ -226,5 +211,5 @@ def test_run_starts_and_publishes_from_a_poisoned_store(
     assert "Vergiftete Quelle" in httpx.get(f"{base}/").text
     check_atom(feeds / "poison.atom", self_url=f"{BASE}poison.atom")
     assert service.popen.poll() is None  # still running
-    assert service.stop() == 0
+    assert service.stop()[0] == 0
     assert not any("Traceback" in line for line in service.seen)

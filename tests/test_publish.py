@@ -15,11 +15,11 @@ from lxml import etree
 from civicfeed.cli import main
 from civicfeed.dedup import Story
 from civicfeed.publish import page_stories
+from conftest import BASE, write_sources
 from feedcheck import ATOM, check_atom, check_rss, rss_items
 from origin import Origin
 from store.builders import make_entry
 
-BASE = "https://feeds.example.org/"
 RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
 
 
@@ -29,14 +29,9 @@ def four_cities(origin: Origin, tmp_path: Path) -> Path:
     origin.serve_fixture("/dortmund.rss", "dortmund-cp1252.rss", content_type="application/rss+xml")
     origin.serve_fixture("/muelheim.atom", "muelheim.atom", content_type="application/atom+xml")
     origin.serve_fixture("/bochum/", "bochum-latin1.html", content_type="text/html")
-    config = tmp_path / "sources.yaml"
-    config.write_text(
-        f"""title: Integration im Ruhrgebiet
-timezone: Europe/Berlin
-base_url: {BASE}
-websub_hub: {origin.url("/hub")}
-sources:
-  - id: herne
+    config = write_sources(
+        tmp_path,
+        f"""  - id: herne
     title: Integrationsportal der Stadt Herne
     url: {origin.url("/herne/")}
     html: {{item: article.news-teaser, title: h3, date: .news-date, link: a.more}}
@@ -51,12 +46,11 @@ sources:
     title: Stadt Bochum
     url: {origin.url("/bochum/")}
     html: auto
-feeds:
-  - id: ruhr
-    title: Ruhrgebiet
-    sources: [herne, dortmund, muelheim, bochum]
 """,
-        encoding="utf-8",
+        "feeds:\n  - id: ruhr\n    title: Ruhrgebiet\n"
+        "    sources: [herne, dortmund, muelheim, bochum]\n",
+        top=f"title: Integration im Ruhrgebiet\nwebsub_hub: {origin.url('/hub')}\n",
+        defaults="",
     )
     assert main(["refresh", "--config", str(config)]) == 0
     return tmp_path / "feeds"
@@ -298,18 +292,11 @@ def test_archive_pages_are_fixed_by_arrival_and_cover_everything() -> None:
 def test_archives_are_written_with_rfc5005_links(
     origin: Origin, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    config = tmp_path / "sources.yaml"
-    config.write_text(
-        f"""timezone: Europe/Berlin
-base_url: {BASE}
-sources:
-  - id: liste
-    title: Liste
-    url: {origin.url("/liste/")}
-    max_entries: 3
-    html: {{item: li, date: .d}}
-""",
-        encoding="utf-8",
+    config = write_sources(
+        tmp_path,
+        f"  - id: liste\n    title: Liste\n    url: {origin.url('/liste/')}\n    max_entries: 3\n"
+        "    html: {item: li, date: .d}\n",
+        defaults="",
     )
     feeds = tmp_path / "feeds"
 

@@ -22,7 +22,7 @@ from queue import Empty, Queue
 import httpx
 import pytest
 
-from conftest import alive, descendants
+from conftest import BASE, alive, descendants, write_sources
 from feedcheck import check_atom, check_rss, rss_items
 from origin import FIXTURES, Origin, client_hung_up
 
@@ -80,10 +80,13 @@ class Process:
         line = self.wait_for("serving feeds on http://")
         return int(line.rsplit(":", 1)[1].strip("/"))
 
-    def stop(self) -> int:
-        """SIGTERM, and the exit code (a process that has not ended after 30 s fails)."""
+    def stop(self) -> tuple[int, float]:
+        """SIGTERM: (the exit code, the seconds it took). A process that has not ended after
+        30 s fails the test; the seconds are for printing, never for an assertion."""
+        started = time.monotonic()
         self.popen.send_signal(signal.SIGTERM)
-        return self.popen.wait(timeout=30)
+        code = self.popen.wait(timeout=30)
+        return code, time.monotonic() - started
 
     def kill(self) -> None:
         if self.popen.poll() is None:
@@ -147,18 +150,17 @@ def write_config(
     folder: Path,
     extra: str = "",
     *,
-    top: str = "base_url: https://feeds.example.org/\n",
+    top: str = "",
+    base_url: str | None = BASE,
     feeds: str = "  - id: alle\n    title: Alle\n    sources: [herne, dortmund]\n",
     output: str = "",
 ) -> Path:
     """Herne (a listing, every 1s) and Dortmund (RSS, every 1h) served by ``origin``, an
-    aggregate of both; ``top``: top-level lines (base_url by default), ``extra``: more
-    sources, ``feeds``: the aggregates, ``output``: the lines of the ``output`` fixture."""
-    config = folder / "sources.yaml"
-    config.write_text(
-        f"""timezone: Europe/Berlin
-{top}{output}sources:
-  - id: herne
+    aggregate of both, no defaults; ``top``: more top-level lines, ``extra``: more sources,
+    ``feeds``: the aggregates, ``output``: the lines of the ``output`` fixture."""
+    return write_sources(
+        folder,
+        f"""  - id: herne
     title: Herne
     url: {origin.url("/herne/")}
     every: 1s
@@ -167,11 +169,12 @@ def write_config(
     title: Dortmund
     url: {origin.url("/dortmund.rss")}
     every: 1h
-{extra}feeds:
-{feeds}""",
-        encoding="utf-8",
+{extra}""",
+        f"feeds:\n{feeds}",
+        top=top + output,
+        defaults="",
+        base_url=base_url,
     )
-    return config
 
 
 def test_run_refreshes_on_schedule_serves_feeds_and_stops_cleanly(
@@ -265,7 +268,7 @@ def test_run_refreshes_on_schedule_serves_feeds_and_stops_cleanly(
         assert body["failing"] == []
         assert client.get("/nothing.rss").status_code == 404
 
-    assert service.stop() == 0  # Dortmund's next run is an hour away: it is not waited for
+    assert service.stop()[0] == 0  # Dortmund's next run is an hour away: it is not waited for
     service.wait_for("civicfeed stopped")
     assert "Traceback" not in "\n".join(service.seen)
 
@@ -294,7 +297,7 @@ def test_browsers_get_the_readable_page_readers_the_feed(
     raw = httpx.get(f"{base}/alle.rss?raw", headers=navigation)
     assert raw.headers["content-type"] == "application/xml; charset=utf-8"
     assert raw.text.startswith("<?xml")
-    assert service.stop() == 0
+    assert service.stop()[0] == 0
 
 
 HUNG_UP = threading.Event()  # the client closed a connection that ``hanging`` held
@@ -326,7 +329,7 @@ def test_sigterm_during_a_fetch_lets_go_of_it_exits_0_and_loses_nothing(
     assert first["new"] == 5
     while not origin.hits("/dortmund.rss"):
         time.sleep(0.05)
-    assert service.stop() == 0  # Dortmund's fetch is still hanging
+    assert service.stop()[0] == 0  # Dortmund's fetch is still hanging
     # the service let go of the fetch: the origin saw the connection closed while its answer
     # was still held back (it is never completed: RELEASE is set only after the test)
     assert HUNG_UP.wait(30)
@@ -376,7 +379,7 @@ def test_serve_alone_and_a_failing_source_in_healthz(
     assert health.json()["status"] == "degraded"
     feed = httpx.get(f"http://127.0.0.1:{port}/herne.atom")
     assert feed.headers["content-type"] == "application/atom+xml; charset=utf-8"
-    assert server.stop() == 0
+    assert server.stop()[0] == 0
 
 
 def test_an_address_in_use_is_a_clear_error(origin: Origin, tmp_path: Path) -> None:
@@ -414,17 +417,21 @@ def hostile_listing(items: int = 20_000) -> bytes:
     return f"<html><body><ul>{rows}</ul></body></html>".encode()
 
 
+def hostile_config(origin: Origin, folder: Path, extra: str = "") -> Path:
+    """One source, the hostile listing served by ``origin`` at /hostile/, with 60 s."""
+    return write_sources(
+        folder,
+        f"  - id: hostile\n    title: Hostile\n    url: {origin.url('/hostile/')}\n"
+        f"    timeout: 60s\n    html: auto\n{extra}",
+        defaults="",
+    )
+
+
 def test_healthz_answers_while_a_hostile_page_is_parsed_and_workers_end_with_the_service(
     origin: Origin, tmp_path: Path, processes: list[Process]
 ) -> None:
     origin.set("/hostile/", hostile_listing())
-    config = tmp_path / "sources.yaml"
-    config.write_text(
-        "sources:\n"
-        f"  - id: hostile\n    title: Hostile\n    url: {origin.url('/hostile/')}\n"
-        "    timeout: 60s\n    every: 1h\n    html: auto\n",
-        encoding="utf-8",
-    )
+    config = hostile_config(origin, tmp_path, "    every: 1h\n")
     service = Process("run", "--config", str(config), "--serve", "127.0.0.1:0")
     processes.append(service)
     port = service.port()
@@ -447,7 +454,7 @@ def test_healthz_answers_while_a_hostile_page_is_parsed_and_workers_end_with_the
     # a blocked event loop answers at most the one request it holds when the parse ends
     assert len(answers) >= 3
     assert workers, "parsing ran in the service's own process"
-    assert service.stop() == 0
+    assert service.stop()[0] == 0
     deadline = time.monotonic() + 30
     while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -512,7 +519,7 @@ def test_slowloris_cannot_lock_out_a_real_client(
     finally:
         for client in slow:
             client.close()
-    assert server.stop() == 0
+    assert server.stop()[0] == 0
     log = "\n".join(server.seen) + "\n" + "\n".join(iter_lines(server))
     assert "Traceback" not in log
     assert "Too many open files" not in log
@@ -601,13 +608,7 @@ def test_parsing_workers_end_with_a_killed_refresh(
     origin: Origin, tmp_path: Path, signum: signal.Signals
 ) -> None:
     origin.set("/hostile/", hostile_listing())
-    config = tmp_path / "sources.yaml"
-    config.write_text(
-        "sources:\n"
-        f"  - id: hostile\n    title: Hostile\n    url: {origin.url('/hostile/')}\n"
-        "    timeout: 60s\n    html: auto\n",
-        encoding="utf-8",
-    )
+    config = hostile_config(origin, tmp_path)
     command = [sys.executable, "-m", "civicfeed", "refresh", "--config", str(config)]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

@@ -15,6 +15,7 @@ from civicfeed.errors import StoreError
 from civicfeed.models import Entry, Validators
 from civicfeed.store.migrations import LATEST, MIGRATIONS
 from civicfeed.store.sqlite import SQLiteStore
+from conftest import write_sources
 from origin import Origin
 from store.builders import make_entry
 
@@ -114,11 +115,10 @@ def test_unchanged_feeds_are_not_rendered_but_missing_files_come_back(
     origin: Origin, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     origin.serve_fixture("/herne/", "herne-2019.html", etag=False)
-    config = tmp_path / "sources.yaml"
-    config.write_text(
-        f"sources:\n  - id: herne\n    title: Herne\n"
-        f"    url: {origin.url('/herne/')}\n    html: auto\n",
-        encoding="utf-8",
+    config = write_sources(
+        tmp_path,
+        f"  - id: herne\n    title: Herne\n    url: {origin.url('/herne/')}\n    html: auto\n",
+        defaults="",
     )
     assert main(["refresh", "--config", str(config)]) == 0
     feeds = tmp_path / "feeds"

@@ -130,7 +130,7 @@ def test_run_and_serve_on_a_postgresql_state(
 
     origin.serve_fixture("/herne/", "herne-2019.html")
     origin.serve_fixture("/dortmund.rss", "dortmund-cp1252.rss")
-    config = write_config(origin, tmp_path, top=f"state: {postgres_url}\n")
+    config = write_config(origin, tmp_path, top=f"state: {postgres_url}\n", base_url=None)
     service = Process("run", "--config", str(config), "--serve", "127.0.0.1:0")
     try:
         port = service.port()
@@ -141,7 +141,7 @@ def test_run_and_serve_on_a_postgresql_state(
         assert entries["herne"] > 0
         assert entries["dortmund"] > 0
         assert httpx.get(f"http://127.0.0.1:{port}/alle.rss", timeout=10).status_code == 200
-        assert service.stop() == 0
+        assert service.stop()[0] == 0
     finally:
         service.kill()
     server = Process("serve", "--config", str(config), "--listen", "127.0.0.1:0")
@@ -149,6 +149,6 @@ def test_run_and_serve_on_a_postgresql_state(
         port = server.port()
         health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10).json()
         assert {row["id"]: row["entries"] for row in health["sources"]} == entries
-        assert server.stop() == 0
+        assert server.stop()[0] == 0
     finally:
         server.kill()
