@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -41,6 +42,18 @@ def write_sources(
     block = f"defaults:\n{defaults}" if defaults else ""
     path.write_text(f"{head}{top}{block}sources:\n{sources}\n{feeds}", encoding="utf-8")
     return path
+
+
+def civicfeed(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """``civicfeed ARGS`` in a process of its own, its output captured as text; a process
+    still running after ``timeout`` seconds fails the test (a guard, not a measure)."""
+    return subprocess.run(
+        [sys.executable, "-m", "civicfeed", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def wait_until(condition: Callable[[], bool], what: str, seconds: float = 30) -> None:

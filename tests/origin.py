@@ -143,3 +143,14 @@ def client_hung_up(
             except OSError:
                 return True
     return False
+
+
+def held_after_headers(handler: BaseHTTPRequestHandler, release: threading.Event) -> bool:
+    """Send the headers of a 100 kB page and then nothing: whether the client closed the
+    connection (True) before ``release`` was set or a minute passed."""
+    handler.send_response(200)
+    handler.send_header("Content-Type", "text/html")
+    handler.send_header("Content-Length", "100000")
+    handler.end_headers()
+    handler.wfile.flush()
+    return client_hung_up(handler, release, 60)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -12,6 +10,7 @@ import pytest
 from civicfeed.cli import main
 from civicfeed.config import load_config, parse_duration, parse_size
 from civicfeed.errors import ConfigError
+from conftest import civicfeed
 
 VALID = """\
 timezone: Europe/Berlin
@@ -300,13 +299,7 @@ def test_unknown_only_id_is_a_usage_error(
 def test_bad_config_as_a_real_process_prints_no_traceback(tmp_path: Path) -> None:
     path = tmp_path / "sources.yaml"
     path.write_text("sources:\n  - id: a\n    title: A\n    url: http://x.org/\n    every: x\n")
-    done = subprocess.run(
-        [sys.executable, "-m", "civicfeed", "refresh", "--config", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = civicfeed("refresh", "--config", str(path))
     assert done.returncode == 2
     assert f"{path}:5: sources[0].every:" in done.stderr
     assert "Traceback" not in done.stderr

@@ -7,8 +7,6 @@ from __future__ import annotations
 import os
 import random
 import re
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from civicfeed.cli import main
-from conftest import wait_until, write_sources
+from conftest import civicfeed, wait_until, write_sources
 from feedcheck import check_atom, check_rss, rss_items
-from origin import FIXTURES, Origin, Page, client_hung_up
+from origin import FIXTURES, Origin, Page, client_hung_up, held_after_headers
 
 TIMEOUT = 2.0
 RELEASE = threading.Event()
@@ -40,12 +38,7 @@ def _release_hanging_handlers() -> Iterator[None]:
 
 def hang_after_headers(handler: BaseHTTPRequestHandler) -> None:
     EVENTS.append(("open", handler.path))
-    handler.send_response(200)
-    handler.send_header("Content-Type", "text/html")
-    handler.send_header("Content-Length", "100000")
-    handler.end_headers()
-    handler.wfile.flush()
-    if client_hung_up(handler, RELEASE, 60):
+    if held_after_headers(handler, RELEASE):
         EVENTS.append(("closed", handler.path))
 
 
@@ -321,13 +314,7 @@ def test_retry_after_beyond_the_deadline_fails_at_once(origin: Origin, tmp_path:
         content_type="text/plain",
         headers={"Retry-After": "3600"},
     )
-    done = subprocess.run(
-        [sys.executable, "-m", "civicfeed", "refresh", "--config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = civicfeed("refresh", "--config", str(config))
     assert done.returncode == 1, done.stdout + done.stderr
     line = next(x for x in done.stdout.splitlines() if x.startswith("dortmund"))
     assert "HTTP 503 Service Unavailable" in line

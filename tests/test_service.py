@@ -22,9 +22,9 @@ from queue import Empty, Queue
 import httpx
 import pytest
 
-from conftest import BASE, alive, descendants, write_sources
+from conftest import BASE, alive, civicfeed, descendants, write_sources
 from feedcheck import check_atom, check_rss, rss_items
-from origin import FIXTURES, Origin, client_hung_up
+from origin import FIXTURES, Origin, held_after_headers
 
 RELEASE = threading.Event()
 
@@ -305,12 +305,7 @@ HUNG_UP = threading.Event()  # the client closed a connection that ``hanging`` h
 
 def hanging(handler: BaseHTTPRequestHandler) -> None:
     """Headers, then no body until RELEASE; sets HUNG_UP when the client gives up first."""
-    handler.send_response(200)
-    handler.send_header("Content-Type", "text/html")
-    handler.send_header("Content-Length", "50000")
-    handler.end_headers()
-    handler.wfile.flush()
-    if client_hung_up(handler, RELEASE, 60):
+    if held_after_headers(handler, RELEASE):
         HUNG_UP.set()
 
 
@@ -346,13 +341,7 @@ def test_sigterm_during_a_fetch_lets_go_of_it_exits_0_and_loses_nothing(
     assert len(rss_items(feeds / "herne.rss")) == 5
     # the next run of the service, or a cron refresh, takes over the same state
     origin.serve_fixture("/dortmund.rss", "dortmund-cp1252.rss", content_type="application/rss+xml")
-    done = subprocess.run(
-        [sys.executable, "-m", "civicfeed", "refresh", "--config", str(config), "--wait", "5s"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = civicfeed("refresh", "--config", str(config), "--wait", "5s")
     assert done.returncode == 0, done.stderr
     assert len(rss_items(feeds / "alle.rss")) == 6  # 5 + 2, one story shared
 
@@ -362,13 +351,7 @@ def test_serve_alone_and_a_failing_source_in_healthz(
 ) -> None:
     origin.serve_fixture("/herne/", "herne-2019.html")
     config = write_config(origin, tmp_path, output=output)  # Dortmund answers 404
-    done = subprocess.run(
-        [sys.executable, "-m", "civicfeed", "refresh", "--config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = civicfeed("refresh", "--config", str(config))
     assert done.returncode == 1
     server = Process("serve", "--config", str(config), "--listen", "127.0.0.1:0")
     processes.append(server)
@@ -394,13 +377,7 @@ def test_an_address_in_use_is_a_clear_error(origin: Origin, tmp_path: Path) -> N
             ["serve", "--listen", f"127.0.0.1:{port}"],
             ["run", "--serve", f"127.0.0.1:{port}"],
         ):
-            done = subprocess.run(
-                [sys.executable, "-m", "civicfeed", *args, "--config", str(config)],
-                capture_output=True,
-                text=True,
-                timeout=60,
-                check=False,
-            )
+            done = civicfeed(*args, "--config", str(config))
             assert done.returncode == 1
             assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
             assert "Traceback" not in done.stderr
@@ -541,21 +518,14 @@ def test_status_and_healthz_read_while_a_refresh_holds_the_write_lock(
     origin.serve_fixture("/herne/", "herne-2019.html")
     origin.serve_fixture("/dortmund.rss", "dortmund-cp1252.rss", content_type="application/rss+xml")
     config = write_config(origin, tmp_path)
-    refresh = [sys.executable, "-m", "civicfeed", "refresh", "--config", str(config)]
-    assert subprocess.run(refresh, capture_output=True, timeout=60, check=False).returncode == 0
+    assert civicfeed("refresh", "--config", str(config)).returncode == 0
     server = Process("serve", "--config", str(config), "--listen", "127.0.0.1:0")
     processes.append(server)
     port = server.port()
     writer = sqlite3.connect(tmp_path / ".civicfeed" / "state.db", isolation_level=None)
     writer.execute("BEGIN IMMEDIATE")  # what a refresh holds while it stores a source
     try:  # both are asked while the writer holds the lock, which it keeps until both answered
-        status = subprocess.run(
-            [sys.executable, "-m", "civicfeed", "status", "--config", str(config), "--json"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
+        status = civicfeed("status", "--config", str(config), "--json", timeout=30)
         health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=30)
     finally:
         writer.execute("ROLLBACK")
@@ -654,11 +624,10 @@ def test_servers_of_one_postgresql_state_answer_alike_and_keep_one_pool_each(
     config = write_config(
         origin,
         tmp_path,
-        top="base_url: https://feeds.example.org/\nstale_after: 1h\n",
+        top="stale_after: 1h\n",
         output=f"state: {postgres_url}\n",
     )
-    refresh = [sys.executable, "-m", "civicfeed", "refresh", "--config", str(config)]
-    assert subprocess.run(refresh, capture_output=True, timeout=60, check=False).returncode == 0
+    assert civicfeed("refresh", "--config", str(config)).returncode == 0
     bases = []
     for _ in range(2):  # two stateless servers, as on two machines behind a load balancer
         server = Process("serve", "--config", str(config), "--listen", "127.0.0.1:0")
