@@ -350,7 +350,9 @@ def test_serve_alone_and_a_failing_source_in_healthz(
     origin: Origin, tmp_path: Path, processes: list[Process], output: str
 ) -> None:
     origin.serve_fixture("/herne/", "herne-2019.html")
-    config = write_config(origin, tmp_path, output=output)  # Dortmund answers 404
+    # Dortmund answers 404; an hour before the refresh counts as stale (by default three times
+    # Herne's 1 s, which a loaded machine may take to start the server)
+    config = write_config(origin, tmp_path, top="stale_after: 1h\n", output=output)
     done = civicfeed("refresh", "--config", str(config))
     assert done.returncode == 1
     server = Process("serve", "--config", str(config), "--listen", "127.0.0.1:0")
@@ -517,7 +519,7 @@ def test_status_and_healthz_read_while_a_refresh_holds_the_write_lock(
 ) -> None:
     origin.serve_fixture("/herne/", "herne-2019.html")
     origin.serve_fixture("/dortmund.rss", "dortmund-cp1252.rss", content_type="application/rss+xml")
-    config = write_config(origin, tmp_path)
+    config = write_config(origin, tmp_path, top="stale_after: 1h\n")  # not stale by the start
     assert civicfeed("refresh", "--config", str(config)).returncode == 0
     server = Process("serve", "--config", str(config), "--listen", "127.0.0.1:0")
     processes.append(server)
