@@ -122,6 +122,23 @@ def _lines(process: Process) -> list[str]:
     return process.seen
 
 
+def test_the_worker_block_sets_stalled_after_and_a_mistake_in_it_is_a_config_error(
+    origin: Origin, postgres_url: str, tmp_path: Path, workers: list[Process]
+) -> None:
+    top = f"state: {postgres_url}\nworker:\n  stalled_after: 3s\n  jobs: 2\n"
+    config = _setup_two_sources(origin, tmp_path, top)
+    worker = Process("run", "--worker", "--config", str(config))
+    workers.append(worker)
+    assert "stalled after 3s" in worker.wait_for("civicfeed worker")
+    assert worker.stop()[0] == 0
+    config.write_text(config.read_text().replace("stalled_after: 3s", "stalled_after: 1s"))
+    mistaken = Process("run", "--worker", "--config", str(config))
+    workers.append(mistaken)
+    assert mistaken.popen.wait(timeout=60) == 2
+    line = mistaken.wait_for("configuration error")
+    assert "sources.yaml:5: worker.stalled_after:" in line, line
+
+
 def test_a_worker_refuses_a_sqlite_state(
     project: Callable[..., Path], capsys: pytest.CaptureFixture[str]
 ) -> None:

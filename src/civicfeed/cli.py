@@ -110,13 +110,14 @@ def _parser() -> argparse.ArgumentParser:
         "--stalled-after",
         metavar="DURATION",
         help="with --worker: the jobs of a worker without a heartbeat for this long are run "
-        "again by the others (default 60s)",
+        "again by the others (default: worker: stalled_after in the configuration, else 60s)",
     )
     service.add_argument(
         "--jobs",
         type=int,
         metavar="N",
-        help="with --worker: jobs run at once by this worker (default: concurrency)",
+        help="with --worker: jobs run at once by this worker (default: worker: jobs in the "
+        "configuration, else concurrency)",
     )
 
     serve = commands.add_parser("serve", help="serve the output folder over HTTP")
@@ -475,7 +476,7 @@ def _worker(config: Config, args: argparse.Namespace) -> int:
     if refused:
         print(f"civicfeed: {refused}", file=sys.stderr)
         return EXIT_USAGE
-    stalled = 60.0
+    stalled = config.worker.stalled_after
     if args.stalled_after is not None:
         try:
             stalled = parse_duration(args.stalled_after)
@@ -497,7 +498,7 @@ def _worker(config: Config, args: argparse.Namespace) -> int:
                 config,
                 log=log,
                 stalled_after=stalled,
-                concurrency=args.jobs,
+                concurrency=args.jobs or config.worker.jobs,
                 listen=args.serve,
                 access_log=access,
             )

@@ -238,6 +238,14 @@ class Aggregate(_Strict):
         return self
 
 
+class WorkerSettings(_Strict):
+    """`civicfeed run --worker` (workers.py); its command-line options override these."""
+
+    # the jobs of a worker without a heartbeat for this long are run again by the others
+    stalled_after: Duration = Field(default=60.0, ge=2)
+    jobs: int | None = Field(default=None, ge=1, le=256)  # jobs at once (default: concurrency)
+
+
 class Config(_Strict):
     """The whole resolved configuration. Paths are absolute."""
 
@@ -267,6 +275,7 @@ class Config(_Strict):
     stale_after: Duration | None = None
     # hosts that may be fetched although they resolve to internal addresses (see netpolicy.py)
     allow_hosts: tuple[str, ...] = ()
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
     sources: tuple[Source, ...] = Field(min_length=1)
     feeds: tuple[Aggregate, ...] = ()
 
@@ -372,6 +381,7 @@ _TOP_KEYS = {
     "trust_proxy",
     "stale_after",
     "allow_hosts",
+    "worker",
 }
 _NOT_DEFAULTABLE = {"id", "title", "url", "description", "home"}
 
