@@ -325,13 +325,15 @@ def _job_states(url: str) -> list[tuple[str, int]]:
 def test_the_job_of_a_killed_worker_is_done_by_another_after_stalled_after(
     origin: Origin, postgres_url: str, tmp_path: Path, workers: list[Process]
 ) -> None:
-    hang = _FirstHangs()
+    """Its job is queued again, and its lease on the host (per_host: 1), taken for a request
+    that could last 2 minutes, is free again within stalled_after too."""
+    hang = _FirstHangs(longest=120)
     origin.routes["/slow.rss"] = hang
     config = write_sources(
         tmp_path,
         f"  - id: slow\n    url: {origin.url('/slow.rss')}\n",
-        top=f"state: {postgres_url}\n",
-        defaults="  timeout: 60s\n",
+        top=f"state: {postgres_url}\nper_host: 1\n",
+        defaults="  timeout: 120s\n",
     )
     try:
         first = _worker(config)

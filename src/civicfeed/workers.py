@@ -71,6 +71,7 @@ TICK_SECONDS = 5  # how often the due sources are queued (and stalled jobs looke
 _TICK_CRON = f"* * * * * */{TICK_SECONDS}"  # croniter: a sixth field is seconds
 HOST_LEASE_MARGIN = 5.0  # a host lease outlasts its request's time by this many seconds
 _HOST_POLL = (0.02, 0.5)  # first and longest pause between tries for a busy host's slot
+PUBLISH_DELAY = 5.0  # seconds an aggregate's or the index's publishing waits for more changes
 
 # connected by the libpq environment for procrastinate's own command line; a worker replaces
 # the connector with one to its configuration's state
@@ -240,13 +241,17 @@ async def defer_refresh(source_id: str, *, force: bool = False) -> int:
 
 async def defer_publish_feed(rt: Runtime, feed_id: str) -> int:
     """Queue the feed's publishing unless it is queued already (the one queued will see the
-    change); 1 if queued."""
+    change); 1 if queued. An aggregate waits PUBLISH_DELAY seconds first, so that the changes
+    of its members in that time are published together: it reads every member's entries."""
     name = f"feed:{feed_id}"
-    return await _defer(publish_feed, name, _publish_lock(rt, name), feed_id=feed_id)
+    wait = 0.0 if any(source.id == feed_id for source in rt.config.sources) else PUBLISH_DELAY
+    return await _defer(publish_feed, name, _publish_lock(rt, name), wait, feed_id=feed_id)
 
 
-async def defer_publish_site(rt: Runtime) -> int:
-    return await _defer(publish_site, "site", _publish_lock(rt, "site"))
+async def defer_publish_site(rt: Runtime, wait: float = PUBLISH_DELAY) -> int:
+    """Queue the index (and OPML file) unless queued already; it waits ``wait`` seconds, so
+    that the feeds published in that time are in it together: it reads every feed."""
+    return await _defer(publish_site, "site", _publish_lock(rt, "site"), wait)
 
 
 def _publish_lock(rt: Runtime, name: str) -> str:
@@ -255,9 +260,12 @@ def _publish_lock(rt: Runtime, name: str) -> str:
     return "publish" if rt.folder_output else name
 
 
-async def _defer(task: Any, queueing_lock: str, lock: str, **kwargs: Any) -> int:
+async def _defer(task: Any, queueing_lock: str, lock: str, wait: float = 0.0, **kwargs: Any) -> int:
+    options: dict[str, Any] = {"lock": lock, "queueing_lock": queueing_lock}
+    if wait:
+        options["schedule_in"] = {"seconds": wait}
     try:
-        await task.configure(lock=lock, queueing_lock=queueing_lock).defer_async(**kwargs)
+        await task.configure(**options).defer_async(**kwargs)
     except AlreadyEnqueued:
         return 0
     return 1
@@ -268,37 +276,51 @@ async def _defer(task: Any, queueing_lock: str, lock: str, **kwargs: Any) -> int
 
 class HostLeases:
     """The per-host limit across processes: a request holds one of its host's ``per_host``
-    leases in the store (``host:<host>:<slot>``) while it is under way. A holder that dies
-    keeps its lease only until the request's time is up (plus HOST_LEASE_MARGIN)."""
+    leases in the store (``host:<host>:<slot>``) while it is under way. A lease is taken for
+    ``hold`` seconds and renewed while the request goes on, so one a killed worker held is free
+    again within ``hold`` seconds, however long its request could have taken."""
 
-    def __init__(self, store: Store, per_host: int, holder: str) -> None:
-        self.store, self.per_host, self.holder = store, per_host, holder
+    def __init__(self, store: Store, per_host: int, holder: str, hold: float) -> None:
+        self.store, self.per_host, self.holder, self.hold = store, per_host, holder, hold
 
     @asynccontextmanager
     async def __call__(self, host: str, seconds: float) -> AsyncIterator[None]:
         holder = f"{self.holder}:{uuid4().hex[:12]}"
-        name = await self._claim(host, seconds, holder)
+        hold = min(seconds + HOST_LEASE_MARGIN, self.hold)
+        name = await self._claim(host, hold, holder)
+        renewing = asyncio.create_task(self._renew(name, holder, hold))
         try:
             yield
         finally:
+            renewing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewing
             with contextlib.suppress(CivicfeedError):  # else it expires
                 await asyncio.to_thread(self.store.release, name, holder)
 
-    async def _claim(self, host: str, seconds: float, holder: str) -> str:
+    async def _take(self, name: str, holder: str, hold: float) -> bool:
+        now = datetime.now(UTC)
+        until = now + timedelta(seconds=hold)
+        return await asyncio.to_thread(
+            partial(self.store.claim, name, holder, until=until, now=now)
+        )
+
+    async def _claim(self, host: str, hold: float, holder: str) -> str:
         pause, longest = _HOST_POLL
         first = random.randrange(self.per_host)  # the slots are tried from a random one
         while True:
             for step in range(self.per_host):
                 name = f"host:{host}:{(first + step) % self.per_host}"
-                now = datetime.now(UTC)
-                until = now + timedelta(seconds=seconds + HOST_LEASE_MARGIN)
-                taken = await asyncio.to_thread(
-                    partial(self.store.claim, name, holder, until=until, now=now)
-                )
-                if taken:
+                if await self._take(name, holder, hold):
                     return name
             await asyncio.sleep(pause * random.uniform(0.5, 1.5))
             pause = min(pause * 2, longest)
+
+    async def _renew(self, name: str, holder: str, hold: float) -> None:
+        while True:
+            await asyncio.sleep(hold / 3)
+            with contextlib.suppress(CivicfeedError):  # tried again at the next turn
+                await self._take(name, holder, hold)
 
 
 # --- the worker process -------------------------------------------------------------------
@@ -352,7 +374,7 @@ async def run_worker(
     name = f"{socket.gethostname()}:{os.getpid()}"
     store = await asyncio.to_thread(open_store, config.state)  # migrated: the queue too
     try:
-        leases = HostLeases(store, config.per_host, f"worker:{name}")
+        leases = HostLeases(store, config.per_host, f"worker:{name}", hold=stalled_after)
         async with fetcher_for(config, host_slots=leases) as fetcher:
             rt = Runtime(
                 config,
@@ -365,7 +387,7 @@ async def run_worker(
             with app.replace_connector(_connector(url)):
                 async with app.open_async():
                     await work.warm_up()
-                    await defer_publish_site(rt)  # the index, whatever is known
+                    await defer_publish_site(rt, wait=0)  # the index, whatever is known
                     serving = (
                         asyncio.create_task(serve_only(config, listen, log, stop, access_log))
                         if listen is not None
