@@ -183,6 +183,7 @@ class _Index:
         self.by_link: dict[str, list[Entry]] = {}
         self.by_key: dict[tuple[date, str], list[Entry]] = {}
         self.by_title: dict[str, list[Entry]] = {}
+        self.title_keys: dict[str, str] = {}  # each title's key, reduced once
         for entry in sorted(entries, key=lambda e: (e.first_seen, e.id)):
             self.add(entry)
 
@@ -191,8 +192,17 @@ class _Index:
             self.by_guid.setdefault(entry.guid, entry)
         if entry.link:
             self._put(self.by_link, entry.link, entry)
-        self._put(self.by_key, story_key(entry.published, entry.title, self.zone), entry)
-        self._put(self.by_title, title_key(entry.title), entry)
+        key = self.title_key(entry.title)
+        self._put(self.by_key, (entry.published.astimezone(self.zone).date(), key), entry)
+        self._put(self.by_title, key, entry)
+
+    def title_key(self, title: str) -> str:
+        """title_key, once per title: an entry made from a candidate has the title looked up
+        for it, and an unchanged story has the same title as its entry."""
+        key = self.title_keys.get(title)
+        if key is None:
+            key = self.title_keys[title] = title_key(title)
+        return key
 
     @staticmethod
     def _put(index: dict[K, list[Entry]], key: K, entry: Entry) -> None:
@@ -217,10 +227,10 @@ class _Index:
         if candidate.published is None:
             if candidate.guid or link:
                 return None  # an undated item with an identity is matched by it only
-            same = self.by_title.get(title_key(candidate.title), ())
+            same = self.by_title.get(self.title_key(candidate.title), ())
             latest = [e for e in same if self.alike(candidate, e)]
             return max(latest, key=lambda e: (e.published, e.first_seen), default=None)
-        key = story_key(candidate.published, candidate.title, self.zone)
+        key = (candidate.published.astimezone(self.zone).date(), self.title_key(candidate.title))
         return next((e for e in self.by_key.get(key, ()) if self.alike(candidate, e)), None)
 
     def alike(self, candidate: Candidate, entry: Entry) -> bool:
