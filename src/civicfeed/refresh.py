@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack, closing, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, tzinfo
-from functools import partial
 from typing import Any, Literal
 from urllib.parse import urlsplit
 from uuid import uuid4
@@ -324,23 +323,13 @@ async def _one(run: _Run, source: Source, *, force: bool) -> SourceResult:
         # reads the stored entries, plans against them and saves); a holder that dies keeps it
         # only until it expires
         lease = f"source:{source.id}"
-        claimed = await asyncio.to_thread(
-            partial(
-                run.store.claim,
-                lease,
-                run.holder,
-                until=datetime.now(UTC) + timedelta(seconds=source.timeout + LEASE_MARGIN),
-                # holding the state's lock: any lease there is a killed run's, expired
-                now=_EVERY_LEASE_EXPIRED if run.exclusive else datetime.now(UTC),
-            )
-        )
-        if not claimed:
+        state = await asyncio.to_thread(_claim, run, source, lease)
+        if state is None:
             result = SourceResult(
                 source.id, "unchanged", warnings=("being refreshed by another process: left to it",)
             )
         else:
             try:
-                state = await asyncio.to_thread(run.store.source_state, source.id)
                 if not force and not is_due(state, source.every, run.now):
                     result = _held_back(source, state, run.config.tz)
                 else:
@@ -355,6 +344,27 @@ async def _one(run: _Run, source: Source, *, force: bool) -> SourceResult:
         reason = f"internal error: {type(exc).__name__}: {exc}"
         result = await _failed(run, source, reason, "internal")
     return replace(result, seconds=time.monotonic() - started)
+
+
+def _claim(run: _Run, source: Source, lease: str) -> SourceState | None:
+    """The source's lease taken and its state read (one hand-over to a thread, not two);
+    None when another process holds the lease."""
+    assert run.store is not None
+    claimed = run.store.claim(
+        lease,
+        run.holder,
+        until=datetime.now(UTC) + timedelta(seconds=source.timeout + LEASE_MARGIN),
+        # holding the state's lock: any lease there is a killed run's, expired
+        now=_EVERY_LEASE_EXPIRED if run.exclusive else datetime.now(UTC),
+    )
+    if not claimed:
+        return None
+    try:
+        return run.store.source_state(source.id)
+    except BaseException:
+        with contextlib.suppress(CivicfeedError):  # else it expires
+            run.store.release(lease, run.holder)
+        raise
 
 
 async def _failed(run: _Run, source: Source, reason: str, kind: str) -> SourceResult:
@@ -470,13 +480,16 @@ async def _fetch_and_store(run: _Run, source: Source, state: SourceState) -> Sou
             f"only {normalised.items} items, {state.last_item_count} last "
             "time: has the page layout changed?"
         )
-    if plan.new or plan.changed:  # the feeds it is in are not current until published
-        forget = [f for f in run.feeds.get(source.id, ()) if f not in run.stale]
-        await asyncio.to_thread(stale_digest, run.store, forget)
-        run.stale.update(forget)  # only once forgotten: until then, others forget them too
-    await asyncio.to_thread(
-        partial(
-            run.store.save_success,
+    # the feeds it is in are not current until published
+    changed = bool(plan.new or plan.changed)
+    forget = [f for f in run.feeds.get(source.id, ()) if changed and f not in run.stale]
+    forgotten: list[str] = []
+
+    def save() -> None:  # in a thread: the feeds forgotten, then the plan saved
+        assert run.store is not None
+        stale_digest(run.store, forget)
+        forgotten.extend(forget)
+        run.store.save_success(
             source.id,
             plan,
             validators=fetched.validators,
@@ -487,7 +500,11 @@ async def _fetch_and_store(run: _Run, source: Source, state: SourceState) -> Sou
             title=normalised.title,
             language=normalised.language,
         )
-    )
+
+    try:
+        await asyncio.to_thread(save)
+    finally:
+        run.stale.update(forgotten)  # only once forgotten: until then, others forget them too
     return _success(source.id, plan, len(candidates), warnings)
 
 
