@@ -299,3 +299,34 @@ def test_304_answers_come_on_one_kept_connection(origin: Origin) -> None:
     seen = origin.hits("/feed.rss")
     assert len(seen) == 6
     assert len({s.client for s in seen}) == 1, [s.client for s in seen]
+
+
+def test_304s_from_more_hosts_than_the_concurrency_come_on_kept_connections() -> None:
+    # four hosts (origins), two requests in flight at a time: each host's connection stays
+    # open through the other hosts' turns
+    origins = [Origin().start() for _ in range(4)]
+    try:
+        for server in origins:
+            server.set("/feed.rss", b"<rss/>" * 100, content_type="application/rss+xml")
+
+        async def go() -> None:
+            async with Fetcher(concurrency=2, trusted=LOOPBACK) as fetcher:
+                urls = [server.url("/feed.rss") for server in origins]
+                first = await asyncio.gather(*(fetcher.fetch(url) for url in urls))
+                for _ in range(3):
+                    again = await asyncio.gather(
+                        *(
+                            fetcher.fetch(url, validators=f.validators)
+                            for url, f in zip(urls, first, strict=True)
+                        )
+                    )
+                    assert all(a.not_modified for a in again)
+
+        asyncio.run(go())
+        for server in origins:
+            seen = server.hits("/feed.rss")
+            assert len(seen) == 4
+            assert len({s.client for s in seen}) == 1, [s.client for s in seen]
+    finally:
+        for server in origins:
+            server.stop()

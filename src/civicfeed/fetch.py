@@ -17,7 +17,7 @@ import socket
 import ssl
 import time
 import zlib
-from collections import defaultdict
+from collections import Counter, OrderedDict, defaultdict
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from contextvars import ContextVar
@@ -99,16 +99,13 @@ class Fetcher:
         )
         self._retries = retries
         self._backoff = backoff
-        # A pool of ``concurrency`` connections: when more hosts than that take turns, an idle
-        # connection is mostly closed before its host comes round again. A pool with one per
-        # host was measured (benchmarks, 200 sources on 64 hosts, all 304): 125 connections
-        # instead of 198, but 1.53 s CPU instead of 0.87 s, as httpcore checks every idle
-        # connection (a poll each) whenever it places a request.
-        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        # one connection pool per host (see _Pools): connections stay open between a host's
+        # turns, and placing a request looks at that host's few connections only
+        pools = _Pools(concurrency=concurrency, per_host=per_host)
         self._client = httpx.AsyncClient(
             follow_redirects=True,
             max_redirects=MAX_REDIRECTS,
-            transport=_Guard(httpx.AsyncHTTPTransport(limits=limits), trusted),
+            transport=_Guard(pools, trusted),
             headers={
                 "User-Agent": agent or user_agent(),
                 "Accept": _ACCEPT,
@@ -413,7 +410,7 @@ class _Guard(httpx.AsyncBaseTransport):
     trusted must resolve to public addresses only, and the connection goes to the address
     that was checked (the name is not looked up a second time)."""
 
-    def __init__(self, inner: httpx.AsyncHTTPTransport, trusted: Iterable[str]) -> None:
+    def __init__(self, inner: httpx.AsyncBaseTransport, trusted: Iterable[str]) -> None:
         self._inner = inner
         self._trusted = frozenset(host.lower() for host in trusted)
 
@@ -443,6 +440,91 @@ class _Guard(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         await self._inner.aclose()
+
+
+class _Pools(httpx.AsyncBaseTransport):
+    """A connection pool per host (scheme, name, address and port), each keeping up to
+    ``per_host`` idle connections, so that the 304s of a refresh come on kept connections.
+
+    One pool for all hosts either closed idle connections whenever more hosts than its size
+    took turns (a new connection for nearly every request of a refresh over many hosts), or,
+    made as large as all hosts' connections, cost more CPU than it saved: httpcore polls
+    every idle connection of a pool whenever it places a request. Here it polls the host's
+    own. At most ``kept`` pools stay open; the one used longest ago with nothing in flight is
+    closed when another is needed. The global and per-host limits are the Fetcher's.
+    """
+
+    def __init__(self, *, concurrency: int, per_host: int) -> None:
+        # a pool never makes a request wait: the Fetcher's limits do (a redirect may bring
+        # more of a run's requests to one host than per_host)
+        self._limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=per_host)
+        self._kept = max(2 * concurrency, 128)
+        self._pools: OrderedDict[tuple[str, ...], httpx.AsyncHTTPTransport] = OrderedDict()
+        self._busy: Counter[tuple[str, ...]] = Counter()
+        self._tls: ssl.SSLContext | None = None  # one for all pools (each costs a CA load)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        name = str(request.extensions.get("sni_hostname") or url.host)
+        key = (url.scheme, name.lower(), url.host, str(url.port or ""))
+        pool = self._pools.get(key)
+        if pool is None:
+            pool = self._pools[key] = self._make()
+            await self._trim(key)
+        self._pools.move_to_end(key)
+        self._busy[key] += 1
+        try:
+            response = await pool.handle_async_request(request)
+        except BaseException:
+            self._done(key)
+            raise
+        assert isinstance(response.stream, httpx.AsyncByteStream)
+        return httpx.Response(
+            response.status_code,
+            headers=response.headers,
+            stream=_Release(response.stream, lambda: self._done(key)),
+            extensions=response.extensions,
+        )
+
+    def _make(self) -> httpx.AsyncHTTPTransport:
+        if self._tls is None:
+            self._tls = httpx.create_ssl_context()
+        return httpx.AsyncHTTPTransport(verify=self._tls, limits=self._limits)
+
+    def _done(self, key: tuple[str, ...]) -> None:
+        self._busy[key] -= 1
+        if not self._busy[key]:
+            del self._busy[key]
+
+    async def _trim(self, new: tuple[str, ...]) -> None:
+        idle = [key for key in self._pools if key not in self._busy and key != new]
+        for key in idle[: max(0, len(self._pools) - self._kept)]:
+            await self._pools.pop(key).aclose()
+
+    async def aclose(self) -> None:
+        pools, self._pools = list(self._pools.values()), OrderedDict()
+        for pool in pools:
+            await pool.aclose()
+
+
+class _Release(httpx.AsyncByteStream):
+    """A response's body that tells its pool when it is done with (read or closed)."""
+
+    def __init__(self, stream: httpx.AsyncByteStream, done: Callable[[], None]) -> None:
+        self._stream = stream
+        self._done: Callable[[], None] | None = done
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._stream:
+            yield chunk
+
+    async def aclose(self) -> None:
+        try:
+            await self._stream.aclose()
+        finally:
+            done, self._done = self._done, None
+            if done is not None:
+                done()
 
 
 def _retry_after(value: str | None) -> float | None:
