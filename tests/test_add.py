@@ -341,28 +341,35 @@ def shown(inspection: Inspection) -> list[tuple[str, str | None, str | None, str
     ]
 
 
-@pytest.mark.parametrize("address", ["/presse.rss", "/aktuelles/"], ids=["feed", "linked feed"])
+@pytest.mark.parametrize(
+    ("address", "feed"),
+    [("/presse.rss", "/presse.rss"), ("/aktuelles/", "/presse.rss"), ("/blog/", "/blog/feed/")],
+    ids=["feed", "linked feed", "guessed feed"],
+)
 def test_the_feed_is_fetched_once_read_once_and_previewed_as_check_reads_it(
-    origin: Origin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, address: str
+    origin: Origin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, address: str, feed: str
 ) -> None:
     base = origin.url("")
     links = '<link rel="alternate" type="application/rss+xml" href="/presse.rss">'
     origin.set("/aktuelles/", page(links, listing_body(base)))
-    origin.set("/presse.rss", RSS.format(base=base), content_type="application/rss+xml")
+    wordpress = '<meta name="generator" content="WordPress 6.5">'
+    origin.set("/blog/", page(wordpress, listing_body(base)))  # names no feed: one is guessed
+    for path in ("/presse.rss", "/blog/feed/"):
+        origin.set(path, RSS.format(base=base), content_type="application/rss+xml")
     config = copy_sources(tmp_path)
     reads = count_feed_reads(monkeypatch)
 
     added = asyncio.run(add_source(config, origin.url(address), source_id="presse"))
 
     assert added.written
-    # each document fetched once: the feed, and for the page that names it, the page first
-    assert [r.path for r in origin.requests] == list(dict.fromkeys([address, "/presse.rss"]))
+    # each document fetched once: the feed, and for a page that leads to it, the page first
+    assert [r.path for r in origin.requests] == list(dict.fromkeys([address, feed]))
     assert reads == ["here"]  # read once to decide, and that reading is the preview
     # the same entries as `check` shows for the source once added (its own fetch and parse)
     loaded = load_config(config)
     again = asyncio.run(inspect_source(loaded, loaded.source("presse")))
     assert again.error is None
-    assert len(origin.hits("/presse.rss")) == 2
+    assert len(origin.hits(feed)) == 2
     assert shown(added.inspection) == shown(again)
     assert [title for title, *_ in shown(again)] == ["Neue Kita eröffnet", "Wochenmarkt verlegt"]
     assert added.inspection.warnings == again.warnings
