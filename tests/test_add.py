@@ -12,15 +12,18 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import lxml.html
 import pytest
 import yaml
 
 from civicfeed import work
-from civicfeed.addsource import add_source
+from civicfeed.addsource import Proposal, add_source, propose
 from civicfeed.cli import main
 from civicfeed.config import load_config
 from civicfeed.extract import feed as feed_module
 from civicfeed.extract.discover import MAX_GUESSES
+from civicfeed.fetch import Fetcher, user_agent
+from civicfeed.netpolicy import trusted_hosts
 from civicfeed.refresh import Inspection, inspect_source
 from origin import FIXTURES, Origin
 
@@ -312,15 +315,15 @@ def test_a_feed_without_entries_adds_nothing(
     assert config.read_bytes() == before
 
 
-def count_feed_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every time a feed document is parsed, here or in a parsing worker: a list that grows
-    by one name a read ("here", "worker")."""
+def count_reads(monkeypatch: pytest.MonkeyPatch, module: Any, parser: str) -> list[str]:
+    """A list that grows by "here" whenever ``module.parser`` parses a document in this
+    process, and by "worker" whenever a parsing job is given to a worker."""
     reads: list[str] = []
-    parse = feed_module._extract_xml
+    parse = getattr(module, parser)
 
-    def counted_parse(*args: Any) -> Any:
+    def counted_parse(*args: Any, **options: Any) -> Any:
         reads.append("here")
-        return parse(*args)
+        return parse(*args, **options)
 
     real_run = work.run
 
@@ -329,9 +332,43 @@ def count_feed_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
             reads.append("worker")
         return await real_run(function, *args, **options)
 
-    monkeypatch.setattr(feed_module, "_extract_xml", counted_parse)
+    monkeypatch.setattr(module, parser, counted_parse)
     monkeypatch.setattr(work, "run", counted_run)
     return reads
+
+
+def test_a_listing_is_read_for_its_preview_once_after_it_was_pinned(
+    origin: Origin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # finding the page's feeds and pinning its selectors read the page; the preview then
+    # reads it once more, as a refresh will (in a worker), and not again to show the selectors
+    url = origin.url("/aktuelles/")
+    origin.set("/aktuelles/", page(body=listing_body(origin.url(""))))
+    reads = count_reads(monkeypatch, lxml.html, "document_fromstring")  # every HTML page
+
+    async def proposed() -> Proposal:
+        async with Fetcher(agent=user_agent(), trusted=trusted_hosts([url])) as fetcher:
+            return await propose(url, fetcher=fetcher)
+
+    proposal = asyncio.run(proposed())
+    assert "worker" not in reads
+    proposing = len(reads)
+    reads.clear()
+    origin.requests.clear()
+
+    added = asyncio.run(add_source(copy_sources(tmp_path), url, source_id="aktuelles"))
+
+    assert added.proposal.source == {**proposal.source, "id": "aktuelles"}
+    assert added.proposal.source["html"]["item"] == "ul.news > li.entry"
+    assert len(origin.hits("/aktuelles/")) == 1
+    assert reads == ["here"] * proposing + ["worker"]
+    assert added.inspection.listing is not None
+    assert added.inspection.listing.detected is False
+    assert [c.title for c in added.inspection.candidates] == [
+        "Neue Kita eröffnet",
+        "Wochenmarkt verlegt",
+        "Freibad öffnet früher",
+    ]
 
 
 def shown(inspection: Inspection) -> list[tuple[str, str | None, str | None, str]]:
@@ -357,7 +394,7 @@ def test_the_feed_is_fetched_once_read_once_and_previewed_as_check_reads_it(
     for path in ("/presse.rss", "/blog/feed/"):
         origin.set(path, RSS.format(base=base), content_type="application/rss+xml")
     config = copy_sources(tmp_path)
-    reads = count_feed_reads(monkeypatch)
+    reads = count_reads(monkeypatch, feed_module, "_extract_xml")  # every RSS or Atom feed
 
     added = asyncio.run(add_source(config, origin.url(address), source_id="presse"))
 

@@ -30,7 +30,7 @@ from .extract.feed import feed_title
 from .extract.html import parse_page
 from .extract.pin import pin_listing
 from .fetch import Fetcher, user_agent
-from .models import Extraction, FeedLink, Fetched
+from .models import Extraction, FeedLink, Fetched, Pinned
 from .netpolicy import trusted_hosts
 from .refresh import Inspection, inspect_source
 from .write import write_if_changed
@@ -61,6 +61,7 @@ class Proposal:
     fetched: Fetched
     reasons: tuple[str, ...] = ()
     extraction: Extraction | None = None
+    pinned: Pinned | None = None  # for a listing: what pinning found on the page
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,7 @@ async def propose(
         block = _block(feed.url, title or feed_title(feed) or name, url, taken, source_id)
         block["home"] = fetched.url
         return Proposal(block, feed, tuple(reasons), extraction)
-    pinned = pin_listing(fetched)
+    pinned = pin_listing(fetched, root=root)
     if pinned is None:
         raise AddError(
             f"{fetched.url} is a page without a feed and without a recognisable listing "
@@ -135,7 +136,7 @@ async def propose(
         )
         block["html"] = "auto"
     reasons.extend(pinned.notes)
-    return Proposal(block, fetched, tuple(reasons))
+    return Proposal(block, fetched, tuple(reasons), pinned=pinned)
 
 
 async def add_source(
@@ -168,7 +169,11 @@ async def add_source(
     config = parse_config(new_text, config_path)  # the normal loader: the file must stay valid
     source = config.source(proposal.source["id"])
     inspection = await inspect_source(
-        config, source, fetched=proposal.fetched, extraction=proposal.extraction
+        config,
+        source,
+        fetched=proposal.fetched,
+        extraction=proposal.extraction,
+        pinned=proposal.pinned,
     )
     if inspection.error or not inspection.candidates:
         why = inspection.error or "no entries: " + "; ".join(inspection.warnings[:3])

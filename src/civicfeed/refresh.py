@@ -39,6 +39,7 @@ from .models import (
     Extraction,
     Fetched,
     Normalised,
+    Pinned,
     SourceState,
     Validators,
 )
@@ -236,12 +237,13 @@ async def inspect_source(
     *,
     fetched: Fetched | None = None,
     extraction: Extraction | None = None,
+    pinned: Pinned | None = None,
 ) -> Inspection:
     """Fetch and extract one source as a refresh would, storing and writing nothing.
 
     ``fetched``: the source's document when the caller has just fetched it; ``extraction``:
     what extract(fetched, source) gave, when the caller has just read it (it is not parsed
-    again).
+    again); ``pinned``: what pin_listing found on the page, when the caller has pinned it.
     """
     async with fetcher_for(config) as client:
         run = _Run(config, client, clock.now())
@@ -252,7 +254,7 @@ async def inspect_source(
                     source.url, timeout=source.timeout, max_bytes=source.max_bytes
                 )
             deadline = _source_deadline(source, fetched)
-            listing = explain(fetched, source.html) if source.html is not None else None
+            listing = explain(fetched, source.html, pinned) if source.html is not None else None
             shown = replace(shown, url=fetched.url, listing=listing)
             if extraction is None:
                 normalised = await _read(run, fetched, source, deadline)

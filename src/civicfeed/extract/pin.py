@@ -35,9 +35,16 @@ _HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
 _VOLATILE_CLASS = re.compile(r"\d|^(odd|even|first|last|active|current|selected)$", re.I)
 
 
-def pin_listing(fetched: Fetched, date_order: detect.DateOrder | None = None) -> Pinned | None:
-    """Selectors for the listing detection finds on the page; None if it finds none."""
-    root, _ = parse_page(fetched)
+def pin_listing(
+    fetched: Fetched,
+    date_order: detect.DateOrder | None = None,
+    root: lxml.html.HtmlElement | None = None,
+) -> Pinned | None:
+    """Selectors for the listing detection finds on the page; None if it finds none.
+    ``root``: the page as parse_page gave it, when the caller has parsed it (it is left as
+    it is)."""
+    if root is None:
+        root, _ = parse_page(fetched)
     order = date_order or detect.date_order_of(root)
     stripped = copy.deepcopy(root)
     detect.strip_furniture(stripped)
@@ -112,18 +119,23 @@ def pin_listing(fetched: Fetched, date_order: detect.DateOrder | None = None) ->
     return Pinned(_ordered(chosen), len(nodes), False, tuple(notes))
 
 
-def explain(fetched: Fetched, rules: HtmlRules) -> Explained:
-    """The configured selectors, with detection's choice where none is configured."""
+def explain(fetched: Fetched, rules: HtmlRules, pinned: Pinned | None = None) -> Explained:
+    """The configured selectors, with detection's choice where none is configured.
+    ``pinned``: pin_listing's result for this page, when the caller has it (the page is not
+    read again for it)."""
     configured = tuple(
         (key, str(value)) for key, value in rules.model_dump().items() if value is not None
     )
     try:
         if rules.item:
+            if pinned is not None and pinned.exact and pinned.as_dict()["item"] == rules.item:
+                return Explained(configured, detected=False)  # pinning found it on the page
             root, _ = parse_page(fetched)
             if select(root, rules.item):
                 return Explained(configured, detected=False)
-            return Explained(configured, detected=False, suggestion=pin_listing(fetched))
-        pinned = pin_listing(fetched)
+            return Explained(configured, detected=False, suggestion=pin_listing(fetched, root=root))
+        if pinned is None:
+            pinned = pin_listing(fetched)
     except ExtractError:
         return Explained(configured, detected=not rules.item)
     if pinned is None:
