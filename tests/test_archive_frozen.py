@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from civicfeed import publish
+from civicfeed.render import Archive, FeedInfo
 from feedcheck import ATOM, check_atom
 from origin import Origin
 from test_bad_items import atom
@@ -75,3 +77,51 @@ def test_complete_archive_pages_never_change_after_a_correction_or_a_merge(
     assert titles_in(feeds / "stadt.atom") == ["Meldung fünf", "Meldung vier (korrigiert)"]
     assert titles_in(feeds / "alle.atom") == ["Meldung fünf", "Meldung vier (korrigiert)"]
     assert "Auch veröffentlicht von" not in (feeds / "archive" / "alle" / "2.atom").read_text()
+
+
+def test_complete_archive_pages_written_before_are_not_rendered_again(
+    origin: Origin,
+    project: Callable[..., Path],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rendered: list[tuple[str, int | None]] = []
+    for name in ("render_rss", "render_atom"):
+        real = getattr(publish, name)
+
+        def spy(info: FeedInfo, stories: object, zone: object, place: Archive, _r=real) -> bytes:  # type: ignore[no-untyped-def]
+            rendered.append((f"{info.id}.{_r.__name__[7:]}", place.number))
+            return _r(info, stories, zone, place)  # type: ignore[no-any-return]
+
+        monkeypatch.setattr(publish, name, spy)
+    origin.set("/stadt.atom", stadt(TITLES[:4]), content_type="application/atom+xml")
+    config = project(
+        f"  - id: stadt\n    title: Stadt\n    url: {origin.url('/stadt.atom')}\n"
+        "    max_entries: 1\n"
+    )
+    assert refresh(config, capsys)[0] == 0
+    assert sorted((n or 0) for feed, n in rendered if feed == "stadt.atom") == [0, 1, 2, 3, 4]
+    feeds = config.parent / "feeds"
+    before = {p: p.read_bytes() for p in (feeds / "archive" / "stadt").glob("*")}
+
+    # a fifth story completes page 5: page 4 gains its next-archive link; 1-3 stay as written
+    rendered.clear()
+    origin.set("/stadt.atom", stadt(TITLES), content_type="application/atom+xml")
+    assert refresh(config, capsys)[0] == 0
+    assert sorted((n or 0) for _, n in rendered) == [0, 0, 4, 4, 5, 5]
+    for path in (feeds / "archive" / "stadt").glob("[123].*"):
+        assert path.read_bytes() == before[path]
+    page = feeds / "archive" / "stadt" / "4.atom"
+    assert page.read_bytes() != before[page]
+    assert "stadt/5.atom" in page.read_text()
+    check_atom(page)
+
+    # a page removed from the output is rendered again, however old
+    (feeds / "archive" / "stadt" / "1.rss").unlink()
+    rendered.clear()
+    origin.set(
+        "/stadt.atom", stadt([*TITLES, "Meldung sechs"]), content_type="application/atom+xml"
+    )
+    assert refresh(config, capsys)[0] == 0
+    assert 1 in {n for _, n in rendered}
+    assert (feeds / "archive" / "stadt" / "1.rss").exists()

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs
@@ -12,6 +14,7 @@ from urllib.parse import parse_qs
 import pytest
 from lxml import etree
 
+from civicfeed import publish
 from civicfeed.cli import main
 from civicfeed.dedup import Story
 from civicfeed.publish import page_stories
@@ -19,6 +22,8 @@ from conftest import BASE, write_sources
 from feedcheck import ATOM, check_atom, check_rss, rss_items
 from origin import Origin
 from store.builders import make_entry
+from test_bad_items import atom
+from test_refresh import refresh
 
 RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
 
@@ -349,3 +354,82 @@ def test_archives_are_written_with_rfc5005_links(
 
 def _links(root: etree._Element) -> dict[str, str]:
     return {a.get("rel", "alternate"): a.get("href", "") for a in root.findall(f"{ATOM}link")}
+
+
+def _cards(index: Path) -> dict[str, str]:
+    """Each feed's card on the index page: its id and what it says of its stories."""
+    text = index.read_text(encoding="utf-8")
+    return dict(
+        re.findall(r'id="feed-([\w-]+)">.*?<p class="meta">(\d+ Meldungen?)</p>', text, re.S)
+    )
+
+
+def test_the_index_comes_from_the_stored_totals_without_reading_unchanged_feeds(
+    origin: Origin,
+    project: Callable[..., Path],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def feed(letter: str, count: int) -> str:
+        return atom(
+            [
+                (
+                    f"Meldung {letter} {n}",
+                    f"https://{letter}.example/{n}",
+                    f"2026-06-0{n}T10:00:00Z",
+                )
+                for n in range(1, count + 1)
+            ]
+        )
+
+    for letter in "abc":
+        origin.set(f"/{letter}.atom", feed(letter, 2), content_type="application/atom+xml")
+    config = project(
+        "".join(
+            f"  - id: {x}\n    title: Quelle {x}\n    url: {origin.url(f'/{x}.atom')}\n"
+            for x in "abc"
+        ),
+        "feeds:\n  - id: alle\n    title: Alle\n    sources: [a, b, c]\n",
+    )
+    assert refresh(config, capsys)[0] == 0
+    index = config.parent / "feeds" / "index.html"
+    assert _cards(index) == {"alle": "6 Meldungen", **{x: "2 Meldungen" for x in "abc"}}
+
+    merged: list[tuple[str, ...]] = []
+    real = publish.merge_stories
+
+    def spy(entries: object, order: tuple[str, ...], *args: object) -> object:
+        merged.append(tuple(order))
+        return real(entries, order, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(publish, "merge_stories", spy)
+    # b has a third story: its feed and the aggregate are read; the index, written by this
+    # new process, still knows every feed
+    origin.set("/b.atom", feed("b", 3), content_type="application/atom+xml")
+    assert refresh(config, capsys)[0] == 0
+    assert sorted(merged) == [("a", "b", "c"), ("b",)]
+    assert _cards(index) == {
+        "alle": "7 Meldungen",
+        "a": "2 Meldungen",
+        "b": "3 Meldungen",
+        "c": "2 Meldungen",
+    }
+    assert "Meldung b 3" in index.read_text(encoding="utf-8")
+
+    # a state published before totals were kept: the feeds without them are read once
+    with sqlite3.connect(config.parent / ".civicfeed" / "state.db") as db:
+        db.execute("DELETE FROM feed_summaries WHERE feed_id IN ('a', 'c')")
+    merged.clear()
+    origin.set("/b.atom", feed("b", 4), content_type="application/atom+xml")
+    assert refresh(config, capsys)[0] == 0
+    assert sorted(merged) == [("a",), ("a", "b", "c"), ("b",), ("c",)]
+    assert _cards(index) == {
+        "alle": "8 Meldungen",
+        "a": "2 Meldungen",
+        "b": "4 Meldungen",
+        "c": "2 Meldungen",
+    }
+    merged.clear()
+    origin.set("/b.atom", feed("b", 5), content_type="application/atom+xml")
+    assert refresh(config, capsys)[0] == 0
+    assert sorted(merged) == [("a", "b", "c"), ("b",)]

@@ -109,6 +109,17 @@ class Entry:
 
 
 @dataclass(frozen=True)
+class FeedTotals:
+    """What the index and the OPML file say of a published feed, kept in the store so that
+    they are rendered without reading the feed's entries (by whichever process publishes)."""
+
+    feed_id: str
+    count: int  # its stories
+    updated: datetime  # the newest change among them (the epoch when it has none)
+    newest: Entry | None = None  # the newest story's shown copy (its summary and article left out)
+
+
+@dataclass(frozen=True)
 class DetailPage:
     """What the store remembers of an entry's detail page, for a conditional request."""
 

@@ -8,7 +8,7 @@ to RFC 5005 archive pages. Files are replaced only when their bytes change.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from urllib.parse import urlsplit
@@ -17,7 +17,7 @@ from . import __version__, clock
 from .config import Aggregate, Config, Source
 from .dedup import Story, merge_stories
 from .errors import WriteError
-from .models import SourceState
+from .models import FeedTotals, SourceState
 from .render import (
     STYLESHEET_NAME,
     Archive,
@@ -167,13 +167,16 @@ class Publisher:
         ``untouched``: sources whose stored entries the caller knows did not change since the
         feeds were last published (see ``feeds_of`` and ``stale_digest``). A feed made only of
         them, whose stored digest was made from the same description and whose files are on
-        disk, is left alone without reading its entries; the index and the OPML file are
-        rendered only when a feed was rendered or is waiting for its first fetch.
+        disk, is left alone without reading its entries. The index and the OPML file are
+        rendered from the totals of every feed kept in the store (``Store.feed_totals``),
+        without reading any feed's entries, and only when a feed's totals or description
+        changed or a feed is waiting for its first fetch (or when ``untouched`` is not
+        given); several processes publishing from one state leave an index of the totals
+        last saved.
 
         ``feeds``: only these feeds are rendered (the workers publish one feed per job);
         ``site``: whether the index, the OPML file and the stylesheet are written at all. With
-        ``feeds`` given and ``site``, every other feed is summarised from the store for the
-        index, which is then always rendered.
+        ``feeds`` given and ``site``, the index is always rendered (from the stored totals).
         """
         config = self.config
         chosen = None if affected is None else set(affected)
@@ -184,15 +187,14 @@ class Publisher:
         output = open_output(config, store)  # flushed once, before any digest is saved
         digests: list[tuple[str, str]] = []
         output.begin()
-        specs = feed_specs(config, store.source_states())  # one read, not one per source
+        states = store.source_states()  # one read, not one per source
+        specs = feed_specs(config, states)
         zone = f"{config.timezone}|{config.dedup_window}"
-        deferred: list[FeedSpec] = []  # left alone unread; summarised only if the index needs it
+        totals = store.feed_totals()
         site_due = not quiet or feeds is not None
         only = None if feeds is None else set(feeds)
         for spec in specs:
             if only is not None and spec.info.id not in only:
-                if site:
-                    deferred.append(spec)
                 continue
             if (
                 chosen is not None
@@ -201,14 +203,13 @@ class Publisher:
             ):
                 continue
             if quiet.issuperset(spec.members) and self._still_published(store, spec, zone, output):
-                deferred.append(spec)
+                if spec.info.id not in totals:  # published before totals were kept
+                    stories = self._stories(store, spec)
+                    site_due |= self._summarise(store, spec, stories, totals)
                 continue
-            stories = merge_stories(
-                store.entries(spec.members), spec.members, config.tz, config.dedup_window
-            )
+            stories = self._stories(store, spec)
             pending = None if stories or spec.info.aggregate else _never_fetched(store, spec)
             if pending is not None:  # no file until there is something true to say
-                self.summaries[spec.info.id] = FeedSummary(spec.info, 0, None, EPOCH, pending)
                 site_due = True
                 continue
             frozen = store.archived_pages(spec.info.id)
@@ -216,44 +217,34 @@ class Publisher:
             for number, page in enumerate(pages[len(frozen) :], start=len(frozen) + 1):
                 # complete: its stories and their order never change again
                 store.save_archived_page(spec.info.id, number, page, clock.now())
-            self._summarise(spec, stories)
+            site_due |= self._summarise(store, spec, stories, totals)
             if not stories:  # dated when first written, not 1970
                 now = clock.now()
                 spec = replace(spec, info=replace(spec.info, empty_since=now))
             digest = _digest(spec, stories, zone, len(pages))
-            if digest == store.published_digest(spec.info.id) and all(
+            before = store.published_digest(spec.info.id)
+            if digest == before and all(
                 output.exists(name) for name in _file_names(spec, len(pages))
             ):
                 continue  # rendered from exactly these stories before, and still there
-            site_due = True
+            site_due |= (before or "").partition(":")[0] != _describe(spec, zone)
             failures = len(errors)
+            kept = _kept_pages(spec, before, zone, len(pages), output)
+            feed_changed: list[str] = []
             try:
-                files = self._render(spec, current, pages)
+                for group in self._render(spec, current, pages, kept):
+                    feed_changed += self._write(group, written, errors, output)
             except Exception as exc:  # one feed that cannot be rendered must not stop the rest
                 errors.append(f"feed {spec.info.id} cannot be rendered: {_reason(exc)}")
                 continue
-            feed_changed = self._write(files, written, errors, output)
             if len(errors) == failures:
                 digests.append((spec.info.id, digest))
             if any(name.startswith(spec.info.id + ".") for name in feed_changed):
                 changed.append(spec.info.id)
-        site_files: list[tuple[str, bytes]] = [(STYLESHEET_NAME, stylesheet())] if site else []
+        if site:
+            self._write([(STYLESHEET_NAME, stylesheet())], written, errors, output)
         if site and (site_due or not self._site_current(output)):
-            for spec in deferred:  # the index lists every feed
-                stories = merge_stories(
-                    store.entries(spec.members), spec.members, config.tz, config.dedup_window
-                )
-                pending = None if stories or spec.info.aggregate else _never_fetched(store, spec)
-                if pending is not None:
-                    self.summaries[spec.info.id] = FeedSummary(spec.info, 0, None, EPOCH, pending)
-                else:
-                    self._summarise(spec, stories)
-            for name, render in ((OPML_NAME, self._opml), (INDEX_NAME, self._index)):
-                try:
-                    site_files.append((name, render(specs)))
-                except Exception as exc:  # the feeds are written; say what is missing
-                    errors.append(f"{name} cannot be rendered: {_reason(exc)}")
-        self._write(site_files, written, errors, output)
+            self._write_site(store, specs, states, written, errors, output)
         try:
             output.flush()  # the files are there for good before the store says they are done
         except WriteError as exc:
@@ -269,9 +260,9 @@ class Publisher:
         """Whether the feed's stored digest was made from this very description (its stories
         unchanged, as the caller knows) and its files are all in the output."""
         described, _, rest = (store.published_digest(spec.info.id) or "").partition(":")
-        pages = rest.rpartition(":")[2]
-        if described != _describe(spec, zone) or not pages.isdigit():
-            return False
+        stories, _, pages = rest.rpartition(":")
+        if described != _describe(spec, zone) or not stories or not pages.isdigit():
+            return False  # described otherwise, or its stories changed since (stale_digest)
         names = _file_names(spec, int(pages))
         return all(output.exists(name) for name in names)
 
@@ -303,30 +294,78 @@ class Publisher:
                 continue
             store.mark_removed(feed_id, clock.now())
 
-    def _summarise(self, spec: FeedSpec, stories: Sequence[Story]) -> None:
-        newest = max(stories, key=lambda s: (s.published, s.id), default=None)
-        self.summaries[spec.info.id] = FeedSummary(
-            spec.info, len(stories), newest, feed_updated(stories)
+    def _stories(self, store: Store, spec: FeedSpec) -> list[Story]:
+        config = self.config
+        return merge_stories(
+            store.entries(spec.members), spec.members, config.tz, config.dedup_window
         )
 
+    def _summarise(
+        self,
+        store: Store,
+        spec: FeedSpec,
+        stories: Sequence[Story],
+        totals: dict[str, FeedTotals],
+    ) -> bool:
+        """Save the feed's totals where they changed; whether they did."""
+        made = feed_totals(spec.info.id, stories)
+        if totals.get(spec.info.id) == made:
+            return False
+        store.save_feed_totals(made)
+        totals[spec.info.id] = made
+        return True
+
+    def _write_site(
+        self,
+        store: Store,
+        specs: Sequence[FeedSpec],
+        states: Mapping[str, SourceState],
+        written: list[str],
+        errors: list[str],
+        output: Output,
+    ) -> None:
+        """The OPML file and the index from the totals in the store. Read again once they
+        are written: when another process saved totals in between (and may have written its
+        index before this one), they are written again, until what they show is current."""
+        totals = store.feed_totals()
+        for _ in range(_SITE_ROUNDS):
+            self.summaries = site_summaries(specs, states, totals)
+            site = []
+            for name, render in ((OPML_NAME, self._opml), (INDEX_NAME, self._index)):
+                try:
+                    site.append((name, render(specs)))
+                except Exception as exc:  # the feeds are written; say what is missing
+                    errors.append(f"{name} cannot be rendered: {_reason(exc)}")
+            self._write(site, written, errors, output)
+            again = store.feed_totals()
+            if again == totals:
+                return
+            totals = again
+
     def _render(
-        self, spec: FeedSpec, current: Sequence[Story], pages: Sequence[Sequence[Story]]
-    ) -> list[tuple[str, bytes]]:
+        self,
+        spec: FeedSpec,
+        current: Sequence[Story],
+        pages: Sequence[Sequence[Story]],
+        kept: int = 0,
+    ) -> Iterator[list[tuple[str, bytes]]]:
+        """The feed's files in groups, each written before the next is rendered (an
+        aggregate's archive is not held in memory at once): the subscription documents,
+        then each archive page after the first ``kept`` (see ``_kept_pages``)."""
         info, zone = spec.info, self.config.tz
         head = Archive(None, len(pages))
-        files = [
+        yield [
             (f"{info.id}.rss", render_rss(info, current, zone, head)),
             (f"{info.id}.atom", render_atom(info, current, zone, head)),
             (f"{info.id}.json", render_json(info, current, zone)),
             (f"{info.id}.html", render_preview(info, current, zone)),
         ]
-        for number, page in enumerate(pages, start=1):
+        for number, page in enumerate(pages[kept:], start=kept + 1):
             place = Archive(number, len(pages))
-            for extension, render in (("rss", render_rss), ("atom", render_atom)):
-                files.append(
-                    (place.name(info.id, extension, number), render(info, page, zone, place))
-                )
-        return files
+            yield [
+                (place.name(info.id, extension, number), render(info, page, zone, place))
+                for extension, render in (("rss", render_rss), ("atom", render_atom))
+            ]
 
     def _index(self, specs: Sequence[FeedSpec]) -> bytes:
         # aggregates first: they are what most people want
@@ -366,6 +405,41 @@ class Publisher:
         return changed
 
 
+# how often the index is rendered again at most when other processes keep changing totals
+# (each of them renders it after its own change)
+_SITE_ROUNDS = 3
+
+
+def feed_totals(feed_id: str, stories: Sequence[Story]) -> FeedTotals:
+    """What the index says of a feed with these stories."""
+    newest = max(stories, key=lambda s: (s.published, s.id), default=None)
+    shown = None if newest is None else replace(newest.entry, summary="", content="")
+    return FeedTotals(feed_id, len(stories), feed_updated(stories), shown)
+
+
+def site_summaries(
+    specs: Sequence[FeedSpec],
+    states: Mapping[str, SourceState],
+    totals: Mapping[str, FeedTotals],
+) -> dict[str, FeedSummary]:
+    """What the index and the OPML file show of each feed: its stored totals; a feed of one
+    source that has none (or no stories) and was never fetched is waiting, with the reason;
+    a feed with neither is not shown yet."""
+    shown = {}
+    for spec in specs:
+        feed = spec.info.id
+        known = totals.get(feed)
+        first = spec.members[0]
+        state = None if spec.info.aggregate else states.get(first, SourceState(first))
+        if state is not None and state.last_success is None and not (known and known.count):
+            shown[feed] = FeedSummary(
+                spec.info, 0, None, EPOCH, state.last_error or "noch kein Abruf"
+            )
+        elif known is not None:
+            shown[feed] = FeedSummary(spec.info, known.count, known.newest, known.updated)
+    return shown
+
+
 def _reason(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"[:300]
 
@@ -376,6 +450,27 @@ def _never_fetched(store: Store, spec: FeedSpec) -> str | None:
     if state.last_success is not None:
         return None
     return state.last_error or "noch kein Abruf"
+
+
+def _kept_pages(spec: FeedSpec, before: str | None, zone: str, pages: int, output: Output) -> int:
+    """How many of the feed's archive pages are in the output as they would be rendered now,
+    so that they need not be rendered again: a complete page never changes (its stories are
+    frozen) except for its next-archive link, which the last page gets when a page completes
+    after it. So with the feed's description unchanged since its last digest, which counted
+    ``last`` pages, pages 1 … last-1 stay, and page ``last`` too while no page completed;
+    each only while both its files are there."""
+    described, _, rest = (before or "").partition(":")
+    counted = rest.rpartition(":")[2]
+    if described != _describe(spec, zone) or not counted.isdigit():
+        return 0
+    last = int(counted)
+    stay = min(last if pages == last else last - 1, pages)
+    for number in range(1, stay + 1):
+        if not all(
+            output.exists(f"archive/{spec.info.id}/{number}.{ext}") for ext in ("rss", "atom")
+        ):
+            return number - 1
+    return max(stay, 0)
 
 
 def _file_names(spec: FeedSpec, pages: int) -> list[str]:
@@ -411,12 +506,17 @@ def feeds_of(config: Config) -> dict[str, tuple[str, ...]]:
 
 
 def stale_digest(store: Store, feed_ids: Iterable[str]) -> None:
-    """Forget the digests of feeds whose stories are about to change: until they are
-    published again, ``publish(untouched=...)`` reads them in full (a kill in between
-    leaves no feed believed current)."""
+    """Forget the stories' part of the digests of feeds whose stories are about to change:
+    until they are published again, ``publish(untouched=...)`` reads them in full (a kill in
+    between leaves no feed believed current). The description and the number of archive
+    pages stay, so that the complete pages written before are not rendered again."""
     for feed_id in feed_ids:
-        if store.published_digest(feed_id):
-            store.save_published_digest(feed_id, "")
+        digest = store.published_digest(feed_id)
+        if digest:
+            described, _, rest = digest.partition(":")
+            stories, _, pages = rest.rpartition(":")
+            if stories:  # that part goes; the rest says which archive pages are written
+                store.save_published_digest(feed_id, f"{described}::{pages}")
 
 
 # --- what the renderers are told about each feed ---------------------------------------------

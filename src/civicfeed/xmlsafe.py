@@ -61,6 +61,11 @@ def scrub(value: T) -> T:
 # values that hold no text, passed over at once (the renderers scrub every story per format)
 _ATOMS: frozenset[type] = frozenset({int, float, bool, type(None), datetime, bytes})
 _FIELDS: dict[type, tuple[str, ...]] = {}  # each dataclass's field names, looked up once
+# frozen dataclasses found safe lately, by identity (held, so that an id is not reused while
+# it is here): the renderers scrub the same stories and the same feed description (with
+# every source of an aggregate) once per format, and a second look is one lookup
+_SAFE: dict[int, object] = {}
+_SAFE_LIMIT = 4096
 
 
 def _scrub(value: Any) -> Any:
@@ -68,6 +73,8 @@ def _scrub(value: Any) -> Any:
     if kind is str:
         return value if is_xml_safe(value) else strip_controls(value)
     if kind in _ATOMS:
+        return value
+    if _SAFE.get(id(value)) is value:
         return value
     names = _FIELDS.get(kind)
     if names is None and dataclasses.is_dataclass(kind):
@@ -79,7 +86,13 @@ def _scrub(value: Any) -> Any:
             new = _scrub(old)
             if new is not old:
                 changes[name] = new
-        return dataclasses.replace(value, **changes) if changes else value
+        if changes:
+            return dataclasses.replace(value, **changes)
+        if kind.__dataclass_params__.frozen:
+            if len(_SAFE) >= _SAFE_LIMIT:
+                _SAFE.clear()  # (dropping the oldest one by one costs more than it saves)
+            _SAFE[id(value)] = value
+        return value
     if isinstance(value, str):  # a subclass of str
         return value if is_xml_safe(value) else strip_controls(value)
     if isinstance(value, tuple | list):

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from civicfeed.dedup import SourcePlan, Story
 from civicfeed.errors import StoreError
-from civicfeed.models import DetailPage, SourceState, Validators
+from civicfeed.models import DetailPage, FeedTotals, SourceState, Validators
 from civicfeed.store import Store, open_store
 from store.builders import NOW, make_entry
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _save(store: Store, source: str, *entries: object, etag: str | None = None) -> None:
@@ -36,6 +38,7 @@ def test_an_empty_state_reads_as_nothing_stored(store: Store) -> None:
     assert store.last_refresh() is None
     assert store.fetch_error_counts() == {}
     assert store.archived_pages("f") == []
+    assert store.feed_totals() == {}
 
 
 def test_entries_come_back_as_they_were_saved(store: Store) -> None:
@@ -137,6 +140,26 @@ def test_archive_pages_are_frozen_and_kept_in_an_unbroken_run(store: Store) -> N
     store.save_archived_page("f", 3, page("urn:3"), NOW)  # page 2 missing: 3 is not shown
     assert store.archived_pages("f") == [page("urn:1", "urn:2")]
     assert store.archived_pages("g") == []
+
+
+def test_feed_totals_are_kept_per_feed_and_replaced_whole(state: str, store: Store) -> None:
+    newest = make_entry("urn:1", title="Neueste Meldung", link="https://stadt.example/1")
+    store.save_feed_totals(FeedTotals("f", 3, NOW + timedelta(hours=2), newest))
+    store.save_feed_totals(FeedTotals("leer", 0, EPOCH))
+    assert store.feed_totals() == {
+        "f": FeedTotals("f", 3, NOW + timedelta(hours=2), newest),
+        "leer": FeedTotals("leer", 0, EPOCH),
+    }
+    store.save_feed_totals(FeedTotals("f", 4, NOW + timedelta(hours=3)))  # the newest is gone
+    # another process sees what this one saved, and replaces it in turn
+    other = open_store(state)
+    try:
+        assert other.feed_totals()["f"] == FeedTotals("f", 4, NOW + timedelta(hours=3))
+        other.save_feed_totals(FeedTotals("f", 5, NOW + timedelta(hours=4), newest))
+    finally:
+        other.close()
+    assert store.feed_totals()["f"] == FeedTotals("f", 5, NOW + timedelta(hours=4), newest)
+    assert store.rows("feed_summaries")  # copied by migrate-state
 
 
 def test_prune_deletes_the_sources_not_kept(store: Store) -> None:

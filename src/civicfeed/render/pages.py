@@ -13,6 +13,7 @@ from html import escape
 from urllib.parse import urljoin
 
 from ..dedup import Story
+from ..models import Entry
 from ..xmlsafe import scrub
 from .model import FeedInfo, feed_updated, origins
 
@@ -64,7 +65,7 @@ footer { color: var(--muted); font-size: .9rem; border-top: 1px solid var(--line
 class FeedSummary:
     info: FeedInfo
     count: int
-    newest: Story | None
+    newest: Entry | None  # the copy shown of its newest story
     updated: datetime
     pending: str | None = None  # never fetched successfully: why (no files are written)
 
@@ -133,7 +134,7 @@ def _card(summary: FeedSummary, zone: tzinfo) -> str:
     slug = escape(info.id)
     newest = ""
     if summary.newest is not None:
-        entry = summary.newest.entry
+        entry = summary.newest
         newest = (
             f'<p class="meta">Neueste Meldung: <a href="{escape(entry.link or info.home)}">'
             f"{escape(entry.title)}</a> ({german_date(entry.published, zone)})</p>"

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..dedup import SourcePlan, Story
-from ..models import DetailPage, Entry, OutputFile, SourceState, Validators
+from ..models import DetailPage, Entry, FeedTotals, OutputFile, SourceState, Validators
 from .location import StateLocation, parse_state
 
 __all__ = ["TABLES", "StateLocation", "Store", "open_store", "parse_state"]
@@ -89,6 +89,7 @@ TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("fetch_errors", ("kind", "count")),
     ("archive_pages", ("feed_id", "number", "stories", "completed_at")),
     ("outputs", ("name", "data", "etag", "modified", "media_type")),
+    ("feed_summaries", ("feed_id", "count", "updated", "newest")),
 )
 
 
@@ -156,6 +157,11 @@ class Store(Protocol):
         """The stored file with its data; None if there is none of that name."""
         ...
 
+    def feed_totals(self) -> dict[str, FeedTotals]:
+        """What was last saved of every feed for the index (``save_feed_totals``), by feed
+        id: one read, the same for every process that publishes from this state."""
+        ...
+
     # --- writes (one transaction each) ----------------------------------------------------
 
     def save_success(
@@ -192,6 +198,10 @@ class Store(Protocol):
 
     def mark_removed(self, feed_id: str, at: datetime) -> None:
         """The feed's files were deleted: no longer published, but known as gone."""
+        ...
+
+    def save_feed_totals(self, totals: FeedTotals) -> None:
+        """A feed's totals, replacing those saved before (the last writer's stay)."""
         ...
 
     def save_archived_page(

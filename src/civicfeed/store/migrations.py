@@ -193,5 +193,21 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    # per feed, what the index and the OPML file say of it: they are rendered from here,
+    # without reading every feed's entries, by whichever process publishes
+    (
+        13,
+        (
+            """CREATE TABLE feed_summaries (
+            feed_id TEXT PRIMARY KEY,
+            count INTEGER NOT NULL,
+            updated TEXT NOT NULL,
+            newest TEXT
+        )""",
+        ),
+    ),
+)
+
 LATEST = MIGRATIONS[-1][0]
 assert [m[0] for m in MIGRATIONS] == list(range(1, LATEST + 1)), "migrations are numbered 1, 2, …"

@@ -20,11 +20,11 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..dedup import SourcePlan, Story
 from ..errors import LockTimeout, StoreError
-from ..models import DetailPage, OutputFile, Validators
+from ..models import DetailPage, FeedTotals, OutputFile, Validators
 from . import TABLES
 from .location import parse_state
 from .reads import Reads
-from .records import iso, story_json
+from .records import iso, story_json, totals_row
 
 __all__ = ["MIGRATIONS", "PostgresStore", "advisory_lock"]
 
@@ -105,6 +105,20 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             etag TEXT NOT NULL,
             modified TEXT NOT NULL,
             media_type TEXT NOT NULL
+        )""",
+        ),
+    ),
+)
+MIGRATIONS += (
+    # SQLite migration 13: per feed, what the index and the OPML file say of it
+    (
+        3,
+        (
+            """CREATE TABLE feed_summaries (
+            feed_id TEXT PRIMARY KEY,
+            count BIGINT NOT NULL,
+            updated TEXT NOT NULL,
+            newest TEXT
         )""",
         ),
     ),
@@ -350,6 +364,15 @@ class PostgresStore(Reads):
                 )
             if removed:
                 cursor.execute("DELETE FROM outputs WHERE name = ANY(%s)", (list(removed),))
+
+    def save_feed_totals(self, totals: FeedTotals) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO feed_summaries (feed_id, count, updated, newest)"
+                " VALUES (%s, %s, %s, %s) ON CONFLICT (feed_id) DO UPDATE SET"
+                " count = EXCLUDED.count, updated = EXCLUDED.updated, newest = EXCLUDED.newest",
+                totals_row(totals),
+            )
 
     def save_refresh(self, finished: datetime, seconds: float, errors: Mapping[str, int]) -> None:
         with self._transaction() as db:

@@ -10,8 +10,8 @@ from datetime import datetime
 from typing import Any
 
 from ..dedup import Story
-from ..models import DetailPage, Entry, OutputFile, SourceState, Validators
-from .records import dt, story_from
+from ..models import DetailPage, Entry, FeedTotals, OutputFile, SourceState, Validators
+from .records import dt, entry_from, story_from
 
 __all__ = ["SELECT_ENTRIES", "Reads"]
 
@@ -116,6 +116,18 @@ class Reads:
         return OutputFile(
             str(found), str(etag), datetime.fromisoformat(modified), str(media), bytes(data)
         )
+
+    def feed_totals(self) -> dict[str, FeedTotals]:
+        rows = self._read("SELECT feed_id, count, updated, newest FROM feed_summaries", ())
+        return {
+            str(feed_id): FeedTotals(
+                str(feed_id),
+                int(count),
+                datetime.fromisoformat(updated),
+                entry_from(json.loads(newest)) if newest else None,
+            )
+            for feed_id, count, updated, newest in rows
+        }
 
     def archived_pages(self, feed_id: str) -> list[list[Story]]:
         """The feed's complete archive pages, oldest first, as they were when complete."""

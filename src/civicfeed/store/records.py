@@ -4,14 +4,24 @@ with microseconds; an archive page's stories as JSON)."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from datetime import UTC, datetime
 from typing import Any
 
 from ..dedup import Story
-from ..models import Entry
+from ..models import Entry, FeedTotals
 from ..xmlsafe import strip_controls
 
-__all__ = ["dt", "entry_from", "entry_json", "iso", "story_from", "story_json", "xml_safe"]
+__all__ = [
+    "dt",
+    "entry_from",
+    "entry_json",
+    "iso",
+    "story_from",
+    "story_json",
+    "totals_row",
+    "xml_safe",
+]
 
 
 def iso(value: datetime) -> str:
@@ -62,3 +72,9 @@ def story_from(raw: dict[str, Any]) -> Story:
         origins=tuple(entry_from(copy) for copy in raw["origins"]),
         updated=datetime.fromisoformat(raw["updated"]),
     )
+
+
+def totals_row(totals: FeedTotals) -> tuple[str, int, str, str | None]:
+    """A feed's totals as the row of ``feed_summaries``."""
+    newest = None if totals.newest is None else json.dumps(entry_json(totals.newest))
+    return totals.feed_id, totals.count, iso(totals.updated), newest

@@ -15,11 +15,11 @@ from typing import Any
 
 from ..dedup import SourcePlan, Story
 from ..errors import StoreError
-from ..models import DetailPage, OutputFile, Validators
+from ..models import DetailPage, FeedTotals, OutputFile, Validators
 from . import TABLES
 from .migrations import LATEST, MIGRATIONS
 from .reads import Reads
-from .records import iso, story_json, xml_safe
+from .records import iso, story_json, totals_row, xml_safe
 
 _ENTRY_COLUMNS = (
     "id, source_id, guid, link, title, published, date_known, summary, first_seen, updated"
@@ -320,6 +320,14 @@ class SQLiteStore(Reads):
                 rows,
             )
             db.executemany("DELETE FROM outputs WHERE name = ?", [(name,) for name in removed])
+
+    def save_feed_totals(self, totals: FeedTotals) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO feed_summaries (feed_id, count, updated, newest)"
+                " VALUES (?, ?, ?, ?)",
+                totals_row(totals),
+            )
 
     def save_refresh(self, finished: datetime, seconds: float, errors: Mapping[str, int]) -> None:
         """A completed refresh: when it ended, how long it took, its failures by kind."""

@@ -1,0 +1,134 @@
+"""Publishing alone, timed: render and write every feed, then after 10 % of the sources changed.
+
+    .venv/bin/python bench/publish.py [--sources 1000] [--profile first|changed|all]
+
+Fills a state with a first refresh of the generated sources (benchmarks/documents.py, served
+by the test origin in this process, no latency), then times, in this process:
+
+- ``all``: ``Publisher.publish`` of every feed into an empty output folder (the first run's
+  rendering and writing; ms per feed);
+- ``changed``: a refresh after 10 % of the sources got 3 new stories each (fetching and
+  parsing included), and the publish within it;
+- ``unchanged``: ``Publisher.publish`` again with nothing changed.
+
+Prints wall time, CPU time and the peak resident size of this process; ``--profile`` prints
+the top functions of one of them by cumulative CPU time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import io
+import pstats
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).parents[1]))
+
+from benchmarks.documents import (
+    CHANGE_STEP,
+    changes,
+    content_type,
+    document,
+    sources,
+    write_civicfeed_config,
+)
+from civicfeed import publish as publish_module
+from civicfeed.config import load_config
+from civicfeed.publish import Publisher
+from civicfeed.refresh import refresh
+from civicfeed.store import open_store
+from origin import Origin
+
+
+def timed(label: str, work: Callable[[], Any], profile: bool, per: int = 0) -> Any:
+    profiler = cProfile.Profile(time.process_time) if profile else None
+    wall, cpu = time.perf_counter(), time.process_time()
+    if profiler:
+        profiler.enable()
+    result = work()
+    if profiler:
+        profiler.disable()
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    each = f"  {1000 * cpu / per:5.2f} ms CPU per feed" if per else ""
+    print(f"{label:<30} wall {wall:6.2f} s  cpu {cpu:6.2f} s{each}  peak RSS {peak:5.0f} MB")
+    if profiler:
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(45)
+        print(out.getvalue())
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sources", type=int, default=1000)
+    parser.add_argument("--profile", choices=("all", "changed", "unchanged"))
+    parser.add_argument("--keep", type=Path, help="a folder kept for another look")
+    args = parser.parse_args()
+    origin = Origin().start()
+    chosen = sources(args.sources)
+    try:
+        folder = args.keep or Path(tempfile.mkdtemp(prefix="civicfeed-bench-"))
+        path = write_civicfeed_config(
+            folder,
+            lambda source: origin.url(source.path),
+            chosen,
+            per_host=16,
+            concurrency=16,
+            timeout=300,
+        )
+        for source in chosen:
+            origin.set(source.path, document(source, 0), content_type=content_type(source))
+        config = load_config(path)
+        print(f"{args.sources} sources and one aggregate of them all")
+        assert config.state.path is not None
+        state = config.state.path.parent
+        saved = folder / "after-first"
+        if saved.exists():  # --keep: the state after the first refresh, kept from before
+            shutil.rmtree(state, ignore_errors=True)
+            shutil.copytree(saved, state)
+        else:
+            timed("first refresh", lambda: asyncio.run(refresh(config)), False)
+            if args.keep:
+                shutil.copytree(state, saved)
+        shutil.rmtree(config.output, ignore_errors=True)
+        store = open_store(config.state)
+        feeds = len(publish_module.feed_specs(config))
+        timed(
+            "publish all, empty output",
+            lambda: Publisher(config).publish(store),
+            args.profile == "all",
+            feeds,
+        )
+        store.close()
+        for i in changes(len(chosen), 10.0):
+            source = chosen[i]
+            origin.set(
+                source.path, document(source, CHANGE_STEP), content_type=content_type(source)
+            )
+        timed(
+            "refresh, 10 % changed", lambda: asyncio.run(refresh(config)), args.profile == "changed"
+        )
+        store = open_store(config.state)
+        timed(
+            "publish, nothing changed",
+            lambda: Publisher(config).publish(store),
+            args.profile == "unchanged",
+        )
+        store.close()
+    finally:
+        origin.stop()
+
+
+if __name__ == "__main__":
+    main()
