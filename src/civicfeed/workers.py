@@ -70,7 +70,7 @@ DEFAULT_STALLED_AFTER = 60.0  # seconds without a heartbeat after which a worker
 TICK_SECONDS = 5  # how often the due sources are queued (and stalled jobs looked for)
 _TICK_CRON = f"* * * * * */{TICK_SECONDS}"  # croniter: a sixth field is seconds
 HOST_LEASE_MARGIN = 5.0  # a host lease outlasts its request's time by this many seconds
-_HOST_POLL = (0.02, 0.5)  # first and longest pause between tries for a busy host's slot
+_HOST_POLL = (0.01, 0.1)  # first and longest pause between tries for a busy host's slot
 PUBLISH_DELAY = 5.0  # seconds an aggregate's or the index's publishing waits for more changes
 
 # connected by the libpq environment for procrastinate's own command line; a worker replaces
