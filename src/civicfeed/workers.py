@@ -212,6 +212,13 @@ async def recover_stalled(context: JobContext, timestamp: int) -> str:
     stalled = list(await manager.get_stalled_jobs(seconds_since_heartbeat=rt.stalled_after))
     for job in stalled:
         what = f"job {job.id} ({job.call_string}) of a worker silent for {rt.stalled_after:g}s"
+        source_id = job.task_kwargs.get("source_id")
+        if job.task_name == refresh_source.name and isinstance(source_id, str):
+            # it may have saved entries and died before queueing their feeds (a retry would
+            # then find nothing new); publishing a feed whose stories are as published writes
+            # nothing
+            for feed_id in feeds_of(rt.config).get(source_id, ()):
+                await defer_publish_feed(rt, feed_id)
         try:
             await manager.retry_job(job)
         except UniqueViolation:
@@ -219,11 +226,6 @@ async def recover_stalled(context: JobContext, timestamp: int) -> str:
             # does it once this one, which holds its lock, is ended
             await manager.finish_job(job, status=Status.ABORTED, delete_job=False)
             rt.log.note("recovered", f"{what} ended: the same is queued already", job=job.id)
-            source_id = job.task_kwargs.get("source_id")
-            if job.task_name == refresh_source.name and isinstance(source_id, str):
-                # it may have saved entries and died before queueing their feeds
-                for feed_id in feeds_of(rt.config).get(source_id, ()):
-                    await defer_publish_feed(rt, feed_id)
             continue
         rt.log.note("recovered", f"{what} queued again", job=job.id)
     return f"{len(stalled)} stalled job(s) recovered"
