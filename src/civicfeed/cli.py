@@ -117,7 +117,7 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         metavar="N",
         help="with --worker: jobs run at once by this worker (default: worker: jobs in the "
-        "configuration, else concurrency)",
+        "configuration, else concurrency up to 16)",
     )
 
     serve = commands.add_parser("serve", help="serve the output folder over HTTP")

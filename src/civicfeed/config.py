@@ -243,7 +243,8 @@ class WorkerSettings(_Strict):
 
     # the jobs of a worker without a heartbeat for this long are run again by the others
     stalled_after: Duration = Field(default=60.0, ge=2)
-    jobs: int | None = Field(default=None, ge=1, le=256)  # jobs at once (default: concurrency)
+    # jobs at once (default: concurrency, at most 16)
+    jobs: int | None = Field(default=None, ge=1, le=256)
 
 
 class Config(_Strict):
@@ -264,7 +265,7 @@ class Config(_Strict):
     # state, the database with a PostgreSQL one
     publish_to: Literal["folder", "database"] | None = None
     base_url: str | None = None
-    concurrency: int = Field(default=16, ge=1, le=256)
+    concurrency: int = Field(default=128, ge=1, le=256)
     per_host: int = Field(default=2, ge=1, le=16)
     # how far apart two sources' copies of one story may be dated (seconds; 0: the same day)
     dedup_window: Window = 86400.0

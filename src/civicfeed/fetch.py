@@ -80,7 +80,7 @@ class Fetcher:
     def __init__(
         self,
         *,
-        concurrency: int = 16,
+        concurrency: int = 128,
         per_host: int = 2,
         retries: int = 2,
         backoff: float = 0.5,
@@ -458,7 +458,7 @@ class _Pools(httpx.AsyncBaseTransport):
         # a pool never makes a request wait: the Fetcher's limits do (a redirect may bring
         # more of a run's requests to one host than per_host)
         self._limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=per_host)
-        self._kept = max(2 * concurrency, 128)
+        self._kept = max(concurrency, 64)
         self._pools: OrderedDict[tuple[str, ...], httpx.AsyncHTTPTransport] = OrderedDict()
         self._busy: Counter[tuple[str, ...]] = Counter()
         self._tls: ssl.SSLContext | None = None  # one for all pools (each costs a CA load)

@@ -370,7 +370,8 @@ async def run_worker(
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     _quiet_queue_log()
-    jobs_at_once = concurrency or config.concurrency
+    # jobs at once: the configured number, else the fetch concurrency up to 16
+    jobs_at_once = concurrency or min(config.concurrency, 16)
     # every job calls the store and takes its host leases in threads: enough for all of them
     loop.set_default_executor(ThreadPoolExecutor(min(64, jobs_at_once + 4), "civicfeed-store"))
     name = f"{socket.gethostname()}:{os.getpid()}"
