@@ -198,9 +198,18 @@ async def tick(context: JobContext, timestamp: int) -> str:
     rt = _runtime(context)
     states = await asyncio.to_thread(rt.store.source_states)
     schedules = {source.id: schedule_of(rt.config, source) for source in rt.config.sources}
+    # a source queued or under way is not queued again (a refresh under way would make the
+    # next one find it not due: a job for nothing)
+    manager = context.app.job_manager
+    waiting = {
+        job.task_kwargs.get("source_id")
+        for status in ("todo", "doing")
+        for job in await manager.list_jobs_async(task=refresh_source.name, status=status)
+    }
     queued = 0
     for source_id in due(schedules, states, clock.now()):
-        queued += await defer_refresh(source_id)
+        if source_id not in waiting:
+            queued += await defer_refresh(source_id)
     return f"{queued} source(s) queued"
 
 
