@@ -635,8 +635,8 @@ async def _dates_from_detail_pages(
                         undated_listing=listing if link in for_dates else None,
                     ),
                 )
-            date_text, article, notes = await work.run(
-                read_detail,
+            date_text, content, cut, notes = await work.run(
+                read_detail_page,
                 _portable(page),
                 selector,
                 source.content if source.follow else None,
@@ -647,11 +647,8 @@ async def _dates_from_detail_pages(
             warnings.extend(f"detail page {link}: {note}" for note in notes)
             order = run.config.date_order_of(source)
             when = parse_date(date_text, run.config.tz, order) if link in undated else None
-            content = None
-            if article:
-                content, cut = sanitise_html(article, page.url)
-                if cut:
-                    warnings.append(f"detail page {link}: the article was shortened")
+            if cut:
+                warnings.append(f"detail page {link}: the article was shortened")
             no_date = listing if link in for_dates and when is None else None
             seen = DetailPage(link, page.validators, run.now, undated_listing=no_date)
             return link, when, content or None, seen
@@ -675,6 +672,16 @@ async def _dates_from_detail_pages(
             c = replace(c, content=articles[c.link])
         out.append((date_text, c))
     return out, pages
+
+
+def read_detail_page(
+    fetched: Fetched, date_selector: str | None, content_selector: str | None, follow: bool
+) -> tuple[str | None, str | None, bool, tuple[str, ...]]:
+    """A detail page read and its article sanitised (a worker process's job): its date text,
+    its article's safe HTML (None without one), whether that was shortened, the warnings."""
+    date_text, article, notes = read_detail(fetched, date_selector, content_selector, follow)
+    content, cut = sanitise_html(article, fetched.url) if article else ("", False)
+    return date_text, content or None, cut, notes
 
 
 # a detail page that failed this often in a row is given up (its entry keeps its teaser)
