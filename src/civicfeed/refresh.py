@@ -27,8 +27,6 @@ from .clock import for_people
 from .config import Config, Source
 from .dedup import SourcePlan, plan_source
 from .errors import CivicfeedError, ExtractError, FetchError
-from .extract import extract, read_detail
-from .extract.pin import explain
 from .fetch import Fetcher, HostSlots, user_agent
 from .health import health, is_due, next_attempt
 from .models import (
@@ -254,6 +252,8 @@ async def inspect_source(
                     source.url, timeout=source.timeout, max_bytes=source.max_bytes
                 )
             deadline = _source_deadline(source, fetched)
+            from .extract.pin import explain
+
             listing = explain(fetched, source.html, pinned) if source.html is not None else None
             shown = replace(shown, url=fetched.url, listing=listing)
             if extraction is None:
@@ -409,6 +409,8 @@ async def _read(run: _Run, fetched: Fetched, source: Source, deadline: float) ->
 
 def read_document(fetched: Fetched, source: Source, zone: tzinfo, date_order: str) -> Normalised:
     """A fetched document's items, extracted and normalised (a worker process's job)."""
+    from .extract import extract  # the parsers: loaded by the workers, not the event loop's
+
     return normalised_of(extract(fetched, source), fetched, source, zone, date_order)
 
 
@@ -679,6 +681,8 @@ def read_detail_page(
 ) -> tuple[str | None, str | None, bool, tuple[str, ...]]:
     """A detail page read and its article sanitised (a worker process's job): its date text,
     its article's safe HTML (None without one), whether that was shortened, the warnings."""
+    from .extract import read_detail
+
     date_text, article, notes = read_detail(fetched, date_selector, content_selector, follow)
     content, cut = sanitise_html(article, fetched.url) if article else ("", False)
     return date_text, content or None, cut, notes

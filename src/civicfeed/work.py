@@ -57,7 +57,7 @@ def _get() -> tuple[ProcessPool, Future[bool]]:
         if _pool is None or _started is None or not _pool.active:
             context = multiprocessing.get_context("forkserver")
             # the workers fork from a server that has the parsers loaded already
-            context.set_forkserver_preload(["civicfeed.refresh"])
+            context.set_forkserver_preload(["civicfeed.refresh", "civicfeed.extract"])
             _pool = ProcessPool(
                 max_workers=os.cpu_count() or 1, initializer=_limit_memory, context=context
             )
