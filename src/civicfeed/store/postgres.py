@@ -7,10 +7,9 @@ between the backends row for row and everything read back is byte-for-byte what 
 
 from __future__ import annotations
 
-import json
 import time
 import zlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
 from typing import Any
@@ -18,13 +17,11 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from ..dedup import SourcePlan, Story
 from ..errors import LockTimeout, StoreError
-from ..models import DetailPage, FeedTotals, OutputFile, Validators
-from . import TABLES
 from .location import parse_state
 from .reads import Reads
-from .records import iso, story_json, totals_row
+from .records import iso
+from .writes import POSTGRES, Writes
 
 __all__ = ["MIGRATIONS", "PostgresStore", "advisory_lock"]
 
@@ -126,8 +123,6 @@ MIGRATIONS += (
 LATEST = MIGRATIONS[-1][0]
 assert [m[0] for m in MIGRATIONS] == list(range(1, LATEST + 1)), "migrations are numbered 1, 2, …"
 
-_ENTRY_COLUMNS = dict(TABLES)["entries"]
-
 
 def _lock_key(name: str) -> int:
     """A 64-bit advisory lock key for a name (stable across processes and releases)."""
@@ -137,8 +132,9 @@ def _lock_key(name: str) -> int:
 _MIGRATION_LOCK = _lock_key("migrate")
 
 
-class PostgresStore(Reads):
-    _MARK = "%s"
+class PostgresStore(Reads, Writes):
+    _MARK = POSTGRES.mark
+    _DIALECT = POSTGRES
 
     def __init__(self, url: str, *, read_only: bool = False, migrate: bool = True) -> None:
         self.url = url
@@ -196,7 +192,7 @@ class PostgresStore(Reads):
             self._queue_schema(db)
 
     @staticmethod
-    def _queue_schema(db: psycopg.Connection[Any]) -> None:
+    def _queue_schema(db: psycopg.Cursor[Any]) -> None:
         """The job queue's tables (procrastinate's, for `civicfeed run --worker`), created in
         the same transaction when absent: the first migrator creates them, the others find
         them there."""
@@ -228,10 +224,12 @@ class PostgresStore(Reads):
             PostgresStore(self.url).close()
 
     @contextmanager
-    def _transaction(self) -> Iterator[psycopg.Connection[Any]]:
+    def _transaction(self) -> Iterator[psycopg.Cursor[Any]]:
+        """A connection of the pool in one transaction; its statements run on one cursor
+        (which also runs a statement over many rows, see store/writes.py)."""
         try:
-            with self._pool.connection() as db, db.transaction():
-                yield db
+            with self._pool.connection() as db, db.transaction(), db.cursor() as cursor:
+                yield cursor
         except (psycopg.Error, PoolTimeout) as exc:
             raise StoreError(f"state database {self.where}: {exc}") from exc
 
@@ -242,215 +240,6 @@ class PostgresStore(Reads):
         except (psycopg.Error, PoolTimeout) as exc:
             raise StoreError(f"state database {self.where}: {exc}") from exc
 
-    # --- reads ----------------------------------------------------------------------------
-
-    # --- writes ---------------------------------------------------------------------------
-
-    def save_success(
-        self,
-        source_id: str,
-        plan: SourcePlan,
-        *,
-        validators: Validators,
-        item_count: int,
-        at: datetime,
-        details: Sequence[DetailPage] = (),
-        settings: str | None = None,
-        title: str | None = None,
-        language: str | None = None,
-    ) -> None:
-        update = ", ".join(f"{c} = EXCLUDED.{c}" for c in _ENTRY_COLUMNS if c != "id")
-        with self._transaction() as db:
-            self._ensure(db, source_id)
-            db.execute(
-                "UPDATE sources SET settings = %s, own_title = COALESCE(%s, own_title),"
-                " own_language = COALESCE(%s, own_language) WHERE id = %s",
-                (settings, title or None, language or None, source_id),
-            )
-            for entry in plan.new + plan.changed:
-                db.execute(
-                    f"INSERT INTO entries ({', '.join(_ENTRY_COLUMNS)}) VALUES "
-                    "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-                    f"ON CONFLICT (id) DO UPDATE SET {update}",
-                    (
-                        entry.id,
-                        entry.source_id,
-                        entry.guid,
-                        entry.link,
-                        entry.title,
-                        iso(entry.published),
-                        int(entry.date_known),
-                        entry.summary,
-                        iso(entry.first_seen),
-                        iso(entry.updated),
-                    ),
-                )
-                if entry.content:
-                    db.execute(
-                        "INSERT INTO articles (entry_id, content) VALUES (%s, %s) "
-                        "ON CONFLICT (entry_id) DO UPDATE SET content = EXCLUDED.content",
-                        (entry.id, entry.content),
-                    )
-            for page in details:
-                db.execute(
-                    "INSERT INTO detail_pages (source_id, url, etag, last_modified, checked,"
-                    " failures, undated_listing) VALUES (%s, %s, %s, %s, %s, %s, %s)"
-                    " ON CONFLICT (source_id, url) DO UPDATE SET etag = EXCLUDED.etag,"
-                    " last_modified = EXCLUDED.last_modified, checked = EXCLUDED.checked,"
-                    " failures = EXCLUDED.failures, undated_listing = EXCLUDED.undated_listing",
-                    (
-                        source_id,
-                        page.url,
-                        page.validators.etag,
-                        page.validators.last_modified,
-                        iso(page.checked) if page.checked else None,
-                        page.failures,
-                        page.undated_listing,
-                    ),
-                )
-            self._ensure(db, source_id)
-            db.execute(
-                "UPDATE sources SET etag = %s, last_modified = %s, last_item_count = %s, "
-                "last_success = %s, consecutive_failures = 0 WHERE id = %s",
-                (validators.etag, validators.last_modified, item_count, iso(at), source_id),
-            )
-
-    def save_not_modified(self, source_id: str, at: datetime, settings: str | None = None) -> None:
-        with self._transaction() as db:
-            self._ensure(db, source_id)
-            db.execute(
-                "UPDATE sources SET last_success = %s, consecutive_failures = 0,"
-                " settings = COALESCE(settings, %s) WHERE id = %s",
-                (iso(at), settings, source_id),
-            )
-
-    def save_archived_page(
-        self, feed_id: str, number: int, stories: Sequence[Story], at: datetime
-    ) -> None:
-        with self._transaction() as db:
-            db.execute(
-                "INSERT INTO archive_pages (feed_id, number, stories, completed_at)"
-                " VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                (feed_id, number, json.dumps([story_json(s) for s in stories]), iso(at)),
-            )
-
-    def save_failure(self, source_id: str, reason: str, at: datetime) -> None:
-        with self._transaction() as db:
-            self._ensure(db, source_id)
-            db.execute(
-                "UPDATE sources SET last_error = %s, last_error_at = %s, "
-                "consecutive_failures = consecutive_failures + 1 WHERE id = %s",
-                (reason, iso(at), source_id),
-            )
-
-    def save_published_digest(self, feed_id: str, digest: str) -> None:
-        with self._transaction() as db:
-            db.execute(
-                "INSERT INTO published (feed_id, digest) VALUES (%s, %s)"
-                " ON CONFLICT (feed_id) DO UPDATE SET digest = EXCLUDED.digest",
-                (feed_id, digest),
-            )
-            db.execute("DELETE FROM removed_feeds WHERE feed_id = %s", (feed_id,))
-
-    def save_outputs(self, files: Sequence[OutputFile], removed: Sequence[str] = ()) -> None:
-        with self._transaction() as db, db.cursor() as cursor:
-            if files:
-                cursor.executemany(
-                    "INSERT INTO outputs (name, data, etag, modified, media_type)"
-                    " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (name) DO UPDATE SET"
-                    " data = EXCLUDED.data, etag = EXCLUDED.etag, modified = EXCLUDED.modified,"
-                    " media_type = EXCLUDED.media_type WHERE outputs.etag <> EXCLUDED.etag",
-                    [_output_row(file) for file in files],
-                )
-            if removed:
-                cursor.execute("DELETE FROM outputs WHERE name = ANY(%s)", (list(removed),))
-
-    def save_feed_totals(self, totals: FeedTotals) -> None:
-        with self._transaction() as db:
-            db.execute(
-                "INSERT INTO feed_summaries (feed_id, count, updated, newest)"
-                " VALUES (%s, %s, %s, %s) ON CONFLICT (feed_id) DO UPDATE SET"
-                " count = EXCLUDED.count, updated = EXCLUDED.updated, newest = EXCLUDED.newest",
-                totals_row(totals),
-            )
-
-    def save_refresh(self, finished: datetime, seconds: float, errors: Mapping[str, int]) -> None:
-        with self._transaction() as db:
-            db.execute(
-                "INSERT INTO last_refresh (one, finished_at, seconds) VALUES (1, %s, %s)"
-                " ON CONFLICT (one) DO UPDATE SET finished_at = EXCLUDED.finished_at,"
-                " seconds = EXCLUDED.seconds",
-                (iso(finished), seconds),
-            )
-            for kind, count in errors.items():
-                db.execute(
-                    "INSERT INTO fetch_errors (kind, count) VALUES (%s, %s) ON CONFLICT (kind)"
-                    " DO UPDATE SET count = fetch_errors.count + EXCLUDED.count",
-                    (kind, count),
-                )
-
-    def mark_removed(self, feed_id: str, at: datetime) -> None:
-        with self._transaction() as db:
-            db.execute("DELETE FROM published WHERE feed_id = %s", (feed_id,))
-            db.execute(
-                "INSERT INTO removed_feeds (feed_id, removed_at) VALUES (%s, %s)"
-                " ON CONFLICT (feed_id) DO UPDATE SET removed_at = EXCLUDED.removed_at",
-                (feed_id, iso(at)),
-            )
-
-    def prune(self, keep: Sequence[str]) -> dict[str, int]:
-        with self._transaction() as db:
-            kept = (list(keep),)
-            counts = db.execute(
-                "SELECT source_id, COUNT(*) FROM entries WHERE NOT source_id = ANY(%s) "
-                "GROUP BY source_id",
-                kept,
-            ).fetchall()
-            stateful = db.execute("SELECT id FROM sources WHERE NOT id = ANY(%s)", kept).fetchall()
-            db.execute("DELETE FROM entries WHERE NOT source_id = ANY(%s)", kept)
-            db.execute("DELETE FROM sources WHERE NOT id = ANY(%s)", kept)
-        pruned = {str(sid): 0 for (sid,) in stateful}
-        pruned.update({str(sid): int(n) for sid, n in counts})
-        return pruned
-
-    # --- leases ---------------------------------------------------------------------------
-
-    def claim(self, name: str, holder: str, *, until: datetime, now: datetime) -> bool:
-        with self._transaction() as db:
-            row = db.execute(
-                "INSERT INTO leases (name, holder, until) VALUES (%s, %s, %s) ON CONFLICT (name)"
-                " DO UPDATE SET holder = excluded.holder, until = excluded.until"
-                " WHERE leases.until <= %s OR leases.holder = excluded.holder RETURNING holder",
-                (name, holder, iso(until), iso(now)),
-            ).fetchone()
-        return row is not None
-
-    def release(self, name: str, holder: str) -> None:
-        with self._transaction() as db:
-            db.execute("DELETE FROM leases WHERE name = %s AND holder = %s", (name, holder))
-
-    # --- copying a whole state ------------------------------------------------------------
-
-    def rows(self, table: str) -> list[tuple[Any, ...]]:
-        columns = dict(TABLES)[table]
-        return self._read(f"SELECT {', '.join(columns)} FROM {table}", ())
-
-    def load(self, tables: Mapping[str, Sequence[tuple[Any, ...]]]) -> None:
-        with self._transaction() as db:
-            for table, columns in TABLES:
-                rows = tables.get(table, ())
-                if not rows:
-                    continue
-                with db.cursor() as cursor:
-                    marks = ", ".join("%s" for _ in columns)
-                    cursor.executemany(
-                        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows
-                    )
-
-    @staticmethod
-    def _ensure(db: psycopg.Connection[Any], source_id: str) -> None:
-        db.execute("INSERT INTO sources (id) VALUES (%s) ON CONFLICT DO NOTHING", (source_id,))
-
     def grouped(self) -> AbstractContextManager[None]:
         """Every write stays a transaction of its own here (the server's commits are cheap
         next to a SQLite file's flush, and other writers must see leases at once)."""
@@ -458,12 +247,6 @@ class PostgresStore(Reads):
 
     def close(self) -> None:
         self._pool.close()
-
-
-def _output_row(file: OutputFile) -> tuple[object, ...]:
-    if file.data is None:
-        raise StoreError(f"{file.name}: a published file is stored with its data")
-    return (file.name, file.data, file.etag, iso(file.modified), file.media_type)
 
 
 @contextmanager

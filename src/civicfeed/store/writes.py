@@ -1,0 +1,291 @@
+"""The store's writes, one implementation for every backend: a backend supplies
+``_transaction`` (one write, all or nothing, on something that runs statements) and its SQL
+dialect (``SQLITE`` or ``POSTGRES``: the parameter mark, how a row replaces or yields to one of
+the same key, how a list of values is bound); the statements and their values are the same for
+all. The connection, the transaction and the driver stay in the backend."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from ..dedup import SourcePlan, Story
+from ..errors import StoreError
+from ..models import DetailPage, FeedTotals, OutputFile, Validators
+from . import TABLES
+from .records import iso, story_json, totals_row
+
+__all__ = ["POSTGRES", "SQLITE", "Dialect", "Transaction", "Writes"]
+
+_COLUMNS = dict(TABLES)
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """What differs in the SQL of the writes between the backends."""
+
+    mark: str  # the driver's parameter mark
+    # PostgreSQL: INSERT … ON CONFLICT (key) DO UPDATE / DO NOTHING, a list bound as one array;
+    # SQLite: its own INSERT OR REPLACE / OR IGNORE, a list bound as one mark per value
+    on_conflict: bool
+
+    def marks(self, count: int) -> str:
+        return ", ".join(self.mark for _ in range(count))
+
+    def replace(self, table: str, key: Sequence[str]) -> str:
+        """A whole row of ``table`` (its columns of TABLES) written over the row of the same
+        ``key``, if there is one."""
+        columns = _COLUMNS[table]
+        values = f"({', '.join(columns)}) VALUES ({self.marks(len(columns))})"
+        if not self.on_conflict:
+            return f"INSERT OR REPLACE INTO {table} {values}"
+        update = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in key)
+        return f"INSERT INTO {table} {values} ON CONFLICT ({', '.join(key)}) DO UPDATE SET {update}"
+
+    def keep(self, table: str, columns: Sequence[str]) -> str:
+        """A row written only where none of the same key is stored (that one is kept)."""
+        values = f"({', '.join(columns)}) VALUES ({self.marks(len(columns))})"
+        if not self.on_conflict:
+            return f"INSERT OR IGNORE INTO {table} {values}"
+        return f"INSERT INTO {table} {values} ON CONFLICT DO NOTHING"
+
+    def not_in(self, column: str, values: Sequence[str]) -> tuple[str, tuple[object, ...]]:
+        """``column`` not among ``values``, as SQL and its arguments."""
+        if self.on_conflict:
+            return f"NOT {column} = ANY({self.mark})", (list(values),)
+        return f"{column} NOT IN ({self.marks(len(values)) or 'NULL'})", tuple(values)
+
+
+SQLITE = Dialect("?", on_conflict=False)
+POSTGRES = Dialect("%s", on_conflict=True)
+
+
+class Rows(Protocol):
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+
+class Transaction(Protocol):
+    """What a backend's ``_transaction`` yields: a SQLite connection, a PostgreSQL cursor."""
+
+    def execute(self, sql: str, args: Any = ..., /) -> Rows: ...
+
+    def executemany(self, sql: str, rows: Any, /) -> object: ...
+
+
+_ENTRY_COLUMNS = _COLUMNS["entries"]
+# an upsert by id only: an entry that would take another entry's guid is refused, not merged
+_UPDATE_ENTRY = ", ".join(f"{c} = EXCLUDED.{c}" for c in _ENTRY_COLUMNS if c != "id")
+
+
+class Writes:
+    """The write calls of the ``Store`` protocol (see its contract in ``store/__init__.py``),
+    and the copy of a whole state (``rows`` and ``load``, for migrate-state)."""
+
+    _DIALECT = SQLITE
+
+    def _transaction(self) -> AbstractContextManager[Transaction]:
+        raise NotImplementedError
+
+    def _read(self, sql: str, args: tuple[object, ...]) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    def save_success(
+        self,
+        source_id: str,
+        plan: SourcePlan,
+        *,
+        validators: Validators,
+        item_count: int,
+        at: datetime,
+        details: Sequence[DetailPage] = (),
+        settings: str | None = None,
+        title: str | None = None,
+        language: str | None = None,
+    ) -> None:
+        sql = self._DIALECT
+        m = sql.mark
+        with self._transaction() as db:
+            self._ensure(db, source_id)
+            db.execute(
+                f"UPDATE sources SET settings = {m}, own_title = COALESCE({m}, own_title),"
+                f" own_language = COALESCE({m}, own_language) WHERE id = {m}",
+                (settings, title or None, language or None, source_id),
+            )
+            for entry in plan.new + plan.changed:
+                db.execute(
+                    f"INSERT INTO entries ({', '.join(_ENTRY_COLUMNS)}) VALUES"
+                    f" ({sql.marks(len(_ENTRY_COLUMNS))}) ON CONFLICT (id) DO UPDATE SET"
+                    f" {_UPDATE_ENTRY}",
+                    (
+                        entry.id,
+                        entry.source_id,
+                        entry.guid,
+                        entry.link,
+                        entry.title,
+                        iso(entry.published),
+                        int(entry.date_known),
+                        entry.summary,
+                        iso(entry.first_seen),
+                        iso(entry.updated),
+                    ),
+                )
+                if entry.content:
+                    db.execute(sql.replace("articles", ("entry_id",)), (entry.id, entry.content))
+            for page in details:
+                db.execute(
+                    sql.replace("detail_pages", ("source_id", "url")),
+                    (
+                        source_id,
+                        page.url,
+                        page.validators.etag,
+                        page.validators.last_modified,
+                        iso(page.checked) if page.checked else None,
+                        page.failures,
+                        page.undated_listing,
+                    ),
+                )
+            self._ensure(db, source_id)
+            db.execute(
+                f"UPDATE sources SET etag = {m}, last_modified = {m}, last_item_count = {m},"
+                f" last_success = {m}, consecutive_failures = 0 WHERE id = {m}",
+                (validators.etag, validators.last_modified, item_count, iso(at), source_id),
+            )
+
+    def save_not_modified(self, source_id: str, at: datetime, settings: str | None = None) -> None:
+        m = self._DIALECT.mark
+        with self._transaction() as db:
+            self._ensure(db, source_id)
+            db.execute(
+                f"UPDATE sources SET last_success = {m}, consecutive_failures = 0,"
+                f" settings = COALESCE(settings, {m}) WHERE id = {m}",
+                (iso(at), settings, source_id),
+            )
+
+    def save_archived_page(
+        self, feed_id: str, number: int, stories: Sequence[Story], at: datetime
+    ) -> None:
+        with self._transaction() as db:
+            db.execute(
+                self._DIALECT.keep("archive_pages", _COLUMNS["archive_pages"]),
+                (feed_id, number, json.dumps([story_json(s) for s in stories]), iso(at)),
+            )
+
+    def save_failure(self, source_id: str, reason: str, at: datetime) -> None:
+        m = self._DIALECT.mark
+        with self._transaction() as db:
+            self._ensure(db, source_id)
+            db.execute(
+                f"UPDATE sources SET last_error = {m}, last_error_at = {m},"
+                f" consecutive_failures = consecutive_failures + 1 WHERE id = {m}",
+                (reason, iso(at), source_id),
+            )
+
+    def save_published_digest(self, feed_id: str, digest: str) -> None:
+        sql = self._DIALECT
+        with self._transaction() as db:
+            db.execute(sql.replace("published", ("feed_id",)), (feed_id, digest))
+            db.execute(f"DELETE FROM removed_feeds WHERE feed_id = {sql.mark}", (feed_id,))
+
+    def save_outputs(self, files: Sequence[OutputFile], removed: Sequence[str] = ()) -> None:
+        rows = []
+        for file in files:
+            if file.data is None:
+                raise StoreError(f"{file.name}: a published file is stored with its data")
+            rows.append((file.name, file.data, file.etag, iso(file.modified), file.media_type))
+        sql = self._DIALECT
+        with self._transaction() as db:
+            if rows:
+                db.executemany(
+                    "INSERT INTO outputs (name, data, etag, modified, media_type)"
+                    f" VALUES ({sql.marks(5)}) ON CONFLICT (name) DO UPDATE SET"
+                    " data = EXCLUDED.data, etag = EXCLUDED.etag, modified = EXCLUDED.modified,"
+                    " media_type = EXCLUDED.media_type WHERE outputs.etag <> EXCLUDED.etag",
+                    rows,
+                )
+            if removed:
+                db.executemany(
+                    f"DELETE FROM outputs WHERE name = {sql.mark}", [(name,) for name in removed]
+                )
+
+    def save_feed_totals(self, totals: FeedTotals) -> None:
+        with self._transaction() as db:
+            db.execute(self._DIALECT.replace("feed_summaries", ("feed_id",)), totals_row(totals))
+
+    def save_refresh(self, finished: datetime, seconds: float, errors: Mapping[str, int]) -> None:
+        """A completed refresh: when it ended, how long it took, its failures by kind."""
+        sql = self._DIALECT
+        with self._transaction() as db:
+            db.execute(sql.replace("last_refresh", ("one",)), (1, iso(finished), seconds))
+            for kind, count in errors.items():
+                db.execute(
+                    f"INSERT INTO fetch_errors (kind, count) VALUES ({sql.marks(2)})"
+                    " ON CONFLICT (kind) DO UPDATE SET count = fetch_errors.count + EXCLUDED.count",
+                    (kind, count),
+                )
+
+    def mark_removed(self, feed_id: str, at: datetime) -> None:
+        """The feed's files were deleted: no longer published, but known as gone."""
+        sql = self._DIALECT
+        with self._transaction() as db:
+            db.execute(f"DELETE FROM published WHERE feed_id = {sql.mark}", (feed_id,))
+            db.execute(sql.replace("removed_feeds", ("feed_id",)), (feed_id, iso(at)))
+
+    def prune(self, keep: Sequence[str]) -> dict[str, int]:
+        """Delete the entries and state of every source not in ``keep``; entries per source."""
+        by_source, kept = self._DIALECT.not_in("source_id", keep)
+        by_id, _ = self._DIALECT.not_in("id", keep)
+        with self._transaction() as db:
+            counts = db.execute(
+                f"SELECT source_id, COUNT(*) FROM entries WHERE {by_source} GROUP BY source_id",
+                kept,
+            ).fetchall()
+            stateful = db.execute(f"SELECT id FROM sources WHERE {by_id}", kept).fetchall()
+            db.execute(f"DELETE FROM entries WHERE {by_source}", kept)
+            db.execute(f"DELETE FROM sources WHERE {by_id}", kept)
+        pruned = {str(sid): 0 for (sid,) in stateful}
+        pruned.update({str(sid): int(n) for sid, n in counts})
+        return pruned
+
+    # --- leases ---------------------------------------------------------------------------
+
+    def claim(self, name: str, holder: str, *, until: datetime, now: datetime) -> bool:
+        sql = self._DIALECT
+        with self._transaction() as db:
+            row = db.execute(
+                f"INSERT INTO leases (name, holder, until) VALUES ({sql.marks(3)})"
+                " ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder,"
+                f" until = EXCLUDED.until WHERE leases.until <= {sql.mark}"
+                " OR leases.holder = EXCLUDED.holder RETURNING holder",
+                (name, holder, iso(until), iso(now)),
+            ).fetchone()
+        return row is not None
+
+    def release(self, name: str, holder: str) -> None:
+        m = self._DIALECT.mark
+        with self._transaction() as db:
+            db.execute(f"DELETE FROM leases WHERE name = {m} AND holder = {m}", (name, holder))
+
+    # --- copying a whole state ------------------------------------------------------------
+
+    def rows(self, table: str) -> list[tuple[Any, ...]]:
+        return self._read(f"SELECT {', '.join(_COLUMNS[table])} FROM {table}", ())
+
+    def load(self, tables: Mapping[str, Sequence[tuple[Any, ...]]]) -> None:
+        with self._transaction() as db:
+            for table, columns in TABLES:
+                rows = tables.get(table, ())
+                if rows:
+                    db.executemany(
+                        f"INSERT INTO {table} ({', '.join(columns)})"
+                        f" VALUES ({self._DIALECT.marks(len(columns))})",
+                        rows,
+                    )
+
+    def _ensure(self, db: Transaction, source_id: str) -> None:
+        db.execute(self._DIALECT.keep("sources", ("id",)), (source_id,))
