@@ -158,14 +158,11 @@ class Writes:
             )
 
     def save_not_modified(self, source_id: str, at: datetime, settings: str | None = None) -> None:
-        m = self._DIALECT.mark
-        with self._transaction() as db:
-            self._ensure(db, source_id)
-            db.execute(
-                f"UPDATE sources SET last_success = {m}, consecutive_failures = 0,"
-                f" settings = COALESCE(settings, {m}) WHERE id = {m}",
-                (iso(at), settings, source_id),
-            )
+        self._update_source(
+            source_id,
+            "last_success = {m}, consecutive_failures = 0, settings = COALESCE(settings, {m})",
+            (iso(at), settings),
+        )
 
     def save_archived_page(
         self, feed_id: str, number: int, stories: Sequence[Story], at: datetime
@@ -177,13 +174,21 @@ class Writes:
             )
 
     def save_failure(self, source_id: str, reason: str, at: datetime) -> None:
+        self._update_source(
+            source_id,
+            "last_error = {m}, last_error_at = {m},"
+            " consecutive_failures = consecutive_failures + 1",
+            (reason, iso(at)),
+        )
+
+    def _update_source(self, source_id: str, assignments: str, args: tuple[object, ...]) -> None:
+        """The source's row (made if there is none) updated: ``assignments`` with ``{m}`` for
+        the parameter marks, ``args`` their values."""
         m = self._DIALECT.mark
         with self._transaction() as db:
             self._ensure(db, source_id)
             db.execute(
-                f"UPDATE sources SET last_error = {m}, last_error_at = {m},"
-                f" consecutive_failures = consecutive_failures + 1 WHERE id = {m}",
-                (reason, iso(at), source_id),
+                f"UPDATE sources SET {assignments.format(m=m)} WHERE id = {m}", (*args, source_id)
             )
 
     def save_published_digest(self, feed_id: str, digest: str) -> None:
