@@ -3,9 +3,11 @@ pipeline, where candidates are built, in the store's repair migration and in the
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import re
+import weakref
 from collections.abc import Mapping
 from datetime import datetime
 from types import MappingProxyType
@@ -61,11 +63,29 @@ def scrub(value: T) -> T:
 # values that hold no text, passed over at once (the renderers scrub every story per format)
 _ATOMS: frozenset[type] = frozenset({int, float, bool, type(None), datetime, bytes})
 _FIELDS: dict[type, tuple[str, ...]] = {}  # each dataclass's field names, looked up once
-# frozen dataclasses found safe lately, by identity (held, so that an id is not reused while
-# it is here): the renderers scrub the same stories and the same feed description (with
-# every source of an aggregate) once per format, and a second look is one lookup
-_SAFE: dict[int, object] = {}
-_SAFE_LIMIT = 4096
+# frozen dataclasses found safe, by identity, for as long as they live: the renderers scrub
+# the same stories and the same feed description (with every source of an aggregate) once per
+# format and per archive page, and a second look is one lookup. Weak references, so that the
+# marks cost no memory once a feed is written and scrubbing stays proportional to the stories
+# that enter, however many a publish renders.
+_SAFE: dict[int, weakref.ref[Any]] = {}
+
+
+def _forget(key: int, mark: weakref.ref[Any]) -> None:
+    if _SAFE.get(key) is mark:
+        del _SAFE[key]
+
+
+def _mark_safe(value: Any) -> None:
+    key = id(value)
+    # a class without weak references (slots) is looked at again next time
+    with contextlib.suppress(TypeError):
+        _SAFE[key] = weakref.ref(value, functools.partial(_forget, key))
+
+
+def _is_marked(value: Any) -> bool:
+    mark = _SAFE.get(id(value))
+    return mark is not None and mark() is value
 
 
 def _scrub(value: Any) -> Any:
@@ -74,7 +94,7 @@ def _scrub(value: Any) -> Any:
         return value if is_xml_safe(value) else strip_controls(value)
     if kind in _ATOMS:
         return value
-    if _SAFE.get(id(value)) is value:
+    if _is_marked(value):
         return value
     names = _FIELDS.get(kind)
     if names is None and dataclasses.is_dataclass(kind):
@@ -83,15 +103,21 @@ def _scrub(value: Any) -> Any:
         changes = {}
         for name in names:
             old = getattr(value, name)
-            new = _scrub(old)
+            field_kind = type(old)
+            if field_kind is str:  # the common fields, without a call of _scrub each
+                if is_xml_safe(old):
+                    continue
+                new = strip_controls(old)
+            elif field_kind in _ATOMS:
+                continue
+            else:
+                new = _scrub(old)
             if new is not old:
                 changes[name] = new
         if changes:
             return dataclasses.replace(value, **changes)
         if kind.__dataclass_params__.frozen:
-            if len(_SAFE) >= _SAFE_LIMIT:
-                _SAFE.clear()  # (dropping the oldest one by one costs more than it saves)
-            _SAFE[id(value)] = value
+            _mark_safe(value)
         return value
     if isinstance(value, str):  # a subclass of str
         return value if is_xml_safe(value) else strip_controls(value)
