@@ -345,8 +345,10 @@ def remove_leftovers(folder: Path) -> None:
         return
     for place, _, names in os.walk(folder):
         for name in names:
+            if not is_temporary(name):
+                continue
             leftover = Path(place) / name
-            if is_temporary(name) and not leftover.is_symlink():
+            if not leftover.is_symlink():
                 with contextlib.suppress(OSError):
                     leftover.unlink()
 
