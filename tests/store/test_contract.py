@@ -140,6 +140,27 @@ def test_archive_pages_are_frozen_and_kept_in_an_unbroken_run(store: Store) -> N
     store.save_archived_page("f", 3, page("urn:3"), NOW)  # page 2 missing: 3 is not shown
     assert store.archived_pages("f") == [page("urn:1", "urn:2")]
     assert store.archived_pages("g") == []
+    assert store.archived_page_ids("f") == [["urn:1", "urn:2"]]
+    assert store.archived_page_ids("g") == []
+    assert store.archived_page("f", 1) == page("urn:1", "urn:2")
+    assert store.archived_page("f", 2) is None
+
+
+def test_archive_page_ids_come_in_page_order_whatever_the_text_holds(store: Store) -> None:
+    # ids with characters JSON escapes, and summaries that look like the stored layout
+    odd = ['urn:"quoted"', "urn:back\\slash", "urn:ü"]
+    tricky = '{"id": "urn:fake", "entry": {"id": "urn:fake"'
+    for number in range(1, 40):
+        ids = [f"urn:{number}:{k}" for k in range(3)] + (odd if number == 7 else [])
+        stories = [
+            Story(i, make_entry(i, summary=tricky), (make_entry(i + "b", "b"),), NOW) for i in ids
+        ]
+        store.save_archived_page("f", number, stories, NOW)
+    pages = store.archived_page_ids("f")
+    assert pages == [[s.id for s in page] for page in store.archived_pages("f")]
+    assert len(pages) == 39
+    assert pages[6][3:] == odd
+    assert pages[38] == ["urn:39:0", "urn:39:1", "urn:39:2"]
 
 
 def test_feed_totals_are_kept_per_feed_and_replaced_whole(state: str, store: Store) -> None:

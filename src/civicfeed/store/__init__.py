@@ -148,6 +148,15 @@ class Store(Protocol):
         """The feed's complete archive pages, oldest first, as they were when complete."""
         ...
 
+    def archived_page_ids(self, feed_id: str) -> list[list[str]]:
+        """The ids of the stories of each page of ``archived_pages``, in their order,
+        without decoding the stories."""
+        ...
+
+    def archived_page(self, feed_id: str, number: int) -> list[Story] | None:
+        """Page ``number`` (from 1) of ``archived_pages``; None if it is not stored."""
+        ...
+
     def output_files(self) -> list[OutputFile]:
         """Every published file stored, sorted by name, without its data: one statement,
         so the list is one committed state of the outputs."""

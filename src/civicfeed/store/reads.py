@@ -5,6 +5,7 @@ into records are the same for all."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -142,6 +143,60 @@ class Reads:
                 break  # pages are kept in an unbroken run from 1
             pages.append([story_from(raw) for raw in json.loads(stories)])
         return pages
+
+    def archived_page_ids(self, feed_id: str) -> list[list[str]]:
+        """The ids of the stories of each page ``archived_pages`` gives, in their order,
+        without decoding the stories; read a few pages at a time."""
+        rows = self._read(
+            f"SELECT number FROM archive_pages WHERE feed_id = {self._MARK} ORDER BY number",
+            (feed_id,),
+        )
+        numbers = []
+        for expected, (number,) in enumerate(rows, start=1):
+            if number != expected:
+                break  # pages are kept in an unbroken run from 1
+            numbers.append(expected)
+        pages: list[list[str]] = []
+        for start in range(0, len(numbers), _PAGES_AT_ONCE):
+            first, last = numbers[start], numbers[min(start + _PAGES_AT_ONCE, len(numbers)) - 1]
+            found = self._read(
+                "SELECT number, stories FROM archive_pages"
+                f" WHERE feed_id = {self._MARK} AND number BETWEEN {self._MARK} AND {self._MARK}"
+                " ORDER BY number",
+                (feed_id, first, last),
+            )
+            for expected, (number, stories) in enumerate(found, start=first):
+                if number != expected:
+                    return pages  # removed in between (prune): the run ends here
+                pages.append(story_ids(stories))
+        return pages
+
+    def archived_page(self, feed_id: str, number: int) -> list[Story] | None:
+        """One page of ``archived_pages``; None if it is not stored."""
+        rows = self._read(
+            "SELECT stories FROM archive_pages"
+            f" WHERE feed_id = {self._MARK} AND number = {self._MARK}",
+            (feed_id, number),
+        )
+        return [story_from(raw) for raw in json.loads(rows[0][0])] if rows else None
+
+
+# archive pages read at once for their ids (each holds a page of stories as JSON, ~150 KB)
+_PAGES_AT_ONCE = 16
+# a story as the store writes it (json.dumps of records.story_json): an object whose first
+# key is "id" and second "entry". Outside strings only, since a quote inside one is escaped.
+_STORY_ID = re.compile(r'\{"id": "([^"\\]*)", "entry": \{')
+_ENTRY_KEY = '"entry": {'
+
+
+def story_ids(stories: str) -> list[str]:
+    """The ids of an archive page's stories, in order, from its JSON: found by their place
+    in the text where every story is matched (ids without escapes, the store's own layout),
+    else by decoding the whole page."""
+    found = _STORY_ID.findall(stories)
+    if found and len(found) == stories.count(_ENTRY_KEY):
+        return found
+    return [str(raw["id"]) for raw in json.loads(stories)]
 
 
 _SELECT_STATE = (
