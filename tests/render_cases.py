@@ -325,6 +325,27 @@ def content_stories() -> list[dict[str, Any]]:
     ]
 
 
+def content_summaries() -> list[dict[str, Any]]:
+    """Articles with summaries of every shape: the summary is then written as plain text."""
+    summaries = (
+        "Nur Text ohne Auszeichnung",
+        "<p>  viel   Leerraum \n\n und <br>Umbruch </p>  Ende",
+        "<p>kaputt <b>nicht geschlossen<p>&nbsp;&unknown; &#169; &notit; &amp;amp;",
+        "<!-- Kommentar --><script>x()</script><style>p {}</style>Text",
+        "a &lt; b &gt; c, 1 < 2 > 0, <a href='x' title=\"a>b\">Ver<i>weis</i></a>",
+        "<p>Absatz</p><p>Absatz</p><ul><li>Eins</li><li>Zwei</li></ul>",
+        "<![CDATA[ roh ]]> <?php echo 1; ?> Ende",
+        "&#x1F389; &#0; &#xD800; &#55296; &#x110000; &euro &auml; &AElig",
+        "<P CLASS=x>Groß</P><BR/>geschrieben<img src=x alt='Bild'>",
+        "\u00a0\u2003\u3000Leer\u00a0zeichen\u200b",
+        "",
+    )
+    return [
+        raw_story(raw_entry(n, summary=summary, content=f"<p>Artikel {n}</p>"))
+        for n, summary in enumerate(summaries, start=1)
+    ]
+
+
 def archived(number: int | None, newest: int, *, base: bool) -> dict[str, Any]:
     info = source_info(hub="https://hub.example.org/")
     return {
@@ -368,6 +389,13 @@ def generated() -> dict[str, dict[str, Any]]:
             "stories": [raw_story(raw_entry(n, link=None)) for n in range(1, 4)],
         },
         "content": {"info": source_info(), "stories": content_stories()},
+        "content-summaries": {"info": source_info(), "stories": content_summaries()},
+        "content-summaries-aggregate": {
+            "info": aggregate_info(),
+            "stories": [
+                raw_story(story["entry"], raw_entry(1, "kreis")) for story in content_summaries()
+            ],
+        },
         "unsafe-characters": {
             "info": source_info(
                 title=f"Stadt{UNSAFE} & <Co>",
