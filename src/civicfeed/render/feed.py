@@ -1,18 +1,20 @@
-"""RSS 2.0 and Atom 1.0 with feedgen (the only module that uses it).
+"""RSS 2.0 and Atom 1.0, written directly as text.
 
-feedgen writes the documents; what it cannot express (the stylesheet instruction, hub and
-archive links, atom:source with an id) is added to its output with lxml. Output depends only
-on the stories: the feed's updated / lastBuildDate is the newest change among its entries,
-never the clock, so an unchanged feed renders to identical bytes.
+One pass over the stories writes each document: every text and attribute value goes through
+``_text`` or ``_attr`` (the escaping lxml's serialiser applies, so the bytes are the same as
+when the documents were built as trees), and the renderers' last guard, ``scrub``, has made
+every string XML-safe before. The documents were once built with feedgen, whose output was
+parsed again with lxml to add what feedgen cannot express (the stylesheet instruction, hub and
+archive links, atom:source with an id) and serialised a second time: three passes over every
+story where one suffices. Output depends only on the stories: the feed's updated /
+lastBuildDate is the newest change among its entries, never the clock, so an unchanged feed
+renders to identical bytes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import tzinfo
-
-from feedgen.feed import FeedGenerator
-from lxml import etree
+from datetime import datetime, tzinfo
 
 from .. import __version__
 from ..dedup import Story
@@ -24,73 +26,186 @@ __all__ = ["STYLESHEET_NAME", "render_atom", "render_rss"]
 STYLESHEET_NAME = "feed.xsl"
 ATOM = "http://www.w3.org/2005/Atom"
 ARCHIVE_NS = "http://purl.org/syndication/history/1.0"
+CONTENT_NS = "http://purl.org/rss/1.0/modules/content/"
+RSS_DOCS = "http://www.rssboard.org/rss-specification"
+
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_ARCHIVE_MARKER = f'<fh:archive xmlns:fh="{ARCHIVE_NS}"/>'
+
+
+def _text(value: str) -> str:
+    """Character data: what lxml escapes in text (a carriage return would not survive a
+    parser's line-end normalisation as itself)."""
+    if "&" in value:
+        value = value.replace("&", "&amp;")
+    if "<" in value:
+        value = value.replace("<", "&lt;")
+    if ">" in value:
+        value = value.replace(">", "&gt;")
+    if "\r" in value:
+        value = value.replace("\r", "&#13;")
+    return value
+
+
+def _attr(value: str) -> str:
+    """An attribute value in double quotes: what lxml escapes there (white space other than
+    the space as references, which attribute-value normalisation would otherwise turn into
+    spaces)."""
+    value = _text(value)
+    if '"' in value:
+        value = value.replace('"', "&quot;")
+    if "\n" in value:
+        value = value.replace("\n", "&#10;")
+    if "\t" in value:
+        value = value.replace("\t", "&#9;")
+    return value
+
+
+def _element(indent: str, tag: str, text: str, attributes: str = "") -> str:
+    """One element with text on its own line (empty: the empty-element tag)."""
+    if not text:
+        return f"{indent}<{tag}{attributes}/>\n"
+    return f"{indent}<{tag}{attributes}>{_text(text)}</{tag}>\n"
+
+
+def rfc822(moment: datetime) -> str:
+    """RFC 822 (as RFC 2822 writes it) in English whatever the locale: what strftime's
+    ``%a, %d %b %Y %H:%M:%S %z`` writes in the C locale."""
+    offset = moment.utcoffset()
+    zone = ""
+    if offset is not None:
+        seconds = int(offset.total_seconds())
+        sign = "-" if seconds < 0 else "+"
+        hours, rest = divmod(abs(seconds), 3600)
+        minutes, seconds = divmod(rest, 60)
+        zone = f" {sign}{hours:02d}{minutes:02d}" + (f"{seconds:02d}" if seconds else "")
+    return (
+        f"{_DAYS[moment.weekday()]}, {moment.day:02d} {_MONTHS[moment.month - 1]} "
+        f"{moment.year} {moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}{zone}"
+    )
 
 
 def render_rss(
     info: FeedInfo, stories: Sequence[Story], zone: tzinfo, archive: Archive | None = None
 ) -> bytes:
     info, stories = scrub(info), scrub(stories)  # last guard: XML-safe whatever came in
-    document: bytes = _build(info, stories, zone, "rss").rss_str(pretty=False)
-    return _decorate(document, info, stories, archive, "rss")
+    updated = in_zone(feed_updated(stories, info.empty_since), zone)
+    parts = [
+        _head(archive),
+        f'<rss xmlns:atom="{ATOM}" xmlns:content="{CONTENT_NS}" version="2.0">\n',
+        "  <channel>\n",
+        _element("    ", "title", info.title),
+        _element("    ", "link", info.home),
+        _feed_links(info, archive, "rss", "    ", "atom:link"),
+        _element("    ", "description", info.description),
+        f"    <docs>{RSS_DOCS}</docs>\n",
+        "    <generator>civicfeed</generator>\n",
+    ]
+    if info.language:
+        parts.append(_element("    ", "language", info.language))
+    parts.append(f"    <lastBuildDate>{rfc822(updated)}</lastBuildDate>\n")
+    for story in stories:
+        _rss_item(parts, info, story, zone)
+    parts.append("  </channel>\n</rss>\n")
+    return "".join(parts).encode("utf-8")
+
+
+def _rss_item(parts: list[str], info: FeedInfo, story: Story, zone: tzinfo) -> None:
+    entry = story.entry
+    parts.append("    <item>\n")
+    if entry.title:
+        parts.append(_element("      ", "title", entry.title))
+    # an item without a link of its own still stands on its source's page
+    link = entry.link or info.page_of(entry.source_id)
+    if link:
+        parts.append(_element("      ", "link", link))
+    summary = summary_html(info, story)
+    if summary:
+        parts.append(_element("      ", "description", summary))
+        if entry.content:  # the article (follow)
+            parts.append(_element("      ", "content:encoded", entry.content))
+    elif entry.content:  # the article alone is the description
+        parts.append(_element("      ", "description", entry.content))
+    if story.id:
+        parts.append(_element("      ", "guid", story.id, ' isPermaLink="false"'))
+    parts.append(f"      <pubDate>{rfc822(in_zone(entry.published, zone))}</pubDate>\n")
+    ref = info.sources.get(entry.source_id)
+    if info.aggregate and ref is not None:
+        url = ref.rss_url or ref.page
+        parts.append(_element("      ", "source", ref.title, f' url="{_attr(url)}"'))
+    parts.append("    </item>\n")
 
 
 def render_atom(
     info: FeedInfo, stories: Sequence[Story], zone: tzinfo, archive: Archive | None = None
 ) -> bytes:
     info, stories = scrub(info), scrub(stories)  # last guard: XML-safe whatever came in
-    document: bytes = _build(info, stories, zone, "atom").atom_str(pretty=False)
-    return _decorate(document, info, stories, archive, "atom")
-
-
-def _build(info: FeedInfo, stories: Sequence[Story], zone: tzinfo, kind: str) -> FeedGenerator:
-    fg = FeedGenerator()
-    fg.id(info.atom_id)
-    fg.title(info.title)
-    fg.description(info.description)
-    fg.subtitle(info.description)
-    fg.language(info.language)
-    fg.author({"name": info.title})
-    fg.generator("civicfeed", __version__)
     updated = in_zone(feed_updated(stories, info.empty_since), zone)
-    fg.updated(updated)
-    fg.lastBuildDate(updated)
-    if kind == "atom":
-        fg.link(href=info.home, rel="alternate", type="text/html")
-    else:
-        fg.link(href=info.home, rel="alternate")
+    lang = f' xml:lang="{_attr(info.language)}"' if info.language else ""
+    parts = [
+        _head(archive),
+        f'<feed xmlns="{ATOM}"{lang}>\n',
+        _element("  ", "id", info.atom_id),
+        _element("  ", "title", info.title),
+        f"  <updated>{updated.isoformat()}</updated>\n",
+    ]
+    if info.title:
+        parts.append(f"  <author>\n{_element('    ', 'name', info.title)}  </author>\n")
+    parts.append(f'  <link href="{_attr(info.home)}" rel="alternate" type="text/html"/>\n')
+    parts.append(_feed_links(info, archive, "atom", "  ", "link"))
+    parts.append(f'  <generator version="{_attr(__version__)}">civicfeed</generator>\n')
+    if info.description:
+        parts.append(_element("  ", "subtitle", info.description))
     for story in stories:
-        _add(fg, info, story, zone)
-    return fg
+        _atom_entry(parts, info, story, zone)
+    parts.append("</feed>\n")
+    return "".join(parts).encode("utf-8")
 
 
-def _add(fg: FeedGenerator, info: FeedInfo, story: Story, zone: tzinfo) -> None:
+def _atom_entry(parts: list[str], info: FeedInfo, story: Story, zone: tzinfo) -> None:
     entry = story.entry
-    fe = fg.add_entry(order="append")
-    fe.id(story.id)
-    fe.guid(story.id, permalink=False)
-    fe.title(entry.title)
+    parts.append("  <entry>\n")
+    parts.append(_element("    ", "id", story.id))
+    parts.append(_element("    ", "title", entry.title))
+    parts.append(f"    <updated>{in_zone(entry_updated(story), zone).isoformat()}</updated>\n")
+    if entry.content:  # the article (follow)
+        parts.append(_element("    ", "content", entry.content, ' type="html"'))
     # Atom wants a link or content in every entry; an item without a link of its own still
     # stands on its source's page
-    fe.link(href=entry.link or info.page_of(entry.source_id), rel="alternate")
+    parts.append(f'    <link href="{_attr(entry.link or info.page_of(entry.source_id))}"/>\n')
     summary = summary_html(info, story)
     if summary:
-        fe.summary(summary, type="html")  # also the RSS <description>
-    if entry.content:  # the article (follow): Atom <content>, RSS <content:encoded>
-        fe.content(entry.content, type="html")
-    fe.published(in_zone(entry.published, zone))
-    fe.pubDate(in_zone(entry.published, zone))
-    fe.updated(in_zone(entry_updated(story), zone))
+        parts.append(_element("    ", "summary", summary, ' type="html"'))
+    parts.append(f"    <published>{in_zone(entry.published, zone).isoformat()}</published>\n")
     ref = info.sources.get(entry.source_id)
-    if info.aggregate and ref is not None:
-        fe.source(url=ref.rss_url or ref.page, title=ref.title)  # RSS <source>
+    if info.aggregate and ref is not None:  # which of our sources published it
+        parts.append("    <source>\n")
+        parts.append(_element("      ", "id", ref.atom_id))
+        parts.append(_element("      ", "title", ref.title))
+        parts.append(f'      <link rel="alternate" href="{_attr(ref.page)}"/>\n')
+        if ref.atom_url:
+            parts.append(
+                f'      <link rel="self" href="{_attr(ref.atom_url)}"'
+                ' type="application/atom+xml"/>\n'
+            )
+        parts.append("    </source>\n")
+    parts.append("  </entry>\n")
 
 
-def _decorate(
-    document: bytes, info: FeedInfo, stories: Sequence[Story], archive: Archive | None, kind: str
-) -> bytes:
-    root = etree.fromstring(document)
-    parent = root if kind == "atom" else root.find("channel")
-    assert parent is not None
+def _head(archive: Archive | None) -> str:
+    href = (
+        STYLESHEET_NAME if archive is None or archive.number is None else f"../../{STYLESHEET_NAME}"
+    )
+    return (
+        "<?xml version='1.0' encoding='UTF-8'?>\n"
+        f'<?xml-stylesheet type="text/xsl" href="{href}"?>\n'
+    )
+
+
+def _feed_links(info: FeedInfo, archive: Archive | None, kind: str, indent: str, tag: str) -> str:
+    """After the feed's own link: the archive marker (RFC 5005), then the links to itself,
+    to the hub and to the rest of the archive."""
     links: list[tuple[str, str, str | None]] = []
     own = _own_url(info, archive, kind)
     if own:
@@ -99,29 +214,13 @@ def _decorate(
         links.append(("hub", info.hub, None))
     for rel, href in archive.links(info, kind) if archive else []:
         links.append((rel, href, f"application/{kind}+xml"))
-    anchor = _anchor(parent, kind)
-    for rel, href, media in reversed(links):
-        link = etree.Element(f"{{{ATOM}}}link", nsmap=None if kind == "atom" else {"atom": ATOM})
-        link.set("href", href)
-        link.set("rel", rel)
-        if media:
-            link.set("type", media)
-        anchor.addnext(link)
+    lines = []
     if archive is not None and archive.number is not None:
-        marker = etree.Element(f"{{{ARCHIVE_NS}}}archive", nsmap={"fh": ARCHIVE_NS})
-        anchor.addnext(marker)
-    if kind == "atom" and info.aggregate:
-        _atom_sources(root, info, stories)
-    etree.indent(root, space="  ")
-    body = etree.tostring(root, encoding="UTF-8", xml_declaration=False)
-    href = (
-        STYLESHEET_NAME if archive is None or archive.number is None else f"../../{STYLESHEET_NAME}"
-    )
-    head = (
-        b"<?xml version='1.0' encoding='UTF-8'?>\n"
-        b'<?xml-stylesheet type="text/xsl" href="' + href.encode() + b'"?>\n'
-    )
-    return head + body + b"\n"
+        lines.append(f"{indent}{_ARCHIVE_MARKER}\n")
+    for rel, href, media in links:
+        kind_of = f' type="{media}"' if media else ""
+        lines.append(f'{indent}<{tag} href="{_attr(href)}" rel="{rel}"{kind_of}/>\n')
+    return "".join(lines)
 
 
 def _own_url(info: FeedInfo, archive: Archive | None, kind: str) -> str | None:
@@ -130,33 +229,3 @@ def _own_url(info: FeedInfo, archive: Archive | None, kind: str) -> str | None:
     if archive is None or archive.number is None:
         return info.self_url(kind)
     return info.url(archive.name(info.id, kind, archive.number))
-
-
-def _anchor(parent: etree._Element, kind: str) -> etree._Element:
-    """The element after which feed-level links go: the last existing link, or the title."""
-    tag = f"{{{ATOM}}}link" if kind == "atom" else "link"
-    found = parent.findall(tag) or parent.findall(f"{{{ATOM}}}title") or parent.findall("title")
-    return found[-1]
-
-
-def _atom_sources(root: etree._Element, info: FeedInfo, stories: Sequence[Story]) -> None:
-    """atom:source for every entry of an aggregate: which of our sources published it."""
-    entries = root.findall(f"{{{ATOM}}}entry")
-    for element, story in zip(entries, stories, strict=True):
-        for old in element.findall(f"{{{ATOM}}}source"):
-            element.remove(old)
-        ref = info.sources.get(story.entry.source_id)
-        if ref is None:
-            continue
-        source = etree.SubElement(element, f"{{{ATOM}}}source")
-        etree.SubElement(source, f"{{{ATOM}}}id").text = ref.atom_id
-        etree.SubElement(source, f"{{{ATOM}}}title").text = ref.title
-        etree.SubElement(source, f"{{{ATOM}}}link", rel="alternate", href=ref.page)
-        if ref.atom_url:
-            etree.SubElement(
-                source,
-                f"{{{ATOM}}}link",
-                rel="self",
-                href=ref.atom_url,
-                type="application/atom+xml",
-            )
