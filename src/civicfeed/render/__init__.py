@@ -1,5 +1,5 @@
-"""Render: stories -> documents (bytes). RSS 2.0 and Atom 1.0 through feedgen, JSON Feed 1.1,
-OPML, and HTML pages for people. Every renderer is a pure function of its arguments."""
+"""Render: stories -> documents (bytes). RSS 2.0 and Atom 1.0 (written directly), JSON Feed
+1.1, OPML, and HTML pages for people. Every renderer is a pure function of its arguments."""
 
 from __future__ import annotations
 
