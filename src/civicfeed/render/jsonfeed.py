@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from datetime import tzinfo
 from typing import Any
@@ -37,10 +38,34 @@ def render_json(info: FeedInfo, stories: Sequence[Story], zone: tzinfo) -> bytes
     return (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
 
 
+# a start or end tag whose end is unambiguous: a name, then attributes whose quoted values
+# hold no angle brackets (possessive: linear whatever the text)
+_TAG = re.compile(
+    r"""</?[A-Za-z][^<>"'=]*+(?:=\s*+(?:"[^"<>]*+"|'[^'<>]*+'|[^<>"'\s=]*+)[^<>"'=]*+)*+>"""
+)
+# elements whose content is not markup, or that an HTML parser moves about
+_SPECIAL = re.compile(
+    r"<\s*/?\s*(?:script|style|xmp|plaintext|textarea|title|iframe|noembed|noframes|noscript"
+    r"|html|head|body|frameset|frame|meta|link|base)\b",
+    re.IGNORECASE,
+)
+
+
 def _text(fragment: str) -> str:
-    return " ".join(
-        lxml.html.fragment_fromstring(fragment, create_parent="div").text_content().split()
-    )
+    """The text of an HTML fragment, its white space collapsed. Summaries are sanitised HTML,
+    whose tags are plain: those are taken out directly; anything that needs an HTML parser's
+    judgement (entities, comments, stray angle brackets, script) is parsed by lxml."""
+    if _SPECIAL.search(fragment) is None:
+        text = _TAG.sub("", fragment)
+        if "<" not in text and ">" not in text and "&" not in text:
+            return " ".join(text.split())
+    try:
+        parsed = lxml.html.fragment_fromstring(fragment, create_parent="div")
+    except (AssertionError, lxml.etree.ParserError):
+        # it started with <html> and so was read as a document, one without a body: its
+        # text as the content of one
+        parsed = lxml.html.document_fromstring(f"<html><body>{fragment}</body></html>")
+    return " ".join(parsed.text_content().split())
 
 
 def _item(info: FeedInfo, story: Story, zone: tzinfo) -> dict[str, Any]:
