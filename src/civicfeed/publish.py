@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import marshal
+import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from urllib.parse import urlsplit
@@ -35,8 +37,8 @@ from .render import (
     stylesheet,
 )
 from .render.model import EPOCH
-from .store import Store
-from .write import Output, open_output
+from .store import Store, open_store
+from .write import FolderOutput, Output, open_output
 
 __all__ = [
     "FeedSpec",
@@ -199,10 +201,11 @@ class Publisher:
         output.begin()
         states = store.source_states()  # one read, not one per source
         specs = feed_specs(config, states)
-        zone = f"{config.timezone}|{config.dedup_window}"
+        zone = _zone(config)
         totals = store.feed_totals()
         site_due = not quiet or feeds is not None
         only = None if feeds is None else set(feeds)
+        due: list[FeedSpec] = []
         for spec in specs:
             if only is not None and spec.info.id not in only:
                 continue
@@ -217,41 +220,19 @@ class Publisher:
                     stories = self._stories(store, spec)
                     site_due |= self._summarise(store, spec, stories, totals)
                 continue
-            stories = self._stories(store, spec)
-            pending = None if stories or spec.info.aggregate else _never_fetched(store, spec)
-            if pending is not None:  # no file until there is something true to say
-                site_due = True
+            due.append(spec)
+        pooled = _pooled(config, output, due, totals)
+        for spec in due:
+            if spec.info.id in pooled.feeds:
                 continue
-            archived = store.archived_page_ids(spec.info.id)  # ids only: decoded if rendered
-            frozen = len(archived)
-            current, fresh = _paging(stories, spec.max_entries, archived)
-            for number, page in enumerate(fresh, start=frozen + 1):
-                # complete: its stories and their order never change again
-                store.save_archived_page(spec.info.id, number, page, clock.now())
-            pages = frozen + len(fresh)
-            site_due |= self._summarise(store, spec, stories, totals)
-            if not stories:  # dated when first written, not 1970
-                now = clock.now()
-                spec = replace(spec, info=replace(spec.info, empty_since=now))
-            digest = _digest(spec, stories, zone, pages)
-            before = store.published_digest(spec.info.id)
-            if digest == before and all(output.exists(name) for name in _file_names(spec, pages)):
-                continue  # rendered from exactly these stories before, and still there
-            site_due |= (before or "").partition(":")[0] != _describe(spec, zone)
-            failures = len(errors)
-            kept = _kept_pages(spec, before, zone, pages, output)
-            feed_changed: list[str] = []
-            try:
-                page_of = _pages_of(store, spec.info.id, frozen, fresh)
-                for group in self._render(spec, current, pages, page_of, kept):
-                    feed_changed += self._write(group, written, errors, output)
-            except Exception as exc:  # one feed that cannot be rendered must not stop the rest
-                errors.append(f"feed {spec.info.id} cannot be rendered: {_reason(exc)}")
-                continue
-            if len(errors) == failures:
-                digests.append((spec.info.id, digest))
-            if any(name.startswith(spec.info.id + ".") for name in feed_changed):
-                changed.append(spec.info.id)
+            done = self._publish_feed(store, spec, zone, output, totals, _saver(store, spec))
+            site_due |= self._take(done, store, totals, written, errors, changed, digests)
+        for done in pooled.results():
+            site_due |= self._take(done, store, totals, written, errors, changed, digests)
+        for spec in due:  # what the workers could not do is done here
+            if spec.info.id in pooled.failed:
+                done = self._publish_feed(store, spec, zone, output, totals, _saver(store, spec))
+                site_due |= self._take(done, store, totals, written, errors, changed, digests)
         if site:
             self._write([(STYLESHEET_NAME, stylesheet())], written, errors, output)
         if site and (site_due or not self._site_current(output)):
@@ -266,6 +247,87 @@ class Publisher:
         if affected is None and site:
             self._remove_gone(store, specs, errors, output)
         return PublishReport(tuple(written), tuple(errors), tuple(changed))
+
+    def _publish_feed(
+        self,
+        store: Store,
+        spec: FeedSpec,
+        zone: str,
+        output: Output,
+        totals: Mapping[str, FeedTotals],
+        save_page: Callable[[int, Sequence[Story]], None],
+    ) -> _Published:
+        """Render and write one feed whose stories may have changed. The archive pages it
+        completes go to ``save_page`` before anything is rendered; its totals (where they
+        differ from ``totals``) and its digest come back, to be saved by the caller (the
+        digest once the files are flushed)."""
+        feed = spec.info.id
+        stories = self._stories(store, spec)
+        pending = None if stories or spec.info.aggregate else _never_fetched(store, spec)
+        if pending is not None:  # no file until there is something true to say
+            return _Published(feed, site_due=True)
+        archived = store.archived_page_ids(feed)  # ids only: a page is decoded if rendered
+        frozen = len(archived)
+        current, fresh = _paging(stories, spec.max_entries, archived)
+        del archived
+        for number, page in enumerate(fresh, start=frozen + 1):
+            save_page(number, page)  # complete: its stories and their order never change again
+        pages = frozen + len(fresh)
+        counted = feed_totals(feed, stories)
+        made = None if totals.get(feed) == counted else counted
+        if not stories:  # dated when first written, not 1970
+            now = clock.now()
+            spec = replace(spec, info=replace(spec.info, empty_since=now))
+        digest = _digest(spec, stories, zone, pages)
+        del stories
+        before = store.published_digest(feed)
+        if digest == before and all(output.exists(name) for name in _file_names(spec, pages)):
+            return _Published(feed, totals=made)  # rendered from exactly these before
+        redescribed = (before or "").partition(":")[0] != _describe(spec, zone)
+        written: list[str] = []
+        errors: list[str] = []
+        kept = _kept_pages(spec, before, zone, pages, output)
+        try:
+            page_of = _pages_of(store, feed, frozen, fresh)
+            for group in self._render(spec, current, pages, page_of, kept):
+                self._write(group, written, errors, output)
+        except Exception as exc:  # one feed that cannot be rendered must not stop the rest
+            errors.append(f"feed {feed} cannot be rendered: {_reason(exc)}")
+            return _Published(feed, made, None, redescribed, tuple(written), tuple(errors))
+        return _Published(
+            feed,
+            made,
+            None if errors else digest,
+            redescribed,
+            tuple(written),
+            tuple(errors),
+            any(name.startswith(feed + ".") for name in written),
+        )
+
+    def _take(
+        self,
+        done: _Published,
+        store: Store,
+        totals: dict[str, FeedTotals],
+        written: list[str],
+        errors: list[str],
+        changed: list[str],
+        digests: list[tuple[str, str]],
+    ) -> bool:
+        """A feed's publishing recorded: its totals saved where they changed, its digest
+        kept for after the flush; whether the index is due."""
+        for number, page in done.pages:
+            store.save_archived_page(done.feed_id, number, page, clock.now())
+        if done.totals is not None and totals.get(done.feed_id) != done.totals:
+            store.save_feed_totals(done.totals)
+            totals[done.feed_id] = done.totals
+        written += done.written
+        errors += done.errors
+        if done.digest is not None:
+            digests.append((done.feed_id, done.digest))
+        if done.changed:
+            changed.append(done.feed_id)
+        return done.site_due or done.redescribed or done.totals is not None
 
     def _still_published(self, store: Store, spec: FeedSpec, zone: str, output: Output) -> bool:
         """Whether the feed's stored digest was made from this very description (its stories
@@ -417,6 +479,120 @@ class Publisher:
             except WriteError as exc:
                 errors.append(str(exc))
         return changed
+
+
+@dataclass(frozen=True)
+class _Published:
+    """What publishing one feed did, for the publish to record (see ``Publisher._take``)."""
+
+    feed_id: str
+    totals: FeedTotals | None = None  # its totals, where they changed
+    digest: str | None = None  # to be saved once its files are flushed
+    redescribed: bool = False  # its description changed since it was last published
+    written: tuple[str, ...] = ()
+    errors: tuple[str, ...] = ()
+    changed: bool = False  # its subscription documents changed
+    site_due: bool = False  # waiting for its first fetch
+    pages: tuple[tuple[int, tuple[Story, ...]], ...] = ()  # completed by a worker, to store
+
+
+def _saver(store: Store, spec: FeedSpec) -> Callable[[int, Sequence[Story]], None]:
+    def save(number: int, page: Sequence[Story]) -> None:
+        store.save_archived_page(spec.info.id, number, page, clock.now())
+
+    return save
+
+
+# Rendering the feeds of many sources (the first run) in the worker processes as well, one
+# job per few feeds, while this process renders the aggregates: only into the output folder
+# (the state database is written in one transaction, by this process), and only when there
+# are enough feeds to pay for the jobs.
+POOLED_FROM = 64  # feeds of single sources due at least
+_PER_JOB = 16
+_JOB_SECONDS = 600.0
+
+
+@dataclass
+class _Pooled:
+    """Jobs of feeds given to the workers: ``results`` waits for them; the feeds of a job
+    that failed (a worker that died, ran out of time or raised) go to ``failed``."""
+
+    jobs: list[tuple[list[str], Future[list[_Published]]]] = field(default_factory=list)
+    feeds: frozenset[str] = frozenset()
+    failed: set[str] = field(default_factory=set)
+
+    def results(self) -> Iterator[_Published]:
+        for feed_ids, job in self.jobs:
+            try:
+                done = job.result()
+            except Exception:  # rendered here instead; the job's own files are replaced
+                self.failed.update(feed_ids)
+                continue
+            yield from done
+
+
+def _pooled(
+    config: Config, output: Output, due: Sequence[FeedSpec], totals: Mapping[str, FeedTotals]
+) -> _Pooled:
+    """The feeds of single sources among ``due`` given to the workers, when that pays."""
+    feeds = [spec.info.id for spec in due if not spec.info.aggregate]
+    if (
+        not isinstance(output, FolderOutput)
+        or (os.cpu_count() or 1) < 2
+        or len(feeds) < POOLED_FROM
+    ):
+        return _Pooled()
+    from . import work  # the worker processes: only for a publish this large
+
+    pooled = _Pooled(feeds=frozenset(feeds))
+    for start in range(0, len(feeds), _PER_JOB):
+        chunk = feeds[start : start + _PER_JOB]
+        known = {feed: totals[feed] for feed in chunk if feed in totals}
+        try:
+            job = work.schedule(_publish_in_worker, config, chunk, known, seconds=_JOB_SECONDS)
+        except Exception:  # no workers: this process renders them
+            pooled.failed.update(chunk)
+            continue
+        pooled.jobs.append((chunk, job))
+    return pooled
+
+
+def _publish_in_worker(
+    config: Config, feed_ids: Sequence[str], totals: Mapping[str, FeedTotals]
+) -> list[_Published]:
+    """A job of ``_pooled``, in a worker process: the feeds rendered and written into the
+    output folder (each file flushed, and the folders, before the job returns), from the
+    store opened read-only; the archive pages they completed come back to be stored."""
+    store = open_store(config.state, read_only=True)
+    try:
+        publisher = Publisher(config)
+        specs = {spec.info.id: spec for spec in feed_specs(config, store.source_states())}
+        output = FolderOutput(config.output)
+        results = []
+        for feed_id in feed_ids:
+            pages: list[tuple[int, tuple[Story, ...]]] = []
+            done = publisher._publish_feed(
+                store, specs[feed_id], _zone(config), output, totals, _collector(pages)
+            )
+            results.append(replace(done, pages=tuple(pages)))
+        output.flush()
+        return results
+    finally:
+        store.close()
+
+
+def _collector(
+    pages: list[tuple[int, tuple[Story, ...]]],
+) -> Callable[[int, Sequence[Story]], None]:
+    def keep(number: int, page: Sequence[Story]) -> None:
+        pages.append((number, tuple(page)))
+
+    return keep
+
+
+def _zone(config: Config) -> str:
+    """What of the configuration, beside a feed's description, its files depend on."""
+    return f"{config.timezone}|{config.dedup_window}"
 
 
 # how often the index is rendered again at most when other processes keep changing totals

@@ -28,7 +28,7 @@ from pebble import ProcessExpired, ProcessPool
 
 from .errors import WorkError
 
-__all__ = ["MEMORY_LIMIT", "close", "run", "warm_up"]
+__all__ = ["MEMORY_LIMIT", "close", "run", "schedule", "warm_up"]
 
 T = TypeVar("T")
 
@@ -89,6 +89,12 @@ async def run(function: Callable[..., T], *args: Any, seconds: float, what: str)
         raise WorkError(f"{what} needed more than {MEMORY_LIMIT // 2**30} GiB; abandoned") from None
     except ProcessExpired as exc:
         raise WorkError(f"{what} ended its worker ({exc}); abandoned") from None
+
+
+def schedule(function: Callable[..., T], *args: Any, seconds: float) -> Future[T]:
+    """``function(*args)`` in a worker, for synchronous callers (publishing): its future,
+    which fails as pebble says (a time limit of ``seconds`` once started, a dead worker)."""
+    return _get()[0].schedule(function, args=args, timeout=seconds)
 
 
 async def warm_up() -> None:
