@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import feedparser
 import lxml.html
 import pytest
 from hypothesis import given, settings
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from civicfeed.render import jsonfeed
+from civicfeed.xmlsafe import strip_controls
 from figures import record
 from render_cases import FILES, case_dirs, generated, load, render_case
 
@@ -83,3 +85,46 @@ def test_plain_text_of_sanitised_summaries_needs_no_parser(monkeypatch: pytest.M
     monkeypatch.setattr(jsonfeed.lxml.html, "fragment_fromstring", no_parser)
     summary = '<p>Die <b>Stadt</b> informiert.</p><p><a href="https://x.example/?a=1">Mehr</a></p>'
     assert jsonfeed._text(summary) == "Die Stadt informiert.Mehr"
+
+
+ATOM = "{http://www.w3.org/2005/Atom}"
+TEXT = st.text(st.characters(codec="utf-8") | st.sampled_from("&<>\"'\r\n\t]]>"), max_size=20)
+
+
+@settings(max_examples=int(os.environ.get("CIVICFEED_FUZZ_EXAMPLES", "200")), deadline=None)
+@given(title=TEXT, summary=TEXT, link=TEXT, content=TEXT, home=TEXT, source=TEXT)
+def test_any_text_is_written_as_itself(
+    title: str, summary: str, link: str, content: str, home: str, source: str
+) -> None:
+    # the writer escapes every text and attribute: whatever the strings, both documents
+    # parse, and each string reads back as written (less what XML cannot carry at all)
+    case = load(CASES[0])
+    story = case["stories"][0]
+    story["entry"].update(title=title or "T", summary=summary, link=link, content=content)
+    case["info"].update(home=home or "H", title=source or "S", description=source or "D")
+    source_ref = case["info"]["sources"][story["entry"]["source_id"]]
+    source_ref.update(page=link, title=source)
+    case["info"]["aggregate"] = True
+    case["stories"] = [story]
+    rendered = render_case(case)
+    rss = etree.fromstring(rendered["feed.rss"]).find("channel")
+    atom = etree.fromstring(rendered["feed.atom"])
+    assert rss is not None
+    item, entry = rss.find("item"), atom.find(f"{ATOM}entry")
+    assert item is not None
+    assert entry is not None
+    safe = strip_controls
+    assert (item.findtext("title") or "") == (entry.findtext(f"{ATOM}title") or "")
+    assert (entry.findtext(f"{ATOM}title") or "") == safe(title or "T")
+    assert rss.findtext("link") == safe(home or "H")
+    assert atom.find(f"{ATOM}link").get("href") == safe(home or "H")  # type: ignore[union-attr]
+    # (without a link of its own, the entry links to its source's page: here the same text)
+    assert entry.find(f"{ATOM}link").get("href") == safe(link)  # type: ignore[union-attr]
+    assert (item.findtext("link") or "") == safe(link)
+    assert (entry.findtext(f"{ATOM}summary") or "") == safe(summary)
+    assert (entry.findtext(f"{ATOM}content") or "") == safe(content)
+    assert (item.findtext("description") or "") == (safe(summary) or safe(content))
+    assert (entry.findtext(f"{ATOM}source/{ATOM}title") or "") == safe(source)
+    assert (item.findtext("source") or "") == safe(source)
+    assert not feedparser.parse(rendered["feed.rss"]).bozo
+    assert not feedparser.parse(rendered["feed.atom"]).bozo
