@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import copy
 import html
 import re
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import TYPE_CHECKING, cast
+from urllib.parse import urljoin
 
 import lxml.etree
 import lxml.html
+import lxml.html.defs
 from cssselect import SelectorError
 from lxml.cssselect import CSSSelector
 
@@ -52,6 +55,77 @@ def _selector_mistake(exc: Exception) -> str:
 
 def parse_page(fetched: Fetched) -> tuple[lxml.html.HtmlElement, tuple[str, ...]]:
     """Decode and parse a page, with every link made absolute against its URL or <base>."""
+    root, base, warnings = _parse(fetched)
+    if base.href:
+        root.make_links_absolute(base.href, resolve_base_href=False, handle_failures="ignore")
+    root.make_links_absolute(fetched.url, resolve_base_href=False, handle_failures="ignore")
+    return root, warnings
+
+
+@dataclass(frozen=True)
+class _Base:
+    """What the links of a page are resolved against, the way lxml's make_links_absolute
+    resolves them (see parse_page): first the last <base href> as written (if any), then the
+    page's address."""
+
+    url: str
+    href: str | None = None
+
+    def resolve(self, link: str) -> str:
+        return _join(self.url, _join(self.href, link) if self.href else link)
+
+    def absolute_copy(self, element: lxml.html.HtmlElement) -> lxml.html.HtmlElement:
+        """``element`` with the links in it resolved as parse_page resolves them: itself
+        when it holds none, else a copy."""
+        if not any(_linked(e) for e in element.iter(lxml.etree.Element)):
+            return element
+        copied = copy.deepcopy(element)
+        elements = list(copied.iter(lxml.etree.Element))
+        if any(e.tag in _LINKS_ELSEWHERE or "style" in e.attrib for e in elements):
+            # links in CSS, <meta> refreshes, <object> and <param>: lxml's own reading
+            for base in (self.href, self.url):
+                if base:
+                    copied.make_links_absolute(
+                        base, resolve_base_href=False, handle_failures="ignore"
+                    )
+            return copied
+        # elsewhere a link is the whole value of an attribute lxml.html.defs.link_attrs names
+        for found in elements:
+            for name, value in found.attrib.items():
+                if name in _LINK_ATTRIBUTES:
+                    found.set(name, self.resolve(value))
+        return copied
+
+
+# what make_links_absolute looks at: the attributes lxml.html.defs.link_attrs names, styles,
+# and the elements that hold links elsewhere
+_LINK_ATTRIBUTES = frozenset(lxml.html.defs.link_attrs)
+_LINKS_ELSEWHERE = frozenset({"object", "meta", "param", "style"})
+
+
+def _linked(element: lxml.etree._Element) -> bool:
+    return element.tag in _LINKS_ELSEWHERE or any(
+        name in _LINK_ATTRIBUTES or name == "style" for name in element.attrib
+    )
+
+
+def _join(base: str, link: str) -> str:
+    """make_links_absolute's step for one link (it ignores links urljoin cannot read)."""
+    link = link.strip()
+    try:
+        return urljoin(base, link)
+    except ValueError:
+        return link
+
+
+_BASE_TAGS = lxml.etree.XPath(
+    "//base[@href]|//x:base[@href]", namespaces={"x": "http://www.w3.org/1999/xhtml"}
+)
+
+
+def _parse(fetched: Fetched) -> tuple[lxml.html.HtmlElement, _Base, tuple[str, ...]]:
+    """The page parsed, its links as written; the <base href> elements taken out (as
+    make_links_absolute takes them out) and what its links are resolved against."""
     if fetched.content_type in _FEED_TYPES or _FEED_ROOT.match(fetched.content[:4096]):
         raise ExtractError(
             "the document is a feed, not an HTML page: remove 'html:' from the "
@@ -69,10 +143,11 @@ def parse_page(fetched: Fetched) -> tuple[lxml.html.HtmlElement, tuple[str, ...]
     # script and style text is never content, not even inside a title
     for element in list(root.iter("script", "style", "noscript", "template")):
         cast(lxml.html.HtmlElement, element).drop_tree()
-    root.make_links_absolute(  # type: ignore[attr-defined]
-        fetched.url, resolve_base_href=True, handle_failures="ignore"
-    )
-    return root, decoded.warnings
+    href = None
+    for base in cast(list[lxml.html.HtmlElement], _BASE_TAGS(root)):
+        href = base.get("href")
+        base.drop_tree()
+    return root, _Base(fetched.url, href or None), decoded.warnings
 
 
 def extract_html(
@@ -80,11 +155,22 @@ def extract_html(
     rules: HtmlRules,
     date_order: detect.DateOrder | None = None,
     max_items: int = 1000,
+    *,
+    resolve_all_links: bool = False,
 ) -> Extraction:
     """The listing's items. Numeric dates with slashes are read in ``date_order`` (the
     source's), else in the page's language's order; else left to the normaliser. Only the
-    first ``max_items`` are read."""
-    root, warnings = parse_page(fetched)
+    first ``max_items`` are read.
+
+    With an item selector, only the links the items use are made absolute (their link and
+    the links in their summary), as parse_page would make them; detection reads every link
+    of the page, so without one (or with ``resolve_all_links``) the whole page is resolved
+    first. The items are the same either way."""
+    base: _Base | None
+    if rules.item and not resolve_all_links:
+        root, base, warnings = _parse(fetched)
+    else:
+        (root, warnings), base = parse_page(fetched), None
     notes = list(warnings)
     order = date_order or detect.date_order_of(root)
     if rules.item:
@@ -112,7 +198,7 @@ def extract_html(
     items: list[Item] = []
     for position, (node, guess) in enumerate(zip(nodes, guesses, strict=True), start=1):
         try:
-            item = _item(node, rules, order, guess)
+            item = _item(node, rules, order, guess, base)
         except Exception as exc:  # one item that cannot be read never fails its siblings
             notes.append(
                 f"item {position}: could not be read, skipped ({type(exc).__name__}: {exc})"
@@ -157,14 +243,16 @@ def _item(
     rules: HtmlRules,
     order: detect.DateOrder | None,
     guess: detect.Guess | None,
+    base: _Base | None = None,
 ) -> Item | None:
     """One item: by the selectors given; detected items (``guess``) are read by the
-    detection, whose reading any selector given still overrides."""
+    detection, whose reading any selector given still overrides. ``base``: what the links
+    are resolved against, None when the page's links are absolute already."""
     if rules.link:
         anchor = _first(node, rules.link)
     else:
         anchor = guess.link if guess is not None else _first(node, "a[href]")
-    link = _href(anchor) if anchor is not None else None
+    link = _href(anchor, base) if anchor is not None else None
     title_node = _first(node, rules.title) if rules.title else None
     if rules.title:
         title = _text(title_node) if title_node is not None else ""
@@ -184,6 +272,8 @@ def _item(
     summary = None
     if rules.summary:
         summary_node = _first(node, rules.summary)
+        if summary_node is not None and base is not None:
+            summary_node = base.absolute_copy(summary_node)
         summary = _inner_html(summary_node) if summary_node is not None else None
     elif guess is not None:
         exclude = [e for e in (anchor, title_node, guess.title_element) if e is not None]
@@ -200,12 +290,16 @@ def _first(node: lxml.html.HtmlElement, selector: str) -> lxml.html.HtmlElement 
     return found[0] if found else None
 
 
-def _href(element: lxml.html.HtmlElement) -> str | None:
+def _href(element: lxml.html.HtmlElement, base: _Base | None = None) -> str | None:
     href = element.get("href")
     if href is None:  # the element's first link, else the link around it
         inner = _first(element, "a[href]")
         outer = next((a for a in element.iterancestors("a") if a.get("href")), None)
         href = next((a.get("href") for a in (inner, outer) if a is not None), None)
+    elif element.tag == "object":  # lxml reads an <object>'s codebase and data, not its href
+        base = None
+    if href is not None and base is not None:
+        href = base.resolve(href)
     href = (href or "").strip()
     if not href or href.startswith("#") or href.lower().startswith(("javascript:", "mailto:")):
         return None
