@@ -181,3 +181,46 @@ def test_date_case_figures() -> None:
         f"({sum(1 for _, want in cases if want == 'none')} of them no date)",
     )
     assert len(cases) >= 60
+
+
+# pieces of dates (and of what is not one), put together in any order
+_PIECES = [
+    "Feb", "februar", "März", "Sept.", "Mon,", "Sunday", "11", "3", "2019", "19", "th", "ST",
+    ",", ".", "/", "-", ":", " ", "  ", "\xa0", "\t", "14:30", "3:05 PM", "Uhr", "+0100",
+    "GMT", "EST", "Meldung vom", "am", "a", "é", "٣", "2019-02-11", "4.11.19", "11/2/2026",
+]  # fmt: skip
+_DATE_PIECES = st.sampled_from(_PIECES)
+
+
+def _read_as_with_every_pattern(text: str) -> None:
+    from civicfeed.normalise import dates
+
+    everything = dates._PATTERNS
+    for order in ("dmy", "mdy"):
+        reading = dates._read_date.__wrapped__(text, BERLIN, order)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(dates, "_patterns", lambda text: everything)
+            assert dates._read_date.__wrapped__(text, BERLIN, order) == reading, text
+    normalised = dates.unicodedata.normalize("NFC", text).replace("\xa0", " ")
+    assert dates.mentions_date(text) == any(p.search(normalised) for p in everything)
+
+
+_MONTH_NAMED = [
+    "February 11, 2019", "Feb.\t11th,\xa02019 3:00 pm", "Sunday, März 3 2019", "MAI 1ST 2020",
+    "xFeb 11 2019", "Jänner 2, 1999, 10:00 EST", "Dec 31 20199", "feb 1 , 2019", "4.Feb 2019",
+    "11 Feb2019", "3.mai.,2020", "2 Mär 2021", "1st May 2019", "11. 2019",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "text", [text.removeprefix("mdy:").strip() for text, _ in _cases()] + _MONTH_NAMED
+)
+def test_the_patterns_left_out_by_their_hints_could_not_have_matched(text: str) -> None:
+    """The reader skips a pattern where a cheap search shows that it cannot match: its
+    reading is the one with every pattern tried, and so is mentions_date's."""
+    _read_as_with_every_pattern(text)
+
+
+@given(st.lists(_DATE_PIECES, max_size=12).map("".join) | st.text(max_size=60))
+def test_the_patterns_left_out_could_not_have_matched_whatever_the_text(text: str) -> None:
+    _read_as_with_every_pattern(text)

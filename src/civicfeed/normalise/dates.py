@@ -15,6 +15,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 __all__ = ["DateReading", "mentions_date", "parse_date", "plausible", "read_date"]
@@ -153,6 +154,17 @@ _PATTERNS = [
     )
 ]
 _MAX_TEXT = 2000  # a date is near the start of whatever text holds it
+# What a match of the second and third patterns ("11. Februar 2019", "February 11, 2019")
+# must contain: the day and a month name (3 letters at least, followed by no letter), and the
+# year. These patterns try every weekday and month name at every position of the text (most
+# of the reader's time); where their hint finds nothing, they cannot match either.
+_HINTS = {
+    _PATTERNS[1]: re.compile(r"\d\.?\s*[^\W\d_]{3,}\.?,?\s*\d{4}(?!\d)"),
+    _PATTERNS[2]: re.compile(
+        r"[^\W\d_]\.?\s+\d{1,2}(?:st|nd|rd|th)?,?\s+\d{4}(?!\d)", re.IGNORECASE
+    ),
+}
+_DIGIT = re.compile(r"\d")  # every pattern needs one
 
 
 @dataclass(frozen=True)
@@ -178,9 +190,16 @@ def read_date(text: str | None, zone: tzinfo = UTC, order: str = "dmy") -> DateR
     """Like parse_date, with what the text said about its zone and its form."""
     if not text:
         return None
+    return _read_date(text, zone, order)
+
+
+@lru_cache(maxsize=8192)
+def _read_date(text: str, zone: tzinfo, order: str) -> DateReading | None:
+    # cached: a pure function, and dates repeat (a listing's days across the sources of a
+    # region, a feed's items when it is read again after a change)
     text = unicodedata.normalize("NFC", text[:_MAX_TEXT]).replace("\xa0", " ")
     candidates = []
-    for pattern in _PATTERNS:
+    for pattern in _patterns(text):
         for match in pattern.finditer(text):
             value = _build(match, zone, order)
             if value is not None:
@@ -191,6 +210,13 @@ def read_date(text: str | None, zone: tzinfo = UTC, order: str = "dmy") -> DateR
     if not candidates:
         return None
     return min(candidates, key=lambda c: (c[0], c[1]))[2]
+
+
+def _patterns(text: str) -> list[re.Pattern[str]]:
+    """The patterns that can match in ``text``."""
+    if _DIGIT.search(text) is None:
+        return []
+    return [p for p in _PATTERNS if p not in _HINTS or _HINTS[p].search(text) is not None]
 
 
 def _build(match: re.Match[str], zone: tzinfo, order: str = "dmy") -> datetime | None:
@@ -271,4 +297,4 @@ def mentions_date(text: str | None) -> bool:
     if not text:
         return False
     text = unicodedata.normalize("NFC", text[:_MAX_TEXT]).replace("\xa0", " ")
-    return any(pattern.search(text) for pattern in _PATTERNS)
+    return any(pattern.search(text) for pattern in _patterns(text))

@@ -5,7 +5,8 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
-from urllib.parse import unquote, urljoin, urlsplit
+from functools import lru_cache
+from urllib.parse import SplitResult, unquote, urljoin, urlsplit
 
 import nh3
 
@@ -65,23 +66,33 @@ def absolute_link(link: str | None, base: str) -> str | None:
     link = strip_controls(link).strip()
     try:
         absolute = urljoin(base, link)
-        scheme = urlsplit(absolute).scheme.lower()
+        parts = urlsplit(absolute)
     except ValueError:
         return None
-    return absolute if scheme in {"http", "https"} and _requestable(absolute) else None
+    if parts.scheme.lower() not in {"http", "https"}:
+        return None
+    return absolute if _requestable(parts) else None
 
 
-def _requestable(url: str) -> bool:
-    """Whether a request could be made to ``url`` at all: a host that is a valid name (IDNA,
+def _requestable(parts: SplitResult) -> bool:
+    """Whether a request could be made to the URL at all: a host that is a valid name (IDNA,
     so not ``xn--``), a port in range. Anything else is no link."""
     try:
-        parts = urlsplit(url)
         parts.port  # noqa: B018 - raises for a port out of range
         host = parts.hostname
-        if not host or any(c.isspace() for c in host):
-            return False
-        if host.startswith("[") or ":" in host:  # an IPv6 literal: urlsplit checked it
-            return True
+    except ValueError:
+        return False
+    return _valid_host(host)
+
+
+@lru_cache(maxsize=4096)
+def _valid_host(host: str | None) -> bool:
+    # cached: the links of a document mostly share a host or a few
+    if not host or any(c.isspace() for c in host):
+        return False
+    if host.startswith("[") or ":" in host:  # an IPv6 literal: urlsplit checked it
+        return True
+    try:
         host.encode("idna").decode("idna")
     except (ValueError, UnicodeError):
         return False
