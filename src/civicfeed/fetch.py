@@ -19,11 +19,11 @@ import time
 import zlib
 from collections import Counter, OrderedDict, defaultdict
 from collections.abc import AsyncIterator, Callable, Iterable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from contextvars import ContextVar
-from dataclasses import replace
 from email.utils import parsedate_to_datetime
 from types import MappingProxyType, TracebackType
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -102,7 +102,7 @@ class Fetcher:
         # one connection pool per host (see _Pools): connections stay open between a host's
         # turns, and placing a request looks at that host's few connections only
         pools = _Pools(concurrency=concurrency, per_host=per_host)
-        self._client = httpx.AsyncClient(
+        self._client = _Client(
             follow_redirects=True,
             max_redirects=MAX_REDIRECTS,
             transport=_Guard(pools, trusted),
@@ -166,16 +166,22 @@ class Fetcher:
         attempt = 0
         while True:
             try:
-                async with _until(deadline), self._slot(host, timeout):
-                    if started is None:
-                        started = time.monotonic()
-                    remaining = _end(started, timeout, deadline) - time.monotonic()
-                    if remaining <= 0:
-                        raise TimeoutError
-                    fetched = await asyncio.wait_for(
-                        self._once(url, remaining, max_bytes, validators), remaining
-                    )
-                    return replace(fetched, elapsed=time.monotonic() - started)
+                # one bound for the whole attempt, in this task (no task of its own per
+                # request): the deadline while waiting for a slot, then the request's end
+                async with asyncio.timeout_at(deadline) as bound:
+                    if self._host_slots is None:
+                        async with self._limit, self._hosts[host]:
+                            if started is None:
+                                started = time.monotonic()
+                            return await self._attempt(
+                                bound, url, started, timeout, max_bytes, validators, deadline
+                            )
+                    async with self._hosts[host], self._host_slots(host, timeout), self._limit:
+                        if started is None:
+                            started = time.monotonic()
+                        return await self._attempt(
+                            bound, url, started, timeout, max_bytes, validators, deadline
+                        )
             except TimeoutError:
                 reason, after = f"timed out after {timeout:g}s waiting for {host}", None
                 error: FetchError = FetchError(reason, kind="timeout")
@@ -193,17 +199,26 @@ class Fetcher:
                 raise error
             await asyncio.sleep(pause)
 
-    @asynccontextmanager
-    async def _slot(self, host: str, timeout: float) -> AsyncIterator[None]:
-        """A request's turn: a place among ``concurrency`` and among the host's ``per_host``;
-        with shared host slots, the host's turn first (this process's, then the shared one),
-        so that no place among ``concurrency`` is held while waiting for a busy host."""
-        if self._host_slots is None:
-            async with self._limit, self._hosts[host]:
-                yield
-            return
-        async with self._hosts[host], self._host_slots(host, timeout), self._limit:
-            yield
+    async def _attempt(
+        self,
+        bound: asyncio.Timeout,
+        url: str,
+        started: float,
+        timeout: float,
+        max_bytes: int,
+        validators: Validators | None,
+        deadline: float | None,
+    ) -> Fetched:
+        """One attempt, once the request has its turn: a place among ``concurrency`` and
+        among the host's ``per_host``; with shared host slots, the host's turn first (this
+        process's, then the shared one), so that no place among ``concurrency`` is held
+        while waiting for a busy host (see _fetch)."""
+        end = _end(started, timeout, deadline)
+        remaining = end - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError
+        bound.reschedule(asyncio.get_running_loop().time() + remaining)
+        return await self._once(url, remaining, max_bytes, validators, started)
 
     async def notify_hub(self, hub: str, topics: list[str], *, timeout: float = 10.0) -> None:
         """Tell a WebSub hub that these feed URLs changed (hub.mode=publish)."""
@@ -224,17 +239,28 @@ class Fetcher:
         return base + random.uniform(0, base)
 
     async def _once(
-        self, url: str, timeout: float, max_bytes: int, validators: Validators | None
+        self,
+        url: str,
+        timeout: float,
+        max_bytes: int,
+        validators: Validators | None,
+        started: float,
     ) -> Fetched:
-        headers = {}
-        if validators and validators.etag:
-            headers["If-None-Match"] = validators.etag
-        if validators and validators.last_modified:
-            headers["If-Modified-Since"] = validators.last_modified
+        headers = None
+        if validators is not None and (validators.etag or validators.last_modified):
+            headers = {}
+            if validators.etag:
+                headers["If-None-Match"] = validators.etag
+            if validators.last_modified:
+                headers["If-Modified-Since"] = validators.last_modified
         limits = httpx.Timeout(timeout, connect=min(timeout, 10.0))
         try:
-            async with self._client.stream("GET", url, headers=headers, timeout=limits) as response:
-                return await self._read(response, max_bytes)
+            request = self._client.build_request("GET", url, headers=headers, timeout=limits)
+            response = await self._client.send(request, stream=True)
+            try:
+                return await self._read(response, max_bytes, started)
+            finally:
+                await response.aclose()
         except httpx.TimeoutException as exc:
             host = urlsplit(url).hostname or url
             raise _Retry(
@@ -256,7 +282,7 @@ class Fetcher:
         except httpx.HTTPError as exc:
             raise FetchError(_describe(exc, url), kind=_kind(exc)) from exc
 
-    async def _read(self, response: httpx.Response, max_bytes: int) -> Fetched:
+    async def _read(self, response: httpx.Response, max_bytes: int, started: float) -> Fetched:
         status = response.status_code
         if status in _RETRY_STATUS:
             raise _Retry(
@@ -270,8 +296,11 @@ class Fetcher:
         if status == 304:
             # read to its end (it has no body): only then does the connection go back to the
             # pool; left unread, it was closed and every 304 cost a new connection
-            await response.aread()
-            return Fetched(final, status, headers, b"", validators)
+            async for _ in response.aiter_raw():
+                pass
+            return Fetched(
+                final, status, headers, b"", validators, elapsed=time.monotonic() - started
+            )
         if not 200 <= status < 300:
             raise FetchError(
                 f"HTTP {status} {response.reason_phrase}".strip() + f" from {response.url.host}",
@@ -299,22 +328,15 @@ class Fetcher:
         body += decoder.flush(max_bytes - len(body) + 1)
         if len(body) > max_bytes:
             raise _too_large(max_bytes)
-        return Fetched(final, status, headers, bytes(body), validators)
+        return Fetched(
+            final, status, headers, bytes(body), validators, elapsed=time.monotonic() - started
+        )
 
 
 def _too_large(max_bytes: int) -> FetchError:
     return FetchError(
         f"the response is larger than max_bytes ({max_bytes} bytes)", kind="too-large"
     )
-
-
-@asynccontextmanager
-async def _until(deadline: float | None) -> AsyncIterator[None]:
-    if deadline is None:
-        yield
-        return
-    async with asyncio.timeout_at(deadline):
-        yield
 
 
 def _end(started: float, timeout: float, deadline: float | None) -> float:
@@ -405,6 +427,31 @@ async def _check_redirect(response: httpx.Response) -> None:
             raise FetchError(refused, kind="refused")
 
 
+class _Cookies(httpx.Cookies):
+    """Cookies as httpx keeps them, with a response's looked at only when it sets one:
+    reading it for the cookie jar costs more than the rest of a 304's handling."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        if "set-cookie" in response.headers:
+            super().extract_cookies(response)
+
+
+class _Client(httpx.AsyncClient):
+    """httpx's client, its cookies kept in _Cookies."""
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return self._kept_cookies
+
+    @cookies.setter
+    def cookies(self, cookies: Any) -> None:
+        self._kept_cookies = _Cookies(cookies)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.cookies = None
+
+
 class _Guard(httpx.AsyncBaseTransport):
     """Every request, redirects included, is checked before it connects: a host that is not
     trusted must resolve to public addresses only, and the connection goes to the address
@@ -479,12 +526,8 @@ class _Pools(httpx.AsyncBaseTransport):
             self._done(key)
             raise
         assert isinstance(response.stream, httpx.AsyncByteStream)
-        return httpx.Response(
-            response.status_code,
-            headers=response.headers,
-            stream=_Release(response.stream, lambda: self._done(key)),
-            extensions=response.extensions,
-        )
+        response.stream = _Release(response.stream, lambda: self._done(key))
+        return response
 
     def _make(self) -> httpx.AsyncHTTPTransport:
         if self._tls is None:

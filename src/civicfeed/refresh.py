@@ -324,8 +324,8 @@ async def _one(run: _Run, source: Source, *, force: bool) -> SourceResult:
         # the source's lease: of the processes sharing a state, one refreshes it at a time (it
         # reads the stored entries, plans against them and saves); a holder that dies keeps it
         # only until it expires
-        lease = f"source:{source.id}"
-        state = await asyncio.to_thread(_claim, run, source, lease)
+        lease = _Lease(f"source:{source.id}")
+        state = await asyncio.to_thread(_claim, run, source, lease.name)
         if state is None:
             result = SourceResult(
                 source.id, "unchanged", warnings=("being refreshed by another process: left to it",)
@@ -335,10 +335,10 @@ async def _one(run: _Run, source: Source, *, force: bool) -> SourceResult:
                 if not force and not is_due(state, source.every, run.now):
                     result = _held_back(source, state, run.config.tz)
                 else:
-                    result = await _fetch_and_store(run, source, state)
+                    result = await _fetch_and_store(run, source, state, lease)
             finally:
-                with contextlib.suppress(CivicfeedError):  # else it expires
-                    await asyncio.to_thread(run.store.release, lease, run.holder)
+                if lease.held:
+                    await asyncio.to_thread(_release, run, lease)
     except CivicfeedError as exc:
         result = await _failed(run, source, str(exc), exc.kind)
     except Exception as exc:  # a bug must not take the other sources down with it
@@ -346,6 +346,22 @@ async def _one(run: _Run, source: Source, *, force: bool) -> SourceResult:
         reason = f"internal error: {type(exc).__name__}: {exc}"
         result = await _failed(run, source, reason, "internal")
     return replace(result, seconds=time.monotonic() - started)
+
+
+@dataclass
+class _Lease:
+    """A source's lease while its refresh holds it; released once (see _release)."""
+
+    name: str
+    held: bool = True
+
+
+def _release(run: _Run, lease: _Lease) -> None:
+    """Give the lease back; a failure leaves it to expire."""
+    assert run.store is not None
+    lease.held = False
+    with contextlib.suppress(CivicfeedError):  # else it expires
+        run.store.release(lease.name, run.holder)
 
 
 def _claim(run: _Run, source: Source, lease: str) -> SourceState | None:
@@ -442,7 +458,9 @@ def settings_digest(config: Config, source: Source) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-async def _fetch_and_store(run: _Run, source: Source, state: SourceState) -> SourceResult:
+async def _fetch_and_store(
+    run: _Run, source: Source, state: SourceState, lease: _Lease | None = None
+) -> SourceResult:
     assert run.store is not None
     settings = settings_digest(run.config, source)
     # settings changed (or --reparse): fetch without validators, so that the page is read
@@ -457,7 +475,16 @@ async def _fetch_and_store(run: _Run, source: Source, state: SourceState) -> Sou
     )
     deadline = _source_deadline(source, fetched)
     if fetched.not_modified:
-        await asyncio.to_thread(run.store.save_not_modified, source.id, run.now, settings)
+
+        def save_unchanged() -> None:  # in a thread: saved, then the lease given back
+            assert run.store is not None
+            try:
+                run.store.save_not_modified(source.id, run.now, settings)
+            finally:
+                if lease is not None:
+                    _release(run, lease)
+
+        await asyncio.to_thread(save_unchanged)
         return SourceResult(source.id, "not-modified")
     normalised = await _read(run, fetched, source, deadline)
     existing = await asyncio.to_thread(run.store.entries, [source.id])
