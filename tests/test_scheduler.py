@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -18,29 +19,90 @@ BERLIN = ZoneInfo("Europe/Berlin")
 
 
 def test_a_slow_job_never_runs_twice_at_once_and_missed_runs_coalesce() -> None:
+    """Each run is held until the test lets it end, while the schedule (every 0.1 s) passes
+    several of its times: those find the job running and start nothing, neither at once nor
+    later, when the run has ended (no backlog of missed runs)."""
     running = 0
     peak = 0
-    runs = 0
+    starts: list[asyncio.Event] = []
+    ends: list[asyncio.Event] = []
 
     async def slow() -> None:
-        nonlocal running, peak, runs
+        nonlocal running, peak
         running += 1
-        runs += 1
         peak = max(peak, running)
-        await asyncio.sleep(0.5)
-        running -= 1
+        end = asyncio.Event()
+        ends.append(end)
+        starts[len(ends) - 1].set()
+        try:
+            await end.wait()
+        finally:  # the last run is cancelled by the shutdown
+            running -= 1
 
-    async def scenario() -> None:
+    async def until(what: str, condition: Callable[[], bool]) -> None:
+        """Wait for a condition; a generous bound against a hang, never a measure."""
+        for _ in range(3000):  # 60 s
+            if condition():
+                return
+            await asyncio.sleep(0.02)
+        pytest.fail(f"waited 60 s for {what}")
+
+    async def passed_times(scheduler: Scheduler, count: int) -> None:
+        """Until the schedule has gone ``count`` of its times past the next one it had."""
+        after = datetime.fromisoformat(str(scheduler.next_runs()["slow"]))
+        await until(
+            f"{count} scheduled times to pass",
+            lambda: (
+                datetime.fromisoformat(str(scheduler.next_runs()["slow"]))
+                >= after + timedelta(seconds=0.1 * count)
+            ),
+        )
+
+    async def scenario() -> list[int]:
+        starts.extend(asyncio.Event() for _ in range(3))
         scheduler = Scheduler(BERLIN)
         scheduler.add("slow", slow, every=0.1, first=datetime.now(BERLIN))
         scheduler.start()
-        await asyncio.sleep(1.6)
-        scheduler.shutdown()
-        await asyncio.sleep(0.6)
+        held = []  # runs started by the end of each held run
+        try:
+            for run in range(2):
+                await until(f"run {run + 1} to start", starts[run].is_set)
+                await passed_times(scheduler, 3)  # each found the run still under way
+                held.append(len(ends))
+                ends[run].set()  # this run ends; the next starts at a later scheduled time
+            await until("run 3 to start", starts[2].is_set)
+        finally:
+            scheduler.shutdown()
+            for end in ends:
+                end.set()
+        await until("the last run to end", lambda: running == 0)
+        return held
 
-    asyncio.run(scenario())
+    held = asyncio.run(scenario())
     assert peak == 1
-    assert 2 <= runs <= 4  # every 0.1 s for 1.6 s, but each run takes 0.5 s
+    # while run 1 was held, and while run 2 was, three scheduled times started no run
+    assert held == [1, 2]
+
+    # a job five times overdue at the start (as after a pause) runs once, not five times
+    # in a row: the runs are made in one step of the event loop, so they are all counted
+    # by the time the first is seen
+    runs = 0
+
+    async def quick() -> None:
+        nonlocal runs
+        runs += 1
+
+    async def paused() -> int:
+        scheduler = Scheduler(BERLIN)
+        scheduler.add("quick", quick, every=60, first=datetime.now(BERLIN) - timedelta(minutes=5))
+        scheduler.start()
+        try:
+            await until("the overdue run", lambda: runs > 0)
+            return runs
+        finally:
+            scheduler.shutdown()
+
+    assert asyncio.run(paused()) == 1
 
 
 def test_crontab_lines_run_in_the_configured_zone() -> None:
