@@ -22,6 +22,7 @@ from queue import Empty, Queue
 import httpx
 import pytest
 
+from civicfeed.server import HEADER_TIMEOUT, LIMIT_LOG_EVERY
 from conftest import BASE, alive, civicfeed, descendants, write_sources
 from feedcheck import check_atom, check_rss, rss_items
 from origin import FIXTURES, Origin, held_after_headers
@@ -444,7 +445,10 @@ def slow_clients(port: int, count: int) -> list[socket.socket]:
     """Slowloris: connections that send the start of a request head and then nothing."""
     clients = []
     for _ in range(count):
-        client = socket.create_connection(("127.0.0.1", port), timeout=5)
+        # while the server's accept queue is full the kernel retries a connect after 1 s, then
+        # 2 s, 4 s and so on: a loaded server takes a while to accept 300; the timeout is
+        # against a hang only
+        client = socket.create_connection(("127.0.0.1", port), timeout=60)
         with contextlib.suppress(OSError):  # one closed to make room may refuse the bytes
             client.sendall(b"GET /feeds.opml HTTP/1.1\r\nHost: x\r\n")
         clients.append(client)
@@ -475,24 +479,31 @@ def test_slowloris_cannot_lock_out_a_real_client(
     server = Process("serve", "--config", str(config), "--listen", "127.0.0.1:0", files=256)
     processes.append(server)
     port = server.port()
+    began = time.monotonic()
     slow = slow_clients(port, 300)
     connected = time.monotonic()  # the last was accepted by now, and its header time runs
     try:
         asked = time.monotonic()
-        answer = httpx.get(f"http://127.0.0.1:{port}/", timeout=10)
+        answer = httpx.get(f"http://127.0.0.1:{port}/", timeout=60)  # against a hang only
         took = time.monotonic() - asked
+        # every connection beyond the limit (the ones that make room, the real one) came
+        # between began and now, and the server says so once per LIMIT_LOG_EVERY at most
+        span = time.monotonic() - began
         assert answer.status_code == 200
         assert answer.text == "<p>feeds</p>"
         closed = closed_by_server(slow)
         print(
             f"\n300 slow connections: a real request answered in {took * 1000:.0f} ms; "
-            f"{closed} slow ones closed to make room"
+            f"{closed} slow ones closed to make room; all made in {span:.1f} s"
         )
-        assert closed >= 300 - 192  # the limit for 256 files
+        # the real connection was accepted after the 300 (one queue), and the server holds
+        # 192 at most (the limit for 256 files), the real one included: it had closed the
+        # rest before it read the real request
+        assert closed >= 300 - 192
         # the rest are closed once their header time (10 s) is up; a loaded machine may take
         # a while to close 300, so the check waits for them with a generous deadline
-        time.sleep(max(0.0, connected + 10 - time.monotonic()))
-        deadline = time.monotonic() + 30
+        time.sleep(max(0.0, connected + HEADER_TIMEOUT - time.monotonic()))
+        deadline = time.monotonic() + 60
         while (closed := closed_by_server(slow)) < len(slow):
             assert time.monotonic() < deadline, f"{len(slow) - closed} slow connections still open"
     finally:
@@ -502,7 +513,10 @@ def test_slowloris_cannot_lock_out_a_real_client(
     log = "\n".join(server.seen) + "\n" + "\n".join(iter_lines(server))
     assert "Traceback" not in log
     assert "Too many open files" not in log
-    assert 1 <= log.count("connection limit reached (192 connections)") <= 2
+    # one line for the 109 connections beyond the limit, not one each: on a loaded machine
+    # those may take more than LIMIT_LOG_EVERY to arrive, and each such stretch may add one
+    lines = log.count("connection limit reached (192 connections)")
+    assert 1 <= lines <= 1 + int(span / LIMIT_LOG_EVERY), f"{lines} lines in {span:.1f} s"
 
 
 def iter_lines(process: Process) -> list[str]:
