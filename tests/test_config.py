@@ -363,3 +363,65 @@ def test_missing_config_names_the_folder_and_how_to_name_the_file(
         f"{tmp_path}); name the configuration file with --config FILE or the environment "
         "variable $CIVICFEED_CONFIG\n"
     )
+
+
+def test_a_file_that_passed_is_validated_again_from_its_remembered_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from civicfeed import config as module
+
+    path = write(tmp_path, VALID)
+    (tmp_path / ".civicfeed").mkdir()
+    first = load_config(path, checked=True)
+    assert (tmp_path / ".civicfeed" / "sources.yaml.checked.json").is_file()
+
+    def no_yaml(*args: object) -> None:
+        raise AssertionError("the YAML was read again")
+
+    monkeypatch.setattr(module, "_load", no_yaml)
+    monkeypatch.setattr(module, "_check_shape", no_yaml)
+    again = load_config(path, checked=True)
+    assert again == first
+    assert again.output == tmp_path / "out"
+    assert again.state.path == tmp_path / ".civicfeed" / "state.db"
+
+
+def test_a_changed_file_is_read_in_full_and_its_errors_name_file_line_and_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, VALID)
+    (tmp_path / ".civicfeed").mkdir()
+    load_config(path, checked=True)
+    path.write_text(
+        textwrap.dedent(VALID).replace("timeout: 30s", "timeout: soon"), encoding="utf-8"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, checked=True)
+    assert caught.value.line == 22
+    assert caught.value.key == "sources[1].timeout"
+    assert main(["refresh", "--config", str(path)]) == 2
+    assert f"{path}:22: sources[1].timeout:" in capsys.readouterr().err
+
+
+def test_remembered_data_that_does_not_pass_now_is_not_trusted(tmp_path: Path) -> None:
+    import json
+
+    path = write(tmp_path, VALID)
+    (tmp_path / ".civicfeed").mkdir()
+    load_config(path, checked=True)
+    memo = tmp_path / ".civicfeed" / "sources.yaml.checked.json"
+    stored = json.loads(memo.read_text(encoding="utf-8"))
+    stored["raw"]["sources"][1]["timeout"] = "soon"  # the same key, data that fails
+    memo.write_text(json.dumps(stored), encoding="utf-8")
+    config = load_config(path, checked=True)  # the file itself is read: it is valid
+    assert config.sources[1].timeout == 30.0
+    stored["raw"]["sources"][1]["timeout"] = "1s"  # passes, but the key is not the file's
+    stored["key"] = "0" * 64
+    memo.write_text(json.dumps(stored), encoding="utf-8")
+    assert load_config(path, checked=True).sources[1].timeout == 30.0
+
+
+def test_nothing_is_remembered_without_the_state_folder(tmp_path: Path) -> None:
+    path = write(tmp_path, VALID)
+    load_config(path, checked=True)
+    assert not (tmp_path / ".civicfeed").exists()

@@ -270,7 +270,8 @@ def _main(args: argparse.Namespace) -> int:
         config_path = args.config or os.environ.get("CIVICFEED_CONFIG", "sources.yaml")
         if args.command == "add":  # the file may not exist yet
             return _add(Path(config_path), args)
-        config = load_config(config_path)
+        # the commands that run again and again remember a file that passed (see config.py)
+        config = load_config(config_path, checked=args.command in ("refresh", "run"))
         if args.command == "refresh":
             return _refresh(config, args)
         if args.command == "status":

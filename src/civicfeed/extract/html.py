@@ -6,16 +6,14 @@ import copy
 import html
 import re
 from dataclasses import dataclass, replace
-from functools import lru_cache
 from typing import TYPE_CHECKING, cast
 from urllib.parse import urljoin
 
 import lxml.etree
 import lxml.html
 import lxml.html.defs
-from cssselect import SelectorError
-from lxml.cssselect import CSSSelector
 
+from ..css import compile_selector
 from ..errors import ExtractError
 from ..models import Extraction, Fetched, Item
 from . import detect
@@ -29,28 +27,6 @@ _FEED_ROOT = re.compile(
     rb"^(\xef\xbb\xbf)?\s*(<\?xml[^>]*>\s*)?(<!--.*?-->\s*)*<(rss|feed|rdf:RDF)[\s>]", re.DOTALL
 )
 _FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/feed+json")
-
-
-@lru_cache(maxsize=512)
-def compile_selector(selector: str) -> CSSSelector:
-    """Compile a CSS selector; ValueError with a readable reason if it is not one."""
-    try:
-        return CSSSelector(selector)
-    except (SelectorError, lxml.etree.XPathError) as exc:
-        raise ValueError(
-            f"{selector!r} is not a valid CSS selector ({_selector_mistake(exc)})"
-        ) from None
-
-
-def _selector_mistake(exc: Exception) -> str:
-    """cssselect's complaint ("got <DELIM '[' at 3>") in words with a 1-based position."""
-    text = str(exc)
-    if "<EOF at" in text:
-        return "it ends where more is expected: close brackets and parentheses"
-    found = re.search(r"<\w+ '(.*?)' at (\d+)>", text)
-    if found:
-        return f"unexpected {found.group(1)!r} at character {int(found.group(2)) + 1}"
-    return "check its brackets, quotes and pseudo-classes"
 
 
 def parse_page(fetched: Fetched) -> tuple[lxml.html.HtmlElement, tuple[str, ...]]:
