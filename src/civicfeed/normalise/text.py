@@ -105,14 +105,28 @@ def sanitise_html(fragment: str | None, base: str) -> tuple[str, bool]:
         return "", False
     cut = len(fragment) > MAX_SUMMARY
     fragment = strip_controls(fragment[:MAX_SUMMARY])
-    cleaned = nh3.clean(
+    if "<" not in fragment and "&" not in fragment:  # text: nothing to parse
+        return _as_sanitised(fragment).strip(), cut
+    return _clean(fragment, base).strip(), cut
+
+
+def _clean(fragment: str, base: str) -> str:
+    return nh3.clean(
         fragment,
         tags=_TAGS,
         clean_content_tags=_DROP_WITH_CONTENT,
         url_schemes=_SAFE_SCHEMES,
         url_relative=("rewrite_with_base", base),
     )
-    return cleaned.strip(), cut
+
+
+_SERIALISED = str.maketrans({">": "&gt;", "\xa0": "&nbsp;"})
+
+
+def _as_sanitised(text: str) -> str:
+    """Text without markup or references as the sanitiser gives it back: line ends as HTML
+    reads them, '>' and no-break spaces as references (html5ever's serialiser)."""
+    return text.replace("\r\n", "\n").replace("\r", "\n").translate(_SERIALISED)
 
 
 DERIVED_TITLE = 100  # characters at most in a title made from a summary
