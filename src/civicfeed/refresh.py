@@ -18,14 +18,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack, closing, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 from uuid import uuid4
 
 from . import clock, work
 from .clock import for_people
 from .config import Config, Source
-from .dedup import SourcePlan, plan_source
 from .errors import CivicfeedError, ExtractError, FetchError
 from .fetch import Fetcher, HostSlots, user_agent
 from .health import health, is_due, next_attempt
@@ -41,10 +40,14 @@ from .models import (
     SourceState,
     Validators,
 )
-from .normalise import normalise_all, parse_date
-from .normalise.text import sanitise_html
-from .publish import Publisher, feeds_of, stale_digest
 from .store import Store, open_store
+
+# Imported where they are used: the normaliser (dates, sanitising) and deduplication only
+# when a document or a detail page is read, publishing once the sources are done; so that
+# the requests go out sooner, and a refresh answered by 304s never loads the normaliser.
+if TYPE_CHECKING:
+    from .dedup import SourcePlan
+    from .publish import Publisher
 
 __all__ = [
     "RefreshReport",
@@ -129,7 +132,10 @@ class _Run:
     on_result: Callable[[SourceResult], None] | None = None
     results: list[SourceResult] = field(default_factory=list)
     reparse: bool = False  # every source fetched unconditionally and read again
-    feeds: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # see feeds_of
+    # whether the feeds a changed source is in are marked stale (see publish.feeds_of); the
+    # map of them is made when a source first changed
+    track_feeds: bool = False
+    feeds: Mapping[str, tuple[str, ...]] | None = None
     stale: set[str] = field(default_factory=set)  # feeds whose stories changed in this run
     exclusive: bool = True  # no other process refreshes this state (see refresh)
     # who holds the sources' leases: this process, this run
@@ -188,13 +194,15 @@ async def refresh(
                 on_result,
                 reparse=reparse,
                 exclusive=exclusive,
-                feeds=feeds_of(config),
+                track_feeds=True,
             )
             chosen = [s for s in config.sources if not only or s.id in only]
             # committed, whole, before anything is published; alone on the state only
             with store.grouped() if exclusive else nullcontext():
                 await asyncio.gather(*(_refresh_one(run, source, force=force) for source in chosen))
             touched = {s.id for s in config.sources if s.id in run.stale}  # entries changed
+            from .publish import Publisher
+
             published = (publisher or Publisher(config)).publish(
                 store,
                 affected=None if publisher is None else [s.id for s in chosen],
@@ -434,6 +442,8 @@ def normalised_of(
     extraction: Extraction, fetched: Fetched, source: Source, zone: tzinfo, date_order: str
 ) -> Normalised:
     """The items of a document's extraction, normalised."""
+    from .normalise import normalise_all
+
     return normalise_all(
         extraction, source_id=source.id, base_url=fetched.url, zone=zone, date_order=date_order
     )
@@ -505,6 +515,8 @@ async def _fetch_and_store(
     )
     if not candidates:
         raise ExtractError("no usable items: " + "; ".join(warnings[:3]))
+    from .dedup import plan_source
+
     plan = plan_source(existing, candidates, now=run.now, zone=run.config.tz)
     if state.last_item_count and normalised.items < state.last_item_count // 4:
         warnings.append(
@@ -513,7 +525,12 @@ async def _fetch_and_store(
         )
     # the feeds it is in are not current until published
     changed = bool(plan.new or plan.changed)
-    forget = [f for f in run.feeds.get(source.id, ()) if changed and f not in run.stale]
+    from .publish import feeds_of, stale_digest
+
+    if run.feeds is None and run.track_feeds:
+        run.feeds = feeds_of(run.config)
+    feeds = run.feeds.get(source.id, ()) if run.feeds is not None else ()
+    forget = [f for f in feeds if changed and f not in run.stale]
     forgotten: list[str] = []
 
     def save() -> None:  # in a thread: the feeds forgotten, then the plan saved
@@ -675,7 +692,12 @@ async def _dates_from_detail_pages(
             )
             warnings.extend(f"detail page {link}: {note}" for note in notes)
             order = run.config.date_order_of(source)
-            when = parse_date(date_text, run.config.tz, order) if link in undated else None
+            if link in undated:
+                from .normalise import parse_date
+
+                when = parse_date(date_text, run.config.tz, order)
+            else:
+                when = None
             if cut:
                 warnings.append(f"detail page {link}: the article was shortened")
             no_date = listing if link in for_dates and when is None else None
@@ -711,6 +733,8 @@ def read_detail_page(
     from .extract import read_detail
 
     date_text, article, notes = read_detail(fetched, date_selector, content_selector, follow)
+    from .normalise.text import sanitise_html
+
     content, cut = sanitise_html(article, fetched.url) if article else ("", False)
     return date_text, content or None, cut, notes
 
