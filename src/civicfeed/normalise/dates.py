@@ -252,9 +252,14 @@ def _build(match: re.Match[str], zone: tzinfo, order: str = "dmy") -> datetime |
     return naive.replace(tzinfo=offset)
 
 
+_GENERIC_NAMES = _GENERIC_ZONES.keys() | {n.upper() for n in _GENERIC_ZONES}
+
+
+@lru_cache(maxsize=1024)
 def _offset(written: str) -> tzinfo | None:
     """The zone of 'GMT-01:01', '+0100', '-00:20', '+01', 'MESZ', 'EST', 'ET', ..."""
-    if written.strip() in _GENERIC_ZONES.keys() | {n.upper() for n in _GENERIC_ZONES}:
+    # cached: a pure function, and a feed writes its dates with one offset or two
+    if written.strip() in _GENERIC_NAMES:
         return ZoneInfo(_GENERIC_ZONES[written.strip().lower()])
     text = written.strip().lower().replace(" ", "")
     name = text.rstrip("0123456789:+-")
