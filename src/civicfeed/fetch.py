@@ -509,6 +509,7 @@ class _Pools(httpx.AsyncBaseTransport):
         self._pools: OrderedDict[tuple[str, ...], httpx.AsyncHTTPTransport] = OrderedDict()
         self._busy: Counter[tuple[str, ...]] = Counter()
         self._tls: ssl.SSLContext | None = None  # one for all pools (each costs a CA load)
+        self._plain: ssl.SSLContext | None = None
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
@@ -516,7 +517,7 @@ class _Pools(httpx.AsyncBaseTransport):
         key = (url.scheme, name.lower(), url.host, str(url.port or ""))
         pool = self._pools.get(key)
         if pool is None:
-            pool = self._pools[key] = self._make()
+            pool = self._pools[key] = self._make(url.scheme)
             await self._trim(key)
         self._pools.move_to_end(key)
         self._busy[key] += 1
@@ -529,7 +530,14 @@ class _Pools(httpx.AsyncBaseTransport):
         response.stream = _Release(response.stream, lambda: self._done(key))
         return response
 
-    def _make(self) -> httpx.AsyncHTTPTransport:
+    def _make(self, scheme: str) -> httpx.AsyncHTTPTransport:
+        if scheme != "https":
+            # a pool is for one scheme (see its key): a plain http one never starts TLS, and
+            # loading the certificate authorities for it delayed a run's first request. Its
+            # context trusts no authority, so that TLS through it could never succeed.
+            if self._plain is None:
+                self._plain = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            return httpx.AsyncHTTPTransport(verify=self._plain, limits=self._limits)
         if self._tls is None:
             self._tls = httpx.create_ssl_context()
         return httpx.AsyncHTTPTransport(verify=self._tls, limits=self._limits)

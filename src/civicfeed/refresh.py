@@ -533,21 +533,25 @@ async def _fetch_and_store(
     forget = [f for f in feeds if changed and f not in run.stale]
     forgotten: list[str] = []
 
-    def save() -> None:  # in a thread: the feeds forgotten, then the plan saved
+    def save() -> None:  # in a thread: the feeds forgotten, the plan saved, the lease back
         assert run.store is not None
-        stale_digest(run.store, forget)
-        forgotten.extend(forget)
-        run.store.save_success(
-            source.id,
-            plan,
-            validators=fetched.validators,
-            item_count=normalised.items,
-            at=run.now,
-            details=details,
-            settings=settings,
-            title=normalised.title,
-            language=normalised.language,
-        )
+        try:
+            stale_digest(run.store, forget)
+            forgotten.extend(forget)
+            run.store.save_success(
+                source.id,
+                plan,
+                validators=fetched.validators,
+                item_count=normalised.items,
+                at=run.now,
+                details=details,
+                settings=settings,
+                title=normalised.title,
+                language=normalised.language,
+            )
+        finally:
+            if lease is not None:
+                _release(run, lease)
 
     try:
         await asyncio.to_thread(save)
