@@ -11,7 +11,6 @@ import time
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -20,7 +19,6 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from ..errors import LockTimeout, StoreError
 from .location import parse_state
 from .reads import Reads
-from .records import iso
 from .writes import POSTGRES, Writes
 
 __all__ = ["MIGRATIONS", "PostgresStore", "advisory_lock"]
@@ -170,25 +168,7 @@ class PostgresStore(Reads, Writes):
         """Under an advisory lock, so that processes starting together migrate once."""
         with self._transaction() as db:
             db.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL,"
-                " applied_at TEXT NOT NULL)"
-            )
-            row = db.execute("SELECT MAX(version) FROM schema_version").fetchone()
-            current = int(row[0] or 0) if row else 0
-            if current > LATEST:
-                raise StoreError(
-                    f"{self.where} has schema version {current}, newer than this "
-                    f"civicfeed understands ({LATEST}); upgrade civicfeed"
-                )
-            for version, statements in MIGRATIONS:
-                if version > current:
-                    for statement in statements:
-                        db.execute(statement)
-                    db.execute(
-                        "INSERT INTO schema_version VALUES (%s, %s)",
-                        (version, iso(datetime.now(UTC))),
-                    )
+            self._migrate_in(db, MIGRATIONS, self.where)
             self._queue_schema(db)
 
     @staticmethod

@@ -8,14 +8,13 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from ..errors import StoreError
 from .migrations import LATEST, MIGRATIONS
 from .reads import Reads
-from .records import iso, xml_safe
+from .records import xml_safe
 from .writes import Writes
 
 # a group of writes (see SQLiteStore.grouped) is committed after this many, or this long
@@ -102,24 +101,7 @@ class SQLiteStore(Reads, Writes):
 
     def migrate(self) -> None:
         with self._transaction() as db:
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL,"
-                " applied_at TEXT NOT NULL)"
-            )
-            current = db.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] or 0
-            if current > LATEST:
-                raise StoreError(
-                    f"{self.path} has schema version {current}, newer than this "
-                    f"civicfeed understands ({LATEST}); upgrade civicfeed"
-                )
-            for version, statements in MIGRATIONS:
-                if version > current:
-                    for statement in statements:
-                        db.execute(statement)
-                    db.execute(
-                        "INSERT INTO schema_version VALUES (?, ?)",
-                        (version, iso(datetime.now(UTC))),
-                    )
+            self._migrate_in(db, MIGRATIONS, str(self.path))
 
     @property
     def schema_version(self) -> int:

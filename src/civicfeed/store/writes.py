@@ -10,7 +10,7 @@ import json
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from ..dedup import SourcePlan, Story
@@ -291,6 +291,34 @@ class Writes:
                         f" VALUES ({self._DIALECT.marks(len(columns))})",
                         rows,
                     )
+
+    # --- schema ---------------------------------------------------------------------------
+
+    def _migrate_in(
+        self, db: Transaction, migrations: Sequence[tuple[int, Sequence[str]]], where: str
+    ) -> None:
+        """In the backend's migration transaction: the ``migrations`` the state lacks applied,
+        each recorded in ``schema_version``; a state newer than the last refused."""
+        latest = migrations[-1][0]
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL,"
+            " applied_at TEXT NOT NULL)"
+        )
+        row = db.execute("SELECT MAX(version) FROM schema_version").fetchone()
+        current = int(row[0] or 0) if row else 0
+        if current > latest:
+            raise StoreError(
+                f"{where} has schema version {current}, newer than this "
+                f"civicfeed understands ({latest}); upgrade civicfeed"
+            )
+        for version, statements in migrations:
+            if version > current:
+                for statement in statements:
+                    db.execute(statement)
+                db.execute(
+                    f"INSERT INTO schema_version VALUES ({self._DIALECT.marks(2)})",
+                    (version, iso(datetime.now(UTC))),
+                )
 
     def _ensure(self, db: Transaction, source_id: str) -> None:
         db.execute(self._DIALECT.keep("sources", ("id",)), (source_id,))
