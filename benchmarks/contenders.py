@@ -82,11 +82,14 @@ async def _fetch_all(
     # 128 costs more CPU than the requests themselves and the floor would be no floor
     limits = httpx.Limits(max_connections=per_host, max_keepalive_connections=per_host)
     clients: dict[str, httpx.AsyncClient] = {}
+    tls = httpx.create_ssl_context()  # one for all clients: each of its own loads the CAs
 
     def client_of(host: str) -> httpx.AsyncClient:
         client = clients.get(host)
         if client is None:
-            client = clients[host] = httpx.AsyncClient(limits=limits, timeout=120, trust_env=False)
+            client = clients[host] = httpx.AsyncClient(
+                limits=limits, timeout=120, trust_env=False, verify=tls
+            )
         return client
 
     async def one(url: str) -> None:
