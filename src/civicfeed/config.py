@@ -511,7 +511,10 @@ class _Checked:
             return
         temporary = self.file.with_name(f"{self.file.name}.{os.getpid()}.tmp")
         try:
-            temporary.write_text(text, encoding="utf-8")
+            # readable by the owner only: the file may hold a database password
+            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+                out.write(text)
             os.replace(temporary, self.file)
         except OSError:  # not kept: the next run reads the file in full
             temporary.unlink(missing_ok=True)
