@@ -85,6 +85,13 @@ def test_title_key_follows_its_rule_step_by_step(text: str) -> None:
     assert title_key(text) == _title_key_as_defined(text)
 
 
+@given(
+    st.text(st.characters(max_codepoint=127) | st.sampled_from(list("'`\t\x1c -.!?")), max_size=60)
+)
+def test_title_key_of_ascii_text_follows_its_rule(text: str) -> None:
+    assert title_key(text) == _title_key_as_defined(text)
+
+
 def candidate(
     title: str,
     *,

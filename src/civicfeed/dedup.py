@@ -88,9 +88,12 @@ def title_key(title: str) -> str:
     folding, every dash as '-', every quote as '"', white space collapsed (also around dashes,
     which editors space differently), trailing . ! ? : ; … removed.
     """
-    text = unicodedata.normalize("NFKC", _IGNORABLE.sub("", title))
-    text = unicodedata.normalize("NFKC", text.casefold())
-    text = _QUOTE.sub('"', _DASH.sub("-", _IGNORABLE.sub("", text)))
+    if title.isascii():  # no ignorable code point, dash or curly quote; NFKC leaves it
+        text = title.lower().replace("'", '"').replace("`", '"')
+    else:
+        text = unicodedata.normalize("NFKC", _IGNORABLE.sub("", title))
+        text = unicodedata.normalize("NFKC", text.casefold())
+        text = _QUOTE.sub('"', _DASH.sub("-", _IGNORABLE.sub("", text)))
     text = _SPACE.sub(" ", text)
     return _SPACED_DASH.sub(" - ", text).strip().rstrip(_TRAILING + " ")
 
