@@ -3,6 +3,7 @@ same archive pages, totals and digests, as rendered by the publishing process al
 
 from __future__ import annotations
 
+import pickle
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -117,3 +118,22 @@ def test_feeds_rendered_by_the_workers_are_the_ones_rendered_here(
     assert (report.written, report.errors) == (("herne.atom",), ())
     assert _files(tmp_path / "pooled" / "feeds") == expected
     assert _stored(tmp_path / "pooled") == stored
+
+
+def test_a_worker_unpickles_the_configuration_once_per_publish(
+    cities: Origin, tmp_path: Path
+) -> None:
+    config = load_config(_config(cities, tmp_path / "site"))
+    pickled = pickle.dumps(config)
+    first = publish._config_of(("a", pickled))
+    assert first == config
+    assert publish._config_of(("a", pickled)) is first  # the same publish: kept
+    assert publish._config_of(("b", pickled)) is not first  # another one: read again
+
+
+def test_a_spec_sent_to_a_worker_comes_back_as_made(cities: Origin, tmp_path: Path) -> None:
+    config = load_config(_config(cities, tmp_path / "site"))
+    for spec in publish.feed_specs(config):
+        sent = pickle.loads(pickle.dumps(publish._portable(spec)))
+        assert publish._settled(sent) == spec
+        assert repr(publish._settled(sent)) == repr(spec)  # what its digest is made from

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import marshal
 import os
+import pickle
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
@@ -221,7 +222,7 @@ class Publisher:
                     site_due |= self._summarise(store, spec, stories, totals)
                 continue
             due.append(spec)
-        pooled = _pooled(config, output, due, totals)
+        pooled = _pooled(config, output, due, totals, zone)
         for spec in due:
             if spec.info.id in pooled.feeds:
                 continue
@@ -532,48 +533,86 @@ class _Pooled:
 
 
 def _pooled(
-    config: Config, output: Output, due: Sequence[FeedSpec], totals: Mapping[str, FeedTotals]
+    config: Config,
+    output: Output,
+    due: Sequence[FeedSpec],
+    totals: Mapping[str, FeedTotals],
+    zone: str,
 ) -> _Pooled:
     """The feeds of single sources among ``due`` given to the workers, when that pays."""
-    feeds = [spec.info.id for spec in due if not spec.info.aggregate]
+    specs = [spec for spec in due if not spec.info.aggregate]
     if (
         not isinstance(output, FolderOutput)
         or (os.cpu_count() or 1) < 2
-        or len(feeds) < POOLED_FROM
+        or len(specs) < POOLED_FROM
     ):
         return _Pooled()
     from . import work  # the worker processes: only for a publish this large
 
-    pooled = _Pooled(feeds=frozenset(feeds))
-    for start in range(0, len(feeds), _PER_JOB):
-        chunk = feeds[start : start + _PER_JOB]
-        known = {feed: totals[feed] for feed in chunk if feed in totals}
+    # the configuration pickled once for all jobs; a worker unpickles it once (see _settings)
+    pickled = pickle.dumps(config, pickle.HIGHEST_PROTOCOL)
+    settings = (hashlib.sha256(pickled).hexdigest(), pickled)
+    pooled = _Pooled(feeds=frozenset(spec.info.id for spec in specs))
+    for start in range(0, len(specs), _PER_JOB):
+        chunk = specs[start : start + _PER_JOB]
+        feed_ids = [spec.info.id for spec in chunk]
+        known = {feed: totals[feed] for feed in feed_ids if feed in totals}
+        sent = [_portable(spec) for spec in chunk]
         try:
-            job = work.schedule(_publish_in_worker, config, chunk, known, seconds=_JOB_SECONDS)
+            job = work.schedule(
+                _publish_in_worker, settings, sent, zone, known, seconds=_JOB_SECONDS
+            )
         except Exception:  # no workers: this process renders them
-            pooled.failed.update(chunk)
+            pooled.failed.update(feed_ids)
             continue
-        pooled.jobs.append((chunk, job))
+        pooled.jobs.append((feed_ids, job))
     return pooled
 
 
+def _portable(spec: FeedSpec) -> FeedSpec:
+    """The spec as it can be pickled (its sources in a dict); ``_settled`` makes it whole."""
+    return replace(spec, info=replace(spec.info, sources=dict(spec.info.sources)))
+
+
+def _settled(spec: FeedSpec) -> FeedSpec:
+    """A spec from ``_portable`` as ``feed_specs`` makes it (its description is the same)."""
+    return replace(spec, info=replace(spec.info, sources=MappingProxyType(spec.info.sources)))
+
+
+# in a worker: the configuration of the last publish it worked for, by the digest of its pickle
+_settings: tuple[str, Config] | None = None
+
+
+def _config_of(settings: tuple[str, bytes]) -> Config:
+    global _settings
+    digest, pickled = settings
+    if _settings is None or _settings[0] != digest:
+        config = pickle.loads(pickled)
+        assert isinstance(config, Config)
+        _settings = (digest, config)
+    return _settings[1]
+
+
 def _publish_in_worker(
-    config: Config, feed_ids: Sequence[str], totals: Mapping[str, FeedTotals]
+    settings: tuple[str, bytes],
+    specs: Sequence[FeedSpec],
+    zone: str,
+    totals: Mapping[str, FeedTotals],
 ) -> list[_Published]:
-    """A job of ``_pooled``, in a worker process: the feeds rendered and written into the
-    output folder (each file flushed, and the folders, before the job returns), from the
-    store opened read-only; the archive pages they completed come back to be stored."""
+    """A job of ``_pooled``, in a worker process: the feeds of ``specs`` (``_portable``)
+    rendered and written into the output folder (each file flushed, and the folders, before
+    the job returns), from the store opened read-only; the archive pages they completed come
+    back to be stored. ``settings``: the digest and the pickle of the configuration."""
+    config = _config_of(settings)
     store = open_store(config.state, read_only=True)
     try:
         publisher = Publisher(config)
-        specs = {spec.info.id: spec for spec in feed_specs(config, store.source_states())}
         output = FolderOutput(config.output)
         results = []
-        for feed_id in feed_ids:
+        for sent in specs:
+            spec = _settled(sent)
             pages: list[tuple[int, tuple[Story, ...]]] = []
-            done = publisher._publish_feed(
-                store, specs[feed_id], _zone(config), output, totals, _collector(pages)
-            )
+            done = publisher._publish_feed(store, spec, zone, output, totals, _collector(pages))
             results.append(replace(done, pages=tuple(pages)))
         output.flush()
         return results
