@@ -92,6 +92,20 @@ def test_title_key_of_ascii_text_follows_its_rule(text: str) -> None:
     assert title_key(text) == _title_key_as_defined(text)
 
 
+@pytest.mark.parametrize(
+    ("title", "key"),
+    [
+        ("Markt  am \t Rathaus", "markt am rathaus"),
+        ("Markt\u00a0am\nRathaus", "markt am rathaus"),
+        ("Markt \u2003 am Rathaus", "markt am rathaus"),
+        ("Markt-am -  Rathaus", "markt - am - rathaus"),
+        ("  Markt am Rathaus . ", "markt am rathaus"),
+    ],
+)
+def test_white_space_runs_collapse_to_one_space(title: str, key: str) -> None:
+    assert title_key(title) == key == _title_key_as_defined(title)
+
+
 def candidate(
     title: str,
     *,

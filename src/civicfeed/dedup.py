@@ -76,7 +76,9 @@ _IGNORABLE = re.compile(
 # character up in the table, ten times slower for text beyond ASCII)
 _DASH = re.compile("[" + "".join(re.escape(chr(c)) for c in _DASHES) + "]")
 _QUOTE = re.compile("[" + "".join(re.escape(chr(c)) for c in _QUOTES) + "]")
-_SPACE = re.compile(r"\s+")
+# every run of white space that is not already one plain space (the same as collapsing all
+# runs to one space, without replacing each single space by another)
+_SPACE = re.compile(r"[^\S ]\s*| \s+")
 _SPACED_DASH = re.compile(r"\s*-\s*")
 _TRAILING = ".!?:;…"
 
@@ -95,7 +97,9 @@ def title_key(title: str) -> str:
         text = unicodedata.normalize("NFKC", text.casefold())
         text = _QUOTE.sub('"', _DASH.sub("-", _IGNORABLE.sub("", text)))
     text = _SPACE.sub(" ", text)
-    return _SPACED_DASH.sub(" - ", text).strip().rstrip(_TRAILING + " ")
+    if "-" in text:
+        text = _SPACED_DASH.sub(" - ", text)
+    return text.strip().rstrip(_TRAILING + " ")
 
 
 def story_key(published: datetime, title: str, zone: tzinfo) -> tuple[date, str]:
