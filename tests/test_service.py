@@ -516,7 +516,11 @@ def test_slowloris_cannot_lock_out_a_real_client(
     # one line for the 109 connections beyond the limit, not one each: on a loaded machine
     # those may take more than LIMIT_LOG_EVERY to arrive, and each such stretch may add one
     lines = log.count("connection limit reached (192 connections)")
-    assert 1 <= lines <= 1 + int(span / LIMIT_LOG_EVERY), f"{lines} lines in {span:.1f} s"
+    assert lines <= 1 + int(span / LIMIT_LOG_EVERY), f"{lines} lines in {span:.1f} s"
+    # when making the 300 took longer than the header time, the first ones were closed as too
+    # slow before the limit was reached, and room was made without it: no line is then due
+    if span < HEADER_TIMEOUT:
+        assert lines >= 1, f"no line in {span:.1f} s"
 
 
 def iter_lines(process: Process) -> list[str]:
