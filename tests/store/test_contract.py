@@ -191,6 +191,8 @@ def test_prune_deletes_the_sources_not_kept(store: Store) -> None:
     assert store.entry_counts() == {"a": 1}
     assert store.source_state("c") == SourceState("c")
     assert store.prune(["a"]) == {}
+    assert store.prune([]) == {"a": 1}  # none kept: every source goes, on every backend
+    assert store.entry_counts() == {}
 
 
 def test_migrate_is_idempotent_and_a_second_open_changes_nothing(state: str) -> None:

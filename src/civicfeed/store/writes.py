@@ -57,7 +57,9 @@ class Dialect:
         """``column`` not among ``values``, as SQL and its arguments."""
         if self.on_conflict:
             return f"NOT {column} = ANY({self.mark})", (list(values),)
-        return f"{column} NOT IN ({self.marks(len(values)) or 'NULL'})", tuple(values)
+        if not values:  # every row (`NOT IN (NULL)` would match none)
+            return "1 = 1", ()
+        return f"{column} NOT IN ({self.marks(len(values))})", tuple(values)
 
 
 SQLITE = Dialect("?", on_conflict=False)
