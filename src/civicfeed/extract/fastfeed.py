@@ -37,9 +37,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 from lxml import etree
+
+from ..urls import urljoin
 
 __all__ = ["FastFeed", "NotUnderstood", "read"]
 
@@ -298,7 +300,8 @@ _HTML_TYPES = {"text/html", "application/xhtml+xml"}
 
 def _urljoin(base: str, uri: str) -> str:
     """feedparser's urls._urljoin."""
-    uri = _URIFIXER.sub(r"\1\3", uri)
+    if ":///" in uri:  # what the fixer changes: slashes beyond two after a scheme
+        uri = _URIFIXER.sub(r"\1\3", uri)
     try:
         return urljoin(base, uri)
     except ValueError:

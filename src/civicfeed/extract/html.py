@@ -7,7 +7,6 @@ import html
 import re
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, cast
-from urllib.parse import urljoin
 
 import lxml.etree
 import lxml.html
@@ -16,6 +15,7 @@ import lxml.html.defs
 from ..css import compile_selector
 from ..errors import ExtractError
 from ..models import Extraction, Fetched, Item
+from ..urls import urljoin
 from . import detect
 from .encoding import decode_html
 

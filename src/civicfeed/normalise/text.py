@@ -6,10 +6,11 @@ import html
 import re
 import unicodedata
 from functools import lru_cache
-from urllib.parse import SplitResult, unquote, urljoin, urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 import nh3
 
+from ..urls import urljoin
 from ..xmlsafe import strip_controls
 
 __all__ = [
