@@ -21,7 +21,7 @@ from . import __version__, clock
 from .config import Aggregate, Config, Source
 from .dedup import Story, merge_stories
 from .errors import WriteError
-from .models import Entry, FeedTotals, SourceState
+from .models import FeedTotals, SourceState
 from .render import (
     STYLESHEET_NAME,
     Archive,
@@ -218,7 +218,7 @@ class Publisher:
                 continue
             if quiet.issuperset(spec.members) and self._still_published(store, spec, zone, output):
                 if spec.info.id not in totals:  # published before totals were kept
-                    stories = self._stories(store, spec)
+                    stories, _ = self._stories(store, spec)
                     site_due |= self._summarise(store, spec, stories, totals)
                 continue
             due.append(spec)
@@ -263,7 +263,9 @@ class Publisher:
         differ from ``totals``) and its digest come back, to be saved by the caller (the
         digest once the files are flushed)."""
         feed = spec.info.id
-        stories = self._stories(store, spec)
+        # the stories without their text (summaries, articles), with every entry's digest:
+        # the full entries are read only of the stories rendered (see _filled)
+        stories, digests = self._stories(store, spec)
         pending = None if stories or spec.info.aggregate else _never_fetched(store, spec)
         if pending is not None:  # no file until there is something true to say
             return _Published(feed, site_due=True)
@@ -271,6 +273,11 @@ class Publisher:
         frozen = len(archived)
         current, fresh = _paging(stories, spec.max_entries, archived)
         del archived
+        if fresh:
+            try:
+                fresh = _filled(store, fresh)
+            except WriteError as exc:
+                return _Published(feed, errors=(f"feed {feed} cannot be rendered: {exc}",))
         for number, page in enumerate(fresh, start=frozen + 1):
             save_page(number, page)  # complete: its stories and their order never change again
         pages = frozen + len(fresh)
@@ -279,8 +286,8 @@ class Publisher:
         if not stories:  # dated when first written, not 1970
             now = clock.now()
             spec = replace(spec, info=replace(spec.info, empty_since=now))
-        digest = _digest(spec, stories, zone, pages)
-        del stories
+        digest = _digest(spec, stories, zone, pages, digests)
+        del stories, digests
         before = store.published_digest(feed)
         if digest == before and all(output.exists(name) for name in _file_names(spec, pages)):
             return _Published(feed, totals=made)  # rendered from exactly these before
@@ -289,6 +296,7 @@ class Publisher:
         errors: list[str] = []
         kept = _kept_pages(spec, before, zone, pages, output)
         try:
+            (current,) = _filled(store, [current])
             page_of = _pages_of(store, feed, frozen, fresh)
             for group in self._render(spec, current, pages, page_of, kept):
                 self._write(group, written, errors, output)
@@ -368,11 +376,16 @@ class Publisher:
                 continue
             store.mark_removed(feed_id, clock.now())
 
-    def _stories(self, store: Store, spec: FeedSpec) -> list[Story]:
+    def _stories(self, store: Store, spec: FeedSpec) -> tuple[list[Story], dict[str, str]]:
+        """The feed's stories made of its entries without their text (``Store.entry_heads``:
+        enough to merge, page and count them; ``_filled`` reads the rest of those rendered),
+        and the digest of every entry, by id."""
         config = self.config
-        return merge_stories(
-            store.entries(spec.members), spec.members, config.tz, config.dedup_window
-        )
+        heads = store.entry_heads(spec.members)
+        digests = {entry.id: digest for entry, digest in heads}
+        entries = [entry for entry, _ in heads]
+        del heads
+        return merge_stories(entries, spec.members, config.tz, config.dedup_window), digests
 
     def _summarise(
         self,
@@ -726,40 +739,47 @@ def _file_names(spec: FeedSpec, pages: int) -> list[str]:
     return names
 
 
-def _digest(spec: FeedSpec, stories: Sequence[Story], zone: str, pages: int) -> str:
+def _digest(
+    spec: FeedSpec, stories: Sequence[Story], zone: str, pages: int, digests: Mapping[str, str]
+) -> str:
     """Everything a feed's files are rendered from; equal digests, equal files. In three
-    parts: the feed's description, its stories, and its number of archive pages."""
-    hasher = hashlib.sha256()
-    for story in stories:
-        for copy in (story.entry, *story.origins):
-            hasher.update(_fields(copy))
-        hasher.update(marshal.dumps(story.id, _MARSHAL))
-    return f"{_describe(spec, zone)}:{hasher.hexdigest()}:{pages}"
+    parts: the feed's description, its stories, and its number of archive pages. A story
+    counts by its id and the digests of its copies in their order (``digests``: of each
+    entry, by id, see ``Store.entry_heads``), which change whenever any of their fields or
+    articles do."""
+    made = [
+        (story.id, digests[story.entry.id], *(digests[copy.id] for copy in story.origins))
+        for story in stories
+    ]
+    stories_digest = hashlib.sha256(marshal.dumps(made, _MARSHAL)).hexdigest()
+    return f"{_describe(spec, zone)}:{stories_digest}:{pages}"
 
 
-_MARSHAL = 4  # marshal's format of strings, floats, booleans and None since Python 3.4
+# marshal's format 2: the same bytes for the same values (formats 3 and 4 mark the objects
+# referenced more than once, so that the bytes depend on what else holds them)
+_MARSHAL = 2
 
 
-def _fields(entry: Entry) -> bytes:
-    """Every field of an entry, serialised (unambiguous: equal bytes, equal fields); the
-    times as instants, which is all the renderers use of them. Three times cheaper than
-    repr, whose dates take most of its time."""
-    return marshal.dumps(
-        (
-            entry.id,
-            entry.source_id,
-            entry.title,
-            entry.link,
-            entry.published.timestamp(),
-            entry.date_known,
-            entry.summary,
-            entry.first_seen.timestamp(),
-            entry.updated.timestamp(),
-            entry.guid,
-            entry.content,
-        ),
-        _MARSHAL,
-    )
+def _filled(store: Store, groups: Sequence[Sequence[Story]]) -> list[list[Story]]:
+    """Groups of stories made of entries without their text (``Publisher._stories``) with
+    every copy read whole from the store, in one read for all groups."""
+    ids = [copy.id for group in groups for story in group for copy in (story.entry, *story.origins)]
+    whole = {entry.id: entry for entry in store.entries_by_id(ids)}
+    missing = [entry_id for entry_id in ids if entry_id not in whole]
+    if missing:  # deleted since its stories were read (the source left the configuration)
+        raise WriteError(f"entry {missing[0]} is no longer stored")
+    return [
+        [
+            Story(
+                story.id,
+                whole[story.entry.id],
+                tuple(whole[copy.id] for copy in story.origins),
+                story.updated,
+            )
+            for story in group
+        ]
+        for group in groups
+    ]
 
 
 def _describe(spec: FeedSpec, zone: str) -> str:

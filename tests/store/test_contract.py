@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -10,7 +12,7 @@ import pytest
 from civicfeed.dedup import SourcePlan, Story
 from civicfeed.errors import StoreError
 from civicfeed.models import DetailPage, FeedTotals, SourceState, Validators
-from civicfeed.store import Store, open_store
+from civicfeed.store import Store, open_store, parse_state
 from store.builders import NOW, make_entry
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -55,6 +57,71 @@ def test_entries_come_back_as_they_were_saved(store: Store) -> None:
     state = store.source_state("a")
     assert state.validators == Validators('"v1"', "Wed, 25 Nov 2026 12:00:00 GMT")
     assert (state.last_item_count, state.last_success, state.consecutive_failures) == (2, NOW, 0)
+
+
+def test_entry_heads_leave_out_the_text_and_carry_a_digest_of_all_of_it(store: Store) -> None:
+    first = make_entry("urn:1", guid="g1", link="http://x/1", content="<p>Artikel</p>")
+    second = make_entry("urn:2", title="Zweite", minutes=5)
+    _save(store, "a", first, second)
+    _save(store, "b", make_entry("urn:3", "b"))
+    heads = {entry.id: (entry, digest) for entry, digest in store.entry_heads(["a"])}
+    assert {eid: entry for eid, (entry, _) in heads.items()} == {
+        "urn:1": replace(first, summary="", content=""),
+        "urn:2": replace(second, summary=""),
+    }
+    assert store.entry_heads([]) == []
+    seen = {digest for _, digest in heads.values()}
+    assert len(seen) == 2
+    # a change of any one field, or of the article alone, gives the entry another digest
+    later = NOW + timedelta(hours=1)
+    for changed in (
+        replace(first, summary="<p>Neu</p>"),
+        replace(first, summary="<p>Neu</p>", content="<p>Anders</p>"),
+        replace(first, summary="<p>Neu</p>", content="<p>Anders</p>", title="Neu"),
+        replace(first, summary="<p>Neu</p>", content="<p>Anders</p>", title="Neu", link=None),
+        replace(first, summary="<p>Neu</p>", content="<p>Anders</p>", title="Neu", guid="g2"),
+        replace(first, summary="<p>Neu</p>", content="<p>Anders</p>", title="Neu", updated=later),
+        replace(first, summary="<p>Neu</p>", content="<p>Anders</p>", title="Neu", published=later),
+        replace(
+            first, summary="<p>Neu</p>", content="<p>Anders</p>", title="Neu", first_seen=later
+        ),
+        replace(
+            first, summary="<p>Neu</p>", content="<p>Anders</p>", title="Neu", date_known=False
+        ),
+    ):
+        store.save_success(
+            "a", SourcePlan(changed=(changed,)), validators=Validators(), item_count=2, at=NOW
+        )
+        (digest,) = [d for entry, d in store.entry_heads(["a"]) if entry.id == "urn:1"]
+        assert digest not in seen, changed
+        seen.add(digest)
+    # the same entry stored again: the same digest
+    before = store.entry_heads(["b"])
+    store.save_success(
+        "b",
+        SourcePlan(changed=(make_entry("urn:3", "b"),)),
+        validators=Validators(),
+        item_count=1,
+        at=NOW,
+    )
+    assert store.entry_heads(["b"]) == before
+
+
+def test_entries_by_id_come_whole_and_leave_out_ids_not_stored(store: Store) -> None:
+    first = make_entry("urn:1", guid="g1", link="http://x/1", content="<p>Artikel</p>")
+    second = make_entry("urn:2", "b", title="Zweite", minutes=5)
+    many = [make_entry(f"urn:m{n}", "c", minutes=n) for n in range(1100)]
+    _save(store, "a", first)
+    _save(store, "b", second)
+    _save(store, "c", *many)
+    found = store.entries_by_id(["urn:2", "urn:9", "urn:1", "urn:1"])
+    assert sorted(found, key=lambda e: e.id) == [first, second]
+    assert store.entries_by_id([]) == []
+    # more ids than one read binds
+    wanted = [e.id for e in reversed(many)]
+    assert sorted(store.entries_by_id(wanted), key=lambda e: e.id) == sorted(
+        many, key=lambda e: e.id
+    )
 
 
 def test_a_changed_entry_replaces_its_stored_version(store: Store) -> None:
@@ -206,6 +273,57 @@ def test_migrate_is_idempotent_and_a_second_open_changes_nothing(state: str) -> 
     try:
         assert again.schema_version == version
         assert [e.id for e in again.entries(["a"])] == ["urn:1"]
+    finally:
+        again.close()
+
+
+def _previous_schema(state: str, version: int) -> None:
+    """The state as the schema before entries had a digest left it: the column dropped and
+    the migration that added it no longer recorded."""
+    statements = (
+        "ALTER TABLE entries DROP COLUMN digest",
+        f"DELETE FROM schema_version WHERE version = {version}",
+    )
+    location = parse_state(state)
+    if location.path is not None:
+        db = sqlite3.connect(location.path)
+        with db:
+            for statement in statements:
+                db.execute(statement)
+        db.close()
+        return
+    import psycopg
+
+    assert location.url is not None
+    with psycopg.connect(location.url, autocommit=True) as pg:
+        for statement in statements:
+            pg.execute(statement)
+
+
+def test_a_state_of_the_previous_schema_keeps_every_entry_and_gets_their_digests(
+    state: str,
+) -> None:
+    entries = [
+        make_entry("urn:1", guid="g1", link="http://x/1", content="<p>Artikel</p>"),
+        make_entry("urn:2", title="Zweite", minutes=5),
+        *(make_entry(f"urn:m{n}", "b", minutes=n) for n in range(700)),  # more than a batch
+    ]
+    first = open_store(state)
+    _save(first, "a", *entries[:2])
+    _save(first, "b", *entries[2:])
+    version = first.schema_version
+    heads = sorted(first.entry_heads(["a", "b"]), key=lambda head: head[0].id)
+    first.close()
+    _previous_schema(state, version)
+    again = open_store(state, read_only=True)  # an older schema is migrated first
+    try:
+        assert again.schema_version == version
+        assert sorted(again.entries(["a", "b"]), key=lambda e: e.id) == sorted(
+            entries, key=lambda e: e.id
+        )
+        # the same digests as those written with the entries
+        assert sorted(again.entry_heads(["a", "b"]), key=lambda head: head[0].id) == heads
+        assert all(row[-1] for row in again.rows("entries"))
     finally:
         again.close()
 

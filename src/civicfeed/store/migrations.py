@@ -209,5 +209,13 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    # per entry, the digest of all its fields and its article (store/records.py), so that a
+    # feed's stories are merged and compared without reading their text; filled in for the
+    # entries stored before by the migration loop (store/writes.py), as for every entry
+    # whose digest a later migration sets to NULL (as one that changes entries must)
+    (14, ("ALTER TABLE entries ADD COLUMN digest TEXT",)),
+)
+
 LATEST = MIGRATIONS[-1][0]
 assert [m[0] for m in MIGRATIONS] == list(range(1, LATEST + 1)), "migrations are numbered 1, 2, …"

@@ -118,6 +118,10 @@ MIGRATIONS += (
         ),
     ),
 )
+MIGRATIONS += (
+    # SQLite migration 14: per entry, the digest of all its fields and its article
+    (4, ("ALTER TABLE entries ADD COLUMN digest TEXT",)),
+)
 LATEST = MIGRATIONS[-1][0]
 assert [m[0] for m in MIGRATIONS] == list(range(1, LATEST + 1)), "migrations are numbered 1, 2, …"
 

@@ -12,15 +12,22 @@ from typing import Any
 
 from ..dedup import Story
 from ..models import DetailPage, Entry, FeedTotals, OutputFile, SourceState, Validators
-from .records import dt, entry_from, story_from
+from .records import dt, entry_digest, entry_from, story_from
 
-__all__ = ["SELECT_ENTRIES", "Reads"]
+__all__ = ["SELECT_ENTRIES", "SELECT_HEADS", "Reads"]
 
 # the article of an entry (follow) lives beside it, in the table ``articles``
 SELECT_ENTRIES = (
     "SELECT e.id, e.source_id, e.guid, e.link, e.title, e.published, e.date_known, e.summary,"
     " e.first_seen, e.updated, a.content FROM entries e LEFT JOIN articles a ON a.entry_id = e.id"
 )
+# an entry without its text (summary, article), and its digest
+SELECT_HEADS = (
+    "SELECT id, source_id, guid, link, title, published, date_known, first_seen, updated,"
+    " digest FROM entries"
+)
+# ids bound at once in one read of entries by id
+_IDS_AT_ONCE = 500
 
 
 class Reads:
@@ -47,23 +54,52 @@ class Reads:
         if not source_ids:
             return []
         where, args = self._in("e.source_id", source_ids)
-        rows = self._read(f"{SELECT_ENTRIES} WHERE {where}", args)
-        return [
-            Entry(
-                id=r[0],
-                source_id=r[1],
-                guid=r[2],
-                link=r[3],
-                title=r[4],
-                published=datetime.fromisoformat(r[5]),
-                date_known=bool(r[6]),
-                summary=r[7],
-                first_seen=datetime.fromisoformat(r[8]),
-                updated=datetime.fromisoformat(r[9]),
-                content=r[10] or "",
+        return [_entry(r) for r in self._read(f"{SELECT_ENTRIES} WHERE {where}", args)]
+
+    def entries_by_id(self, entry_ids: Sequence[str]) -> list[Entry]:
+        return [_entry(r) for r in self._entry_rows(entry_ids)]
+
+    def _entry_rows(self, entry_ids: Sequence[str]) -> list[tuple[Any, ...]]:
+        """The rows of SELECT_ENTRIES of these ids, a few hundred ids per read."""
+        unique = list(dict.fromkeys(entry_ids))
+        rows: list[tuple[Any, ...]] = []
+        for start in range(0, len(unique), _IDS_AT_ONCE):
+            where, args = self._in("e.id", unique[start : start + _IDS_AT_ONCE])
+            rows += self._read(f"{SELECT_ENTRIES} WHERE {where}", args)
+        return rows
+
+    def entry_heads(self, source_ids: Sequence[str]) -> list[tuple[Entry, str]]:
+        if not source_ids:
+            return []
+        where, args = self._in("source_id", source_ids)
+        rows = self._read(f"{SELECT_HEADS} WHERE {where}", args)
+        fromiso = datetime.fromisoformat
+        heads = [
+            (
+                Entry(
+                    id=r[0],
+                    source_id=r[1],
+                    guid=r[2],
+                    link=r[3],
+                    title=r[4],
+                    published=fromiso(r[5]),
+                    date_known=bool(r[6]),
+                    summary="",
+                    first_seen=fromiso(r[7]),
+                    updated=fromiso(r[8]),
+                ),
+                r[9],
             )
             for r in rows
         ]
+        missing = [entry.id for entry, digest in heads if digest is None]
+        if missing:  # none after migrate(), which fills them in: made here all the same
+            found = {r[0]: entry_digest(tuple(r[:10]), r[10]) for r in self._entry_rows(missing)}
+            heads = [
+                (entry, digest if digest is not None else found.get(entry.id, ""))
+                for entry, digest in heads
+            ]
+        return [(entry, str(digest)) for entry, digest in heads]
 
     def detail_pages(self, source_id: str) -> dict[str, DetailPage]:
         rows = self._read(
@@ -179,6 +215,23 @@ class Reads:
             (feed_id, number),
         )
         return [story_from(raw) for raw in json.loads(rows[0][0])] if rows else None
+
+
+def _entry(r: tuple[Any, ...]) -> Entry:
+    """An entry from a row of SELECT_ENTRIES."""
+    return Entry(
+        id=r[0],
+        source_id=r[1],
+        guid=r[2],
+        link=r[3],
+        title=r[4],
+        published=datetime.fromisoformat(r[5]),
+        date_known=bool(r[6]),
+        summary=r[7],
+        first_seen=datetime.fromisoformat(r[8]),
+        updated=datetime.fromisoformat(r[9]),
+        content=r[10] or "",
+    )
 
 
 # archive pages read at once for their ids (each holds a page of stories as JSON, ~150 KB)

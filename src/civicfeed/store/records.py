@@ -4,7 +4,9 @@ with microseconds; an archive page's stories as JSON)."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
+import marshal
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,8 +16,10 @@ from ..xmlsafe import strip_controls
 
 __all__ = [
     "dt",
+    "entry_digest",
     "entry_from",
     "entry_json",
+    "entry_row",
     "iso",
     "story_from",
     "story_json",
@@ -34,6 +38,49 @@ def dt(value: str | None) -> datetime | None:
 
 def xml_safe(value: str | None) -> str | None:
     return strip_controls(value) if isinstance(value, str) else value
+
+
+def entry_row(entry: Entry) -> tuple[Any, ...]:
+    """An entry as the row of ``entries`` without its digest (store.TABLES' order)."""
+    return (
+        entry.id,
+        entry.source_id,
+        entry.guid,
+        entry.link,
+        entry.title,
+        iso(entry.published),
+        int(entry.date_known),
+        entry.summary,
+        iso(entry.first_seen),
+        iso(entry.updated),
+    )
+
+
+# marshal's format 2: the same bytes for the same values (formats 3 and 4 mark objects
+# referenced more than once, so that equal values held apart or shared differ)
+_MARSHAL = 2
+
+
+def entry_digest(row: tuple[Any, ...], content: str | None) -> str:
+    """The digest of an entry: every field of its row (``entry_row``, or the same columns as
+    read back) and its article, so that two entries have the same digest only when all of
+    them are the same. The times are the stored text (UTC, microseconds): one text per
+    instant."""
+    ident, source, guid, link, title, published, known, summary, seen, updated = row[:10]
+    fields = (
+        str(ident),
+        str(source),
+        guid,
+        link,
+        str(title),
+        str(published),
+        int(known),
+        str(summary),
+        str(seen),
+        str(updated),
+        content or "",
+    )
+    return hashlib.blake2b(marshal.dumps(fields, _MARSHAL), digest_size=16).hexdigest()
 
 
 def entry_json(entry: Entry) -> dict[str, Any]:

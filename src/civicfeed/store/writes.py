@@ -17,7 +17,8 @@ from ..dedup import SourcePlan, Story
 from ..errors import StoreError
 from ..models import DetailPage, FeedTotals, OutputFile, Validators
 from . import TABLES
-from .records import iso, story_json, totals_row
+from .reads import SELECT_ENTRIES
+from .records import entry_digest, entry_row, iso, story_json, totals_row
 
 __all__ = ["POSTGRES", "SQLITE", "Dialect", "Transaction", "Writes"]
 
@@ -81,6 +82,7 @@ class Transaction(Protocol):
 
 
 _ENTRY_COLUMNS = _COLUMNS["entries"]
+_DIGESTS_AT_ONCE = 500  # entries read at once to fill in their digests (migration)
 # an upsert by id only: an entry that would take another entry's guid is refused, not merged
 _UPDATE_ENTRY = ", ".join(f"{c} = EXCLUDED.{c}" for c in _ENTRY_COLUMNS if c != "id")
 
@@ -120,22 +122,12 @@ class Writes:
                 (settings, title or None, language or None, source_id),
             )
             for entry in plan.new + plan.changed:
+                row = entry_row(entry)
                 db.execute(
                     f"INSERT INTO entries ({', '.join(_ENTRY_COLUMNS)}) VALUES"
                     f" ({sql.marks(len(_ENTRY_COLUMNS))}) ON CONFLICT (id) DO UPDATE SET"
                     f" {_UPDATE_ENTRY}",
-                    (
-                        entry.id,
-                        entry.source_id,
-                        entry.guid,
-                        entry.link,
-                        entry.title,
-                        iso(entry.published),
-                        int(entry.date_known),
-                        entry.summary,
-                        iso(entry.first_seen),
-                        iso(entry.updated),
-                    ),
+                    (*row, entry_digest(row, entry.content)),
                 )
                 if entry.content:
                     db.execute(sql.replace("articles", ("entry_id",)), (entry.id, entry.content))
@@ -300,7 +292,8 @@ class Writes:
         self, db: Transaction, migrations: Sequence[tuple[int, Sequence[str]]], where: str
     ) -> None:
         """In the backend's migration transaction: the ``migrations`` the state lacks applied,
-        each recorded in ``schema_version``; a state newer than the last refused."""
+        each recorded in ``schema_version``, then the digests of the entries that have none
+        filled in; a state newer than the last refused."""
         latest = migrations[-1][0]
         db.execute(
             "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL,"
@@ -321,6 +314,25 @@ class Writes:
                     f"INSERT INTO schema_version VALUES ({self._DIALECT.marks(2)})",
                     (version, iso(datetime.now(UTC))),
                 )
+        if current < latest:
+            self._fill_digests(db)
+
+    def _fill_digests(self, db: Transaction) -> None:
+        """Entries without a digest (stored before entries had one, or changed by a
+        migration that set it to NULL) get it, a batch of rows at a time."""
+        m = self._DIALECT.mark
+        missing = [
+            str(r[0]) for r in db.execute("SELECT id FROM entries WHERE digest IS NULL").fetchall()
+        ]
+        for start in range(0, len(missing), _DIGESTS_AT_ONCE):
+            chunk = missing[start : start + _DIGESTS_AT_ONCE]
+            rows = db.execute(
+                f"{SELECT_ENTRIES} WHERE e.id IN ({self._DIALECT.marks(len(chunk))})", tuple(chunk)
+            ).fetchall()
+            db.executemany(
+                f"UPDATE entries SET digest = {m} WHERE id = {m}",
+                [(entry_digest(tuple(r[:10]), r[10]), r[0]) for r in rows],
+            )
 
     def _ensure(self, db: Transaction, source_id: str) -> None:
         db.execute(self._DIALECT.keep("sources", ("id",)), (source_id,))
