@@ -7,14 +7,18 @@ to RFC 5005 archive pages. Files are replaced only when their bytes change.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import marshal
 import os
 import pickle
+import shutil
+import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
+from typing import Any
 from urllib.parse import urlsplit
 
 from . import __version__, clock
@@ -222,18 +226,23 @@ class Publisher:
                     site_due |= self._summarise(store, spec, stories, totals)
                 continue
             due.append(spec)
-        pooled = _pooled(config, output, due, totals, zone)
+        share = _Share(config) if _poolable(output) else None
+        pooled = _pooled(config, output, due, totals, zone, share)
         for spec in due:
             if spec.info.id in pooled.feeds:
                 continue
-            done = self._publish_feed(store, spec, zone, output, totals, _saver(store, spec))
+            saver = _saver(store, spec)
+            done = self._publish_feed(store, spec, zone, output, totals, saver, share)
             site_due |= self._take(done, store, totals, written, errors, changed, digests)
         for done in pooled.results():
             site_due |= self._take(done, store, totals, written, errors, changed, digests)
         for spec in due:  # what the workers could not do is done here
             if spec.info.id in pooled.failed:
-                done = self._publish_feed(store, spec, zone, output, totals, _saver(store, spec))
+                saver = _saver(store, spec)
+                done = self._publish_feed(store, spec, zone, output, totals, saver, share)
                 site_due |= self._take(done, store, totals, written, errors, changed, digests)
+        if share is not None:
+            share.close()
         if site:
             self._write([(STYLESHEET_NAME, stylesheet())], written, errors, output)
         if site and (site_due or not self._site_current(output)):
@@ -257,11 +266,14 @@ class Publisher:
         output: Output,
         totals: Mapping[str, FeedTotals],
         save_page: Callable[[int, Sequence[Story]], None],
+        share: _Share | None = None,
     ) -> _Published:
         """Render and write one feed whose stories may have changed. The archive pages it
         completes go to ``save_page`` before anything is rendered; its totals (where they
         differ from ``totals``) and its digest come back, to be saved by the caller (the
-        digest once the files are flushed)."""
+        digest once the files are flushed). ``share``: the archive pages to render may go
+        to the worker processes as well (``_PageJobs``; only where ``save_page`` stores
+        them)."""
         feed = spec.info.id
         # the stories without their text (summaries, articles), with every entry's digest:
         # the full entries are read only of the stories rendered (see _filled)
@@ -295,11 +307,20 @@ class Publisher:
         written: list[str] = []
         errors: list[str] = []
         kept = _kept_pages(spec, before, zone, pages, output)
+        jobs = _PageJobs.start(share, spec, range(kept + 1, pages + 1), pages)
         try:
             (current,) = _filled(store, [current])
             page_of = _pages_of(store, feed, frozen, fresh)
-            for group in self._render(spec, current, pages, page_of, kept):
+            for group in self._render(spec, current, pages, page_of, ()):
                 self._write(group, written, errors, output)
+            for job in jobs.ours():  # all of them, but for those the workers started
+                for group in self._render(spec, None, pages, page_of, jobs.numbers[job]):
+                    self._write(group, jobs.written[job], jobs.errors[job], output)
+            for job in jobs.theirs():  # waits for them; a job that failed is done here
+                for group in self._render(spec, None, pages, page_of, jobs.numbers[job]):
+                    self._write(group, jobs.written[job], jobs.errors[job], output)
+            written += jobs.all_written()
+            errors += jobs.all_errors()
         except Exception as exc:  # one feed that cannot be rendered must not stop the rest
             errors.append(f"feed {feed} cannot be rendered: {_reason(exc)}")
             return _Published(feed, made, None, redescribed, tuple(written), tuple(errors))
@@ -432,24 +453,25 @@ class Publisher:
     def _render(
         self,
         spec: FeedSpec,
-        current: Sequence[Story],
+        current: Sequence[Story] | None,
         pages: int,
         page_of: Callable[[int], Sequence[Story]],
-        kept: int = 0,
+        numbers: Iterable[int],
     ) -> Iterator[list[tuple[str, bytes]]]:
         """The feed's files in groups, each written before the next is rendered (an
-        aggregate's archive is not held in memory at once): the subscription documents,
-        then each of the ``pages`` archive pages (``page_of`` its stories) after the first
-        ``kept`` (see ``_kept_pages``)."""
+        aggregate's archive is not held in memory at once): the subscription documents
+        (unless ``current`` is None), then the archive pages ``numbers`` of the feed's
+        ``pages`` (``page_of`` their stories)."""
         info, zone = spec.info, self.config.tz
-        head = Archive(None, pages)
-        yield [
-            (f"{info.id}.rss", render_rss(info, current, zone, head)),
-            (f"{info.id}.atom", render_atom(info, current, zone, head)),
-            (f"{info.id}.json", render_json(info, current, zone)),
-            (f"{info.id}.html", render_preview(info, current, zone)),
-        ]
-        for number in range(kept + 1, pages + 1):
+        if current is not None:
+            head = Archive(None, pages)
+            yield [
+                (f"{info.id}.rss", render_rss(info, current, zone, head)),
+                (f"{info.id}.atom", render_atom(info, current, zone, head)),
+                (f"{info.id}.json", render_json(info, current, zone)),
+                (f"{info.id}.html", render_preview(info, current, zone)),
+            ]
+        for number in numbers:
             place = Archive(number, pages)
             page = page_of(number)
             yield [
@@ -545,26 +567,26 @@ class _Pooled:
             yield from done
 
 
+def _poolable(output: Output) -> bool:
+    """Whether the worker processes may render and write into ``output``."""
+    return isinstance(output, FolderOutput) and (os.cpu_count() or 1) >= 2
+
+
 def _pooled(
     config: Config,
     output: Output,
     due: Sequence[FeedSpec],
     totals: Mapping[str, FeedTotals],
     zone: str,
+    share: _Share | None = None,
 ) -> _Pooled:
     """The feeds of single sources among ``due`` given to the workers, when that pays."""
     specs = [spec for spec in due if not spec.info.aggregate]
-    if (
-        not isinstance(output, FolderOutput)
-        or (os.cpu_count() or 1) < 2
-        or len(specs) < POOLED_FROM
-    ):
+    if not _poolable(output) or len(specs) < POOLED_FROM:
         return _Pooled()
     from . import work  # the worker processes: only for a publish this large
 
-    # the configuration pickled once for all jobs; a worker unpickles it once (see _settings)
-    pickled = pickle.dumps(config, pickle.HIGHEST_PROTOCOL)
-    settings = (hashlib.sha256(pickled).hexdigest(), pickled)
+    settings = (share or _Share(config)).settings()
     pooled = _Pooled(feeds=frozenset(spec.info.id for spec in specs))
     for start in range(0, len(specs), _PER_JOB):
         chunk = specs[start : start + _PER_JOB]
@@ -580,6 +602,186 @@ def _pooled(
             continue
         pooled.jobs.append((feed_ids, job))
     return pooled
+
+
+class _Share:
+    """What the jobs of one publish share: the configuration pickled once (a worker
+    unpickles it once, see ``_config_of``), the folder where the jobs of archive pages are
+    claimed, and those jobs, waited for by ``close`` before that folder goes."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.jobs: list[Future[Any]] = []
+        self._settings: tuple[str, bytes] | None = None
+        self._claims: str | None = None
+        self._made = 0
+
+    def settings(self) -> tuple[str, bytes]:
+        if self._settings is None:
+            pickled = pickle.dumps(self.config, pickle.HIGHEST_PROTOCOL)
+            self._settings = (hashlib.sha256(pickled).hexdigest(), pickled)
+        return self._settings
+
+    def claim(self) -> str:
+        """Where a job of archive pages is claimed (each job of the publish its own)."""
+        if self._claims is None:
+            self._claims = tempfile.mkdtemp(prefix="civicfeed-pages-")
+        self._made += 1
+        return os.path.join(self._claims, str(self._made))
+
+    def close(self) -> None:
+        for job in self.jobs:  # those taken here end at once, when a worker comes to them
+            with contextlib.suppress(Exception):
+                job.result()
+        self.jobs = []
+        if self._claims is not None:
+            shutil.rmtree(self._claims, ignore_errors=True)
+            self._claims = None
+
+
+# The archive pages of a feed rendered and written in the worker processes as well: the
+# aggregate of many sources renders hundreds of them on the first run, while the workers
+# render the feeds of the sources. In jobs of a few pages, each read by its worker from the
+# store (a page is stored before anything is rendered, and reading it there costs this
+# process nothing, where pickling it would cost it half as much as rendering it), while this
+# process renders the subscription documents and then every job no worker has started yet,
+# the last first. A job is claimed once, by a worker or by this process: a folder made in
+# the folder of claims of the publish.
+POOLED_PAGES_FROM = 32  # archive pages of one feed to render at least
+_PAGES_PER_JOB = 8
+
+
+@dataclass
+class _PageJobs:
+    """The archive pages of a feed to render, in jobs (``numbers``), and the names written
+    and errors met by each; ``futures``: the jobs given to the workers, by number, and
+    ``claims`` where each of them is claimed."""
+
+    numbers: list[list[int]]
+    futures: dict[int, Future[tuple[list[str], list[str]] | None]] = field(default_factory=dict)
+    claims: dict[int, str] = field(default_factory=dict)
+    written: list[list[str]] = field(default_factory=list)
+    errors: list[list[str]] = field(default_factory=list)
+
+    @classmethod
+    def start(
+        cls, share: _Share | None, spec: FeedSpec, numbers: Iterable[int], pages: int
+    ) -> _PageJobs:
+        chosen = list(numbers)
+        if share is None or len(chosen) < POOLED_PAGES_FROM:
+            jobs = cls([chosen] if chosen else [])
+        else:
+            from . import work
+
+            chunks = [
+                chosen[start : start + _PAGES_PER_JOB]
+                for start in range(0, len(chosen), _PAGES_PER_JOB)
+            ]
+            jobs = cls(chunks)
+            pickled = pickle.dumps(_portable(spec), pickle.HIGHEST_PROTOCOL)
+            sent = (hashlib.sha256(pickled).hexdigest(), pickled)
+            for job, chunk in enumerate(chunks):
+                claim = share.claim()
+                try:
+                    future = work.schedule(
+                        _pages_in_worker,
+                        share.settings(),
+                        sent,
+                        chunk,
+                        pages,
+                        claim,
+                        seconds=_JOB_SECONDS,
+                    )
+                except Exception:  # no workers: this process renders the rest
+                    break
+                jobs.futures[job] = future
+                jobs.claims[job] = claim
+                share.jobs.append(future)
+        jobs.written = [[] for _ in jobs.numbers]
+        jobs.errors = [[] for _ in jobs.numbers]
+        return jobs
+
+    def ours(self) -> Iterator[int]:
+        """The jobs for this process to render: those no worker has claimed, the last first
+        (the workers take them first to last)."""
+        for job in reversed(range(len(self.numbers))):
+            if job not in self.futures or _claim(self.claims[job]):
+                self.futures.pop(job, None)
+                yield job
+
+    def theirs(self) -> Iterator[int]:
+        """Waits for the jobs the workers claimed; yields those that failed, to be
+        rendered here (their files are replaced)."""
+        for job, future in sorted(self.futures.items()):
+            try:
+                done = future.result()
+            except Exception:
+                done = None
+            if done is None:
+                yield job
+            else:
+                self.written[job], self.errors[job] = done
+
+    def all_written(self) -> list[str]:
+        return [name for names in self.written for name in names]
+
+    def all_errors(self) -> list[str]:
+        return [error for errors in self.errors for error in errors]
+
+
+def _claim(path: str) -> bool:
+    """Whether this process is the one to render a job of archive pages (see ``_PageJobs``):
+    the first to make its folder, while the publish that made the jobs has not ended."""
+    try:
+        os.mkdir(path)
+    except OSError:  # claimed before, or the publish is over
+        return False
+    return True
+
+
+def _pages_in_worker(
+    settings: tuple[str, bytes],
+    sent: tuple[str, bytes],
+    numbers: Sequence[int],
+    pages: int,
+    claim: str,
+) -> tuple[list[str], list[str]] | None:
+    """A job of ``_PageJobs``, in a worker process, if it is the first to ``claim`` it (None
+    if not): the archive pages ``numbers`` of the feed of ``sent`` (the digest and pickle of
+    its ``_portable`` spec), of its ``pages``, read from the store opened read-only, rendered
+    and written into the output folder, flushed (the folders too) before the job returns the
+    names written and the errors met."""
+    if not _claim(claim):
+        return None
+    config = _config_of(settings)
+    spec = _spec_of(sent)
+    store = open_store(config.state, read_only=True)
+    try:
+        publisher = Publisher(config)
+        output = FolderOutput(config.output)
+        page_of = _pages_of(store, spec.info.id, pages, ())
+        written: list[str] = []
+        errors: list[str] = []
+        for group in publisher._render(spec, None, pages, page_of, numbers):
+            publisher._write(group, written, errors, output)
+        output.flush()
+        return written, errors
+    finally:
+        store.close()
+
+
+# in a worker: the spec of the last feed whose archive pages it rendered, by its pickle's digest
+_spec: tuple[str, FeedSpec] | None = None
+
+
+def _spec_of(sent: tuple[str, bytes]) -> FeedSpec:
+    global _spec
+    digest, pickled = sent
+    if _spec is None or _spec[0] != digest:
+        spec = pickle.loads(pickled)
+        assert isinstance(spec, FeedSpec)
+        _spec = (digest, _settled(spec))
+    return _spec[1]
 
 
 def _portable(spec: FeedSpec) -> FeedSpec:
