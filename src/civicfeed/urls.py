@@ -21,7 +21,7 @@ from functools import lru_cache
 from urllib.parse import urljoin as _urljoin
 from urllib.parse import urlparse
 
-__all__ = ["urljoin"]
+__all__ = ["http_netloc", "urljoin"]
 
 # A link of characters urlsplit treats as plain (it strips or removes white space and
 # controls, reads ";" as the start of parameters and checks "[" and "]" as an IPv6 literal),
@@ -118,3 +118,12 @@ def _unsplit(scheme: str, netloc: str, path: str, query: str, fragment: str) -> 
     if fragment:
         path = path + "#" + fragment
     return path
+
+
+def http_netloc(url: str) -> str | None:
+    """The host part (``netloc``) of an http or https URL that urlsplit reads without a
+    check (see urljoin), as urlsplit gives it; None for any other URL."""
+    found = _ABSOLUTE.match(url)
+    if found is None or not found.group(2).isascii():
+        return None
+    return found.group(2)

@@ -10,7 +10,7 @@ from urllib.parse import SplitResult, unquote, urlsplit
 
 import nh3
 
-from ..urls import urljoin
+from ..urls import http_netloc, urljoin
 from ..xmlsafe import strip_controls
 
 __all__ = [
@@ -52,7 +52,9 @@ def clean_text(text: str, limit: int = MAX_TITLE) -> tuple[str, bool]:
     ``text`` is text already (the extractors decode markup and character references once):
     a literal "&amp;" in it stays as written."""
     text = text[: limit * 8]
-    text = unicodedata.normalize("NFC", _INVISIBLE.sub("", strip_controls(text)))
+    text = strip_controls(text)
+    if not text.isascii():  # ASCII is in NFC and has none of the invisible characters
+        text = unicodedata.normalize("NFC", _INVISIBLE.sub("", text))
     text = _SPACE.sub(" ", text).strip()
     if len(text) <= limit:
         return text, False
@@ -67,12 +69,24 @@ def absolute_link(link: str | None, base: str) -> str | None:
     link = strip_controls(link).strip()
     try:
         absolute = urljoin(base, link)
+    except ValueError:
+        return None
+    netloc = http_netloc(absolute)
+    if netloc is not None:  # most links: whether it is usable depends on its host part only
+        return absolute if _requestable_netloc(netloc) else None
+    try:
         parts = urlsplit(absolute)
     except ValueError:
         return None
     if parts.scheme.lower() not in {"http", "https"}:
         return None
     return absolute if _requestable(parts) else None
+
+
+@lru_cache(maxsize=1024)
+def _requestable_netloc(netloc: str) -> bool:
+    # cached: the links of a document mostly share a host or a few
+    return _requestable(urlsplit(f"http://{netloc}"))
 
 
 def _requestable(parts: SplitResult) -> bool:
