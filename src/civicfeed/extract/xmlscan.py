@@ -39,12 +39,17 @@ def scan(content: bytes, limit: int) -> Scan:
     body = content
     if body[:1].isspace():  # whitespace before the XML declaration: common, and harmless
         body = body.lstrip()
-    found = _expat(body, None, limit)
+    # Items are only counted where there can be more than ``limit``: every item's start tag
+    # holds its name's bytes (in the encodings whose documents are cut, see _expat), so with
+    # no more of those (end tags and text count too) the scan ends at the root element, where
+    # the prolog does.
+    few = body.count(b"item") + body.count(b"entry") <= limit
+    found = _expat(body, None, limit, to_root=few)
     if found is None and _declared_codec(body) is not None:
         codec = _declared_codec(body)
         assert codec is not None
         text = body.decode(codec, errors="replace").encode("utf-8")
-        found = _expat(text, "utf-8", limit)
+        found = _expat(text, "utf-8", limit, to_root=True)  # never cut: see _expat
     if found is None:
         # expat cannot read the prolog: what feedparser would take for declarations is
         # everything before the first element
@@ -52,8 +57,9 @@ def scan(content: bytes, limit: int) -> Scan:
     return found if found.internal_subset or found.items is not None else Scan(False, content)
 
 
-def _expat(body: bytes, encoding: str | None, limit: int) -> Scan | None:
-    """Scan with expat; None if it could not read as far as the first element."""
+def _expat(body: bytes, encoding: str | None, limit: int, *, to_root: bool = False) -> Scan | None:
+    """Scan with expat; None if it could not read as far as the first element. ``to_root``:
+    only as far as the first element (the prolog), counting no items."""
     parser = expat.ParserCreate(encoding)
     state = {"root": False, "subset": False, "depth": 0, "items": 0, "cut": -1}
     stack: list[str] = []
@@ -65,6 +71,8 @@ def _expat(body: bytes, encoding: str | None, limit: int) -> Scan | None:
 
     def start(name: str, attributes: object) -> None:
         state["root"] = True
+        if to_root:
+            raise _Stop
         stack.append(name)
         if name.rpartition(":")[2] in _ITEMS and len(stack) <= 3:
             state["items"] += 1
