@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import ssl
 import threading
 import time
 import zlib
 from http.server import BaseHTTPRequestHandler
+from typing import Any
 
+import httpx
 import pytest
 
 from civicfeed import __version__
+from civicfeed import fetch as fetch_module
 from civicfeed.errors import FetchError
 from civicfeed.fetch import Fetcher
 from civicfeed.models import Validators
-from origin import Origin
+from origin import FIXTURES, Origin
 
 LOOPBACK = ("127.0.0.1", "localhost")  # the test origin's hosts, trusted as a source's would be
 
@@ -330,3 +334,130 @@ def test_304s_from_more_hosts_than_the_concurrency_come_on_kept_connections() ->
     finally:
         for server in origins:
             server.stop()
+
+
+# --- the network under httpx: asyncio's transports, TLS -------------------------------------
+
+TLS = FIXTURES / "tls"  # a test authority (ca.pem) and server certificates with their keys
+
+
+def tls_origin(certificate: str) -> Origin:
+    """An origin that speaks HTTPS only, with ``certificate`` (a file in TLS)."""
+    server = Origin()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(TLS / certificate)
+    server.server.socket = context.wrap_socket(server.server.socket, server_side=True)
+    return server.start()
+
+
+@pytest.fixture
+def test_authority(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fetcher trusts the test authority as well as the usual ones."""
+    made = httpx.create_ssl_context
+
+    def with_test_authority(*args: Any, **kwargs: Any) -> ssl.SSLContext:
+        context = made(*args, **kwargs)
+        context.load_verify_locations(TLS / "ca.pem")
+        return context
+
+    monkeypatch.setattr(httpx, "create_ssl_context", with_test_authority)
+
+
+def test_https_with_a_trusted_certificate_and_its_304s_on_one_connection(
+    test_authority: None,
+) -> None:
+    server = tls_origin("localhost.pem")
+    try:
+        server.set("/feed.rss", b"<rss/>" * 100, content_type="application/rss+xml")
+        url = f"https://localhost:{server.port}/feed.rss"
+
+        async def go() -> None:
+            async with Fetcher(trusted=LOOPBACK) as fetcher:
+                first = await fetcher.fetch(url)
+                assert first.status == 200
+                assert first.content == b"<rss/>" * 100
+                for _ in range(3):
+                    again = await fetcher.fetch(url, validators=first.validators)
+                    assert again.not_modified
+
+        asyncio.run(go())
+        seen = server.hits("/feed.rss")
+        assert len(seen) == 4
+        assert len({s.client for s in seen}) == 1, [s.client for s in seen]
+    finally:
+        server.stop()
+
+
+def test_https_with_a_certificate_nobody_vouches_for_is_refused() -> None:
+    server = tls_origin("localhost.pem")  # its authority is not trusted here
+    try:
+        server.set("/feed.rss", b"<rss/>")
+        with pytest.raises(FetchError, match="certificate is not trusted") as raised:
+            fetch(f"https://localhost:{server.port}/feed.rss")
+        assert raised.value.kind == "tls"
+        assert server.hits("/feed.rss") == []
+    finally:
+        server.stop()
+
+
+def test_https_with_another_hosts_certificate_is_refused(test_authority: None) -> None:
+    server = tls_origin("elsewhere.pem")  # valid, for elsewhere.example, not localhost
+    try:
+        server.set("/feed.rss", b"<rss/>")
+        with pytest.raises(FetchError, match="certificate is not trusted") as raised:
+            fetch(f"https://localhost:{server.port}/feed.rss")
+        assert raised.value.kind == "tls"
+        assert server.hits("/feed.rss") == []
+    finally:
+        server.stop()
+
+
+def test_connections_are_made_on_asyncio_transports(
+    origin: Origin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # httpcore's default backend (anyio) costs more CPU than the rest of a 304
+    made: list[tuple[str, int]] = []
+    connect = fetch_module._AsyncioBackend.connect_tcp
+
+    async def counted(self: Any, host: str, port: int, *args: Any, **kwargs: Any) -> Any:
+        made.append((host, port))
+        return await connect(self, host, port, *args, **kwargs)
+
+    monkeypatch.setattr(fetch_module._AsyncioBackend, "connect_tcp", counted)
+    origin.set("/feed.rss", b"<rss/>")
+    assert fetch(origin.url("/feed.rss")).content == b"<rss/>"
+    assert made == [("127.0.0.1", origin.port)]
+
+
+def test_a_kept_connection_its_server_closed_is_not_used_again(origin: Origin) -> None:
+    closed = threading.Event()
+
+    def answer_then_close(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Length", "2")
+        handler.end_headers()
+        handler.wfile.write(b"ok")
+        handler.wfile.flush()
+        handler.close_connection = True  # closed without saying so (no Connection: close)
+        closed.set()
+
+    origin.routes["/closing"] = answer_then_close
+    origin.set("/next", b"next")
+
+    async def go() -> list[bytes]:
+        async with Fetcher(retries=0, trusted=LOOPBACK) as fetcher:
+            first = await fetcher.fetch(origin.url("/closing"))
+            closed.wait(5)
+            await asyncio.sleep(0.2)  # the close reaches the client
+            second = await fetcher.fetch(origin.url("/next"))
+            return [first.content, second.content]
+
+    assert asyncio.run(go()) == [b"ok", b"next"]
+    assert origin.hits("/closing")[0].client != origin.hits("/next")[0].client
+
+
+def test_a_body_larger_than_the_read_buffer_arrives_whole(origin: Origin) -> None:
+    # more than the transport keeps unread before it stops reading the socket (flow control)
+    body = bytes(range(256)) * 8192  # 2 MB
+    origin.set("/big", body, content_type="text/html")
+    assert fetch(origin.url("/big"), max_bytes=4_000_000).content == body

@@ -26,6 +26,7 @@ from types import MappingProxyType, TracebackType
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+import httpcore
 import httpx
 
 from . import __version__
@@ -537,10 +538,23 @@ class _Pools(httpx.AsyncBaseTransport):
             # context trusts no authority, so that TLS through it could never succeed.
             if self._plain is None:
                 self._plain = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-            return httpx.AsyncHTTPTransport(verify=self._plain, limits=self._limits)
+            return self._transport(self._plain)
         if self._tls is None:
             self._tls = httpx.create_ssl_context()
-        return httpx.AsyncHTTPTransport(verify=self._tls, limits=self._limits)
+        return self._transport(self._tls)
+
+    def _transport(self, context: ssl.SSLContext) -> httpx.AsyncHTTPTransport:
+        """httpx's transport with the pool it makes (these limits, HTTP/1.1, no retries),
+        its connections on asyncio's transports (see _AsyncioBackend)."""
+        transport = httpx.AsyncHTTPTransport(verify=context, limits=self._limits)
+        transport._pool = httpcore.AsyncConnectionPool(
+            ssl_context=context,
+            max_connections=self._limits.max_connections,
+            max_keepalive_connections=self._limits.max_keepalive_connections,
+            keepalive_expiry=self._limits.keepalive_expiry,
+            network_backend=_BACKEND,
+        )
+        return transport
 
     def _done(self, key: tuple[str, ...]) -> None:
         self._busy[key] -= 1
@@ -664,3 +678,241 @@ def _describe(exc: httpx.HTTPError, url: str) -> str:
     if isinstance(exc, httpx.UnsupportedProtocol):
         return f"not an http(s) address: {url}"
     return f"{host}: {exc or type(exc).__name__}"
+
+
+# --- httpcore's network backend on asyncio -------------------------------------------------
+# httpcore's default backend for asyncio goes through anyio: a cancel scope around every read
+# and write, and a poll() of the socket whenever it looks whether an idle connection is still
+# usable (for every idle connection of a pool, whenever it places a request); together more
+# CPU than the rest of a 304. Here a read waits on a future with one timer, a write is handed
+# to the transport, and whether an idle connection has something to read (its server closed
+# it, or sent what nobody asked for) is what the protocol has been given already. TLS is
+# asyncio's, with the same ssl context and the same server name (SNI and verification).
+# Errors are httpcore's, as its own backends raise them, the operating system's as the cause.
+
+# received and not yet read, at most; beyond it the transport stops reading the socket
+_HIGH_WATER = 256 * 1024
+
+_SocketOption = (
+    tuple[int, int, int] | tuple[int, int, bytes | bytearray] | tuple[int, int, None, int]
+)
+
+
+class _Protocol(asyncio.Protocol):
+    """What a connection received, and whether it may be written to."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.eof = False
+        self.error: BaseException | None = None
+        self.lost = False
+        self.paused_reading = False
+        self._waiter: asyncio.Future[None] | None = None
+        self._drain: asyncio.Future[None] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if len(self.buffer) > _HIGH_WATER and self.transport is not None:
+            self.paused_reading = True
+            self.transport.pause_reading()
+        self._wake()
+
+    def eof_received(self) -> bool:
+        self.eof = True
+        self._wake()
+        return False  # the transport closes itself
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        self.eof = True
+        self.error = exc
+        self._wake()
+        drain, self._drain = self._drain, None
+        if drain is not None and not drain.done():
+            drain.set_result(None)
+
+    def pause_writing(self) -> None:
+        if self._drain is None:
+            self._drain = asyncio.get_running_loop().create_future()
+
+    def resume_writing(self) -> None:
+        drain, self._drain = self._drain, None
+        if drain is not None and not drain.done():
+            drain.set_result(None)
+
+    def _wake(self) -> None:
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def wait(self, what: asyncio.Future[None], timeout: float | None) -> None:
+        """Wait for ``what`` at most ``timeout`` seconds (TimeoutError), with one timer."""
+        if timeout is None:
+            await what
+            return
+        handle = asyncio.get_running_loop().call_later(timeout, _expire, what)
+        try:
+            await what
+        finally:
+            handle.cancel()
+
+    async def readable(self, timeout: float | None) -> None:
+        self._waiter = asyncio.get_running_loop().create_future()
+        await self.wait(self._waiter, timeout)
+
+    async def drained(self, timeout: float | None) -> None:
+        if self._drain is not None:
+            await self.wait(self._drain, timeout)
+
+
+def _expire(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_exception(TimeoutError())
+
+
+class _Stream(httpcore.AsyncNetworkStream):
+    def __init__(self, transport: asyncio.Transport, protocol: _Protocol) -> None:
+        self._transport = transport
+        self._protocol = protocol
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        protocol = self._protocol
+        if not protocol.buffer and not protocol.eof:
+            try:
+                await protocol.readable(timeout)
+            except TimeoutError as exc:
+                raise httpcore.ReadTimeout(str(exc) or "timed out") from exc
+        if protocol.buffer:
+            data = bytes(protocol.buffer[:max_bytes])
+            del protocol.buffer[:max_bytes]
+            if protocol.paused_reading and len(protocol.buffer) <= _HIGH_WATER // 4:
+                protocol.paused_reading = False
+                if not protocol.lost:
+                    self._transport.resume_reading()
+            return data
+        if protocol.error is not None:
+            raise httpcore.ReadError(str(protocol.error)) from protocol.error
+        return b""  # the end: the server closed the connection
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        if not buffer:
+            return
+        protocol = self._protocol
+        if protocol.lost or self._transport.is_closing():
+            error = protocol.error
+            raise httpcore.WriteError(str(error or "the connection is closed")) from error
+        try:
+            self._transport.write(buffer)
+            await protocol.drained(timeout)
+        except TimeoutError as exc:
+            raise httpcore.WriteTimeout(str(exc) or "timed out") from exc
+        except OSError as exc:
+            raise httpcore.WriteError(str(exc)) from exc
+        if protocol.lost and protocol.error is not None:
+            raise httpcore.WriteError(str(protocol.error)) from protocol.error
+
+    async def aclose(self) -> None:
+        if self._transport.get_extra_info("ssl_object") is None:
+            self._transport.close()  # what is still to be sent is sent, then it closes
+        else:
+            self._transport.abort()  # as httpcore's own backend: no wait for close_notify
+
+    async def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(timeout):
+                secure = await loop.start_tls(
+                    self._transport,
+                    self._protocol,
+                    ssl_context,
+                    server_hostname=server_hostname,
+                    ssl_handshake_timeout=timeout,
+                )
+        except TimeoutError as exc:
+            self._transport.abort()
+            raise httpcore.ConnectTimeout(str(exc) or "timed out") from exc
+        except (OSError, ssl.SSLError, ConnectionError) as exc:
+            self._transport.abort()
+            raise httpcore.ConnectError(str(exc)) from exc
+        except BaseException:
+            self._transport.abort()
+            raise
+        if secure is None:  # the connection was lost during the handshake
+            raise httpcore.ConnectError("the connection closed during the TLS handshake")
+        assert isinstance(secure, asyncio.Transport)
+        self._protocol.transport = secure
+        return _Stream(secure, self._protocol)
+
+    def get_extra_info(self, info: str) -> Any:
+        if info == "is_readable":
+            # an idle connection with something to read, or closed by its server, is no use
+            return bool(self._protocol.buffer) or self._protocol.eof
+        if info == "ssl_object":
+            return self._transport.get_extra_info("ssl_object")
+        if info == "client_addr":
+            return self._transport.get_extra_info("sockname")
+        if info == "server_addr":
+            return self._transport.get_extra_info("peername")
+        if info == "socket":
+            return self._transport.get_extra_info("socket")
+        return None
+
+
+class _AsyncioBackend(httpcore.AsyncNetworkBackend):
+    """httpcore's network backend on asyncio's transports (see the section's comment)."""
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[_SocketOption] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        loop = asyncio.get_running_loop()
+        local = (local_address, 0) if local_address else None
+        try:
+            async with asyncio.timeout(timeout):
+                transport, protocol = await loop.create_connection(
+                    _Protocol, host, port, local_addr=local
+                )
+        except TimeoutError as exc:
+            raise httpcore.ConnectTimeout(str(exc) or "timed out") from exc
+        except OSError as exc:
+            raise httpcore.ConnectError(str(exc)) from exc
+        sock = transport.get_extra_info("socket")
+        for option in socket_options or ():
+            sock.setsockopt(*option)
+        return _Stream(transport, protocol)
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[_SocketOption] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(timeout):
+                transport, protocol = await loop.create_unix_connection(_Protocol, path)
+        except TimeoutError as exc:
+            raise httpcore.ConnectTimeout(str(exc) or "timed out") from exc
+        except OSError as exc:
+            raise httpcore.ConnectError(str(exc)) from exc
+        return _Stream(transport, protocol)
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+_BACKEND = _AsyncioBackend()
