@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from civicfeed.cli import main
+from civicfeed.errors import StoreError
 from civicfeed.models import Entry
 from civicfeed.publish import Publisher
+from civicfeed.refresh import _StoreCalls
 from civicfeed.store.sqlite import SQLiteStore
 from conftest import BASE
 from feedcheck import atom_ids, check_atom, check_rss, rss_items
@@ -507,3 +512,99 @@ def test_a_new_title_reaches_the_index_and_opml_when_no_feed_changed(
     assert "Integration im Revier" in (feeds / "index.html").read_text(encoding="utf-8")
     assert "Integration im Revier" in (feeds / "feeds.opml").read_text(encoding="utf-8")
     assert (feeds / "herne.rss").stat().st_mtime_ns == rss
+
+
+def small_feed(index: int) -> str:
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
+        f"<title>Stadt {index}</title><link>https://stadt{index}.example/</link>"
+        f"<item><title>Meldung {index}</title><link>https://stadt{index}.example/1</link>"
+        "<pubDate>Mon, 04 Mar 2024 10:00:00 +0100</pubDate></item></channel></rss>"
+    )
+
+
+def test_the_store_calls_of_sources_answered_by_304_share_their_trips_to_a_thread(
+    origin: Origin,
+    project: Callable[..., Path],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # each source's lease and state, then its save and the lease given back, were two
+    # hand-overs to a thread per source, which cost more than the calls themselves
+    count = 20
+    for i in range(count):
+        origin.set(f"/{i}.rss", small_feed(i), content_type="application/rss+xml")
+    config = project(
+        "".join(
+            f"  - id: s{i}\n    title: Stadt {i}\n    url: {origin.url(f'/{i}.rss')}\n"
+            "    tags: [alle]\n"
+            for i in range(count)
+        ),
+        "feeds:\n  - id: alle\n    title: Alle\n    tags: [alle]\n",
+    )
+    assert refresh(config, capsys)[0] == 0
+    handed: list[object] = []
+    original = asyncio.BaseEventLoop.run_in_executor
+
+    def counted(self: asyncio.BaseEventLoop, executor: Any, function: Any, *args: Any) -> Any:
+        handed.append(function)
+        return original(self, executor, function, *args)
+
+    monkeypatch.setattr(asyncio.BaseEventLoop, "run_in_executor", counted)
+    code, output = refresh(config, capsys)
+    assert code == 0, output
+    assert output.count("unchanged (304 not modified)") == count
+    assert len(origin.requests) == 2 * count
+    assert len(handed) <= count + count // 2, handed  # one per source and call: 2 * count + 1
+    # and the state is as one call at a time left it: every source's success recorded,
+    # no lease left behind
+    with sqlite3.connect(config.parent / ".civicfeed" / "state.db") as db:
+        assert db.execute("SELECT COUNT(*) FROM leases").fetchone() == (0,)
+        assert db.execute(
+            "SELECT COUNT(*) FROM sources WHERE consecutive_failures = 0 AND last_success"
+            " IS NOT NULL"
+        ).fetchone() == (count,)
+
+
+def test_store_calls_waiting_together_are_made_in_order_each_with_its_own_outcome() -> None:
+    made: list[int] = []
+    threads: set[int] = set()
+    first_started, go_on = threading.Event(), threading.Event()
+
+    def call(number: int) -> int:
+        threads.add(threading.get_ident())
+        if number == 0:
+            first_started.set()
+            go_on.wait(10)
+        made.append(number)
+        if number == 3:
+            raise StoreError("the disk is full")
+        return number * 10
+
+    async def run() -> list[object]:
+        calls = _StoreCalls(together=True)
+        handed: list[object] = []
+        loop = asyncio.get_running_loop()
+        original = loop.run_in_executor
+
+        def counted(executor: Any, function: Any, *args: Any) -> Any:
+            handed.append(function)
+            return original(executor, function, *args)
+
+        loop.run_in_executor = counted  # type: ignore[method-assign]
+        first = asyncio.ensure_future(calls(call, 0))
+        await asyncio.to_thread(first_started.wait, 10)  # the thread is busy with call 0
+        handed.clear()
+        rest = [asyncio.ensure_future(calls(call, n)) for n in range(1, 6)]
+        await asyncio.sleep(0)  # each is waiting for its call
+        go_on.set()
+        outcomes = await asyncio.gather(first, *rest, return_exceptions=True)
+        assert handed == []  # the thread that was busy made the calls that came meanwhile
+        return outcomes
+
+    outcomes = asyncio.run(run())
+    assert made == [0, 1, 2, 3, 4, 5]
+    assert len(threads) == 1
+    assert outcomes[:3] == [0, 10, 20]
+    assert outcomes[4:] == [40, 50]
+    assert isinstance(outcomes[3], StoreError)

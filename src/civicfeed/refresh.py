@@ -12,13 +12,14 @@ import json
 import logging
 import os
 import socket
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack, closing, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 from uuid import uuid4
 
@@ -140,6 +141,72 @@ class _Run:
     exclusive: bool = True  # no other process refreshes this state (see refresh)
     # who holds the sources' leases: this process, this run
     holder: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid4()}")
+    calls: _StoreCalls = field(init=False)  # how the sources' store calls go to a thread
+
+    def __post_init__(self) -> None:
+        self.calls = _StoreCalls(together=bool(getattr(self.store, "serialised", False)))
+
+
+T = TypeVar("T")
+
+
+class _StoreCalls:
+    """The store calls of a run's sources, made in a thread (never on the event loop).
+
+    For a store that makes one call at a time anyway (``serialised``: SQLite, one
+    connection), the calls waiting at a moment go to one thread together, which makes them
+    one after another, as they came, and hands the results back at once: a refresh answered
+    by 304s made two hand-overs to a thread per source (the lease with the source's state,
+    then the save with the lease given back), and those cost more than the calls. Each call
+    is the same as alone (its own transaction, its own result or exception for its caller
+    only); a caller that is cancelled meanwhile leaves its call to be made, as with
+    ``asyncio.to_thread``. Other stores (PostgreSQL: a pool of connections) get each call
+    in a thread of its own, so that they run side by side."""
+
+    def __init__(self, *, together: bool) -> None:
+        self._together = together
+        self._lock = threading.Lock()
+        self._waiting: list[tuple[Callable[[], Any], asyncio.Future[Any]]] = []
+        self._busy = False  # a thread is making the waiting calls
+
+    async def __call__(self, function: Callable[..., T], *args: Any) -> T:
+        if not self._together:
+            return await asyncio.to_thread(function, *args)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        with self._lock:
+            self._waiting.append((lambda: function(*args), future))
+            start, self._busy = not self._busy, True
+        if start:
+            loop.run_in_executor(None, self._work, loop)
+        return await future
+
+    def _work(self, loop: asyncio.AbstractEventLoop) -> None:
+        """In a thread: the waiting calls, until none are left."""
+        while True:
+            with self._lock:
+                calls, self._waiting = self._waiting, []
+                if not calls:
+                    self._busy = False
+                    return
+            done: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+            for call, future in calls:
+                try:
+                    done.append((future, call(), None))
+                except BaseException as exc:  # the caller's to handle, as if it made the call
+                    done.append((future, None, exc))
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+                loop.call_soon_threadsafe(_settle, done)
+
+
+def _settle(done: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+    for future, value, error in done:
+        if future.done():  # its caller was cancelled
+            continue
+        if error is None:
+            future.set_result(value)
+        else:
+            future.set_exception(error)
 
 
 # a source's lease outlasts its time (timeout) by this many seconds
@@ -333,7 +400,7 @@ async def _one(run: _Run, source: Source, *, force: bool) -> SourceResult:
         # reads the stored entries, plans against them and saves); a holder that dies keeps it
         # only until it expires
         lease = _Lease(f"source:{source.id}")
-        state = await asyncio.to_thread(_claim, run, source, lease.name)
+        state = await run.calls(_claim, run, source, lease.name)
         if state is None:
             result = SourceResult(
                 source.id, "unchanged", warnings=("being refreshed by another process: left to it",)
@@ -346,7 +413,7 @@ async def _one(run: _Run, source: Source, *, force: bool) -> SourceResult:
                     result = await _fetch_and_store(run, source, state, lease)
             finally:
                 if lease.held:
-                    await asyncio.to_thread(_release, run, lease)
+                    await run.calls(_release, run, lease)
     except CivicfeedError as exc:
         result = await _failed(run, source, str(exc), exc.kind)
     except Exception as exc:  # a bug must not take the other sources down with it
@@ -396,7 +463,7 @@ def _claim(run: _Run, source: Source, lease: str) -> SourceState | None:
 async def _failed(run: _Run, source: Source, reason: str, kind: str) -> SourceResult:
     assert run.store is not None
     try:
-        await asyncio.to_thread(run.store.save_failure, source.id, reason, run.now)
+        await run.calls(run.store.save_failure, source.id, reason, run.now)
     except CivicfeedError as exc:
         reason += f" (and the failure could not be recorded: {exc})"
     return SourceResult(source.id, "failed", error=reason, error_kind=kind)
@@ -494,10 +561,10 @@ async def _fetch_and_store(
                 if lease is not None:
                     _release(run, lease)
 
-        await asyncio.to_thread(save_unchanged)
+        await run.calls(save_unchanged)
         return SourceResult(source.id, "not-modified")
     normalised = await _read(run, fetched, source, deadline)
-    existing = await asyncio.to_thread(run.store.entries, [source.id])
+    existing = await run.calls(run.store.entries, [source.id])
     known = {e.link for e in existing if e.link and e.date_known}
     candidates, warnings, details = await _candidates(
         run,
@@ -508,9 +575,7 @@ async def _fetch_and_store(
         deadline,
         stored=existing,
         details=(
-            await asyncio.to_thread(run.store.detail_pages, source.id)
-            if _reads_details(source)
-            else {}
+            await run.calls(run.store.detail_pages, source.id) if _reads_details(source) else {}
         ),
     )
     if not candidates:
@@ -554,7 +619,7 @@ async def _fetch_and_store(
                 _release(run, lease)
 
     try:
-        await asyncio.to_thread(save)
+        await run.calls(save)
     finally:
         run.stale.update(forgotten)  # only once forgotten: until then, others forget them too
     return _success(source.id, plan, len(candidates), warnings)

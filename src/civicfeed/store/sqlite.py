@@ -36,6 +36,9 @@ class _Group:
 
 class SQLiteStore(Reads, Writes):
     _group: _Group | None = None
+    # one connection, one call at a time: a caller may hand several calls to one thread
+    # together (see refresh._StoreCalls)
+    serialised = True
 
     def __init__(self, path: Path, *, read_only: bool = False, migrate: bool = True) -> None:
         """``read_only``: for status, health and serve; takes no lock and never writes, so a
