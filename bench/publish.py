@@ -97,6 +97,7 @@ def main() -> None:
     parser.add_argument("--sources", type=int, default=1000)
     parser.add_argument("--profile", choices=("all", "changed", "unchanged"))
     parser.add_argument("--keep", type=Path, help="a folder kept for another look")
+    parser.add_argument("--only-all", action="store_true", help="time publishing all only")
     args = parser.parse_args()
     origin = Origin().start()
     chosen = sources(args.sources)
@@ -138,6 +139,8 @@ def main() -> None:
         if args.keep:
             shutil.rmtree(folder / "after-publish", ignore_errors=True)
             shutil.copytree(config.output, folder / "after-publish")
+        if args.only_all:
+            return
         for i in changes(len(chosen), 10.0):
             source = chosen[i]
             origin.set(
