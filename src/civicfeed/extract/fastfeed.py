@@ -337,6 +337,8 @@ _NAMED_REFERENCE = re.compile(r"&(\w+);")
 
 def _looks_like_html(text: str) -> bool:
     """feedparser's mixin.looks_like_html."""
+    if "<" not in text and "&" not in text:  # neither a closing tag nor a reference
+        return False
     if not (_CLOSE_TAG.search(text) or _ANY_REFERENCE.search(text)):
         return False
     if any(t.lower() not in _FEEDPARSER_HTML_ELEMENTS for t in _TAG_NAME.findall(text)):
@@ -367,7 +369,7 @@ _VOID = _words(
     "area base basefont br col command embed frame hr img input isindex keygen link meta "
     "param source track wbr"
 )
-_MARKUP = re.compile(r"<")
+_PLAIN_TAG = re.compile(r"</?([A-Za-z][A-Za-z0-9]*)>")
 _TAG = re.compile(
     r"""<(/?)([A-Za-z][-.A-Za-z0-9:_]*)((?:\s+[^\s"'>/=]+(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s"'=<>`]+))?)*)\s*(/?)>"""
 )
@@ -415,16 +417,19 @@ def _html_not_plain(fragment: str, base: str) -> str | None:
             return f"short tag <{match.group(1)}/>"
     if not _references_plain(fragment):
         return "reference"
-    position = 0
-    for opening in _MARKUP.finditer(fragment):
-        start = opening.start()
-        if start < position:
-            continue
+    start = fragment.find("<")
+    while start != -1:
         if fragment.startswith("<!--", start):
             comment = _COMMENT.match(fragment, start)
             if comment is None:
                 return "comment"
-            position = comment.end()
+            start = fragment.find("<", comment.end())
+            continue
+        plain = _PLAIN_TAG.match(fragment, start)
+        if plain is not None:  # most tags: no attributes, read by _TAG as they are
+            if plain.group(1).lower() not in _SAFE_TAGS:
+                return f"tag <{plain.group(1).lower()}>"
+            start = fragment.find("<", plain.end())
             continue
         following = fragment[start + 1 : start + 2]
         if following == "/" or following.isalpha():
@@ -438,9 +443,11 @@ def _html_not_plain(fragment: str, base: str) -> str | None:
             problem = _attributes_not_plain(tag.group(3), base)
             if problem:
                 return problem
-            position = tag.end()
-        elif following in ("!", "?"):
+            start = fragment.find("<", tag.end())
+            continue
+        if following in ("!", "?"):
             return "declaration"
+        start = fragment.find("<", start + 1)
     return None
 
 
