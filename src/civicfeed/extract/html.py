@@ -6,6 +6,7 @@ import copy
 import html
 import re
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import TYPE_CHECKING, cast
 
 import lxml.etree
@@ -53,11 +54,19 @@ class _Base:
     def absolute_copy(self, element: lxml.html.HtmlElement) -> lxml.html.HtmlElement:
         """``element`` with the links in it resolved as parse_page resolves them: itself
         when it holds none, else a copy."""
-        if not any(_linked(e) for e in element.iter(lxml.etree.Element)):
+        linked: list[int] = []  # the positions of the elements with link attributes
+        elsewhere = False
+        for position, found in enumerate(element.iter(lxml.etree.Element)):
+            names = found.keys()
+            if found.tag in _LINKS_ELSEWHERE or "style" in names:
+                elsewhere = True
+                break
+            if names and not _LINK_ATTRIBUTES.isdisjoint(names):
+                linked.append(position)
+        if not elsewhere and not linked:
             return element
         copied = copy.deepcopy(element)
-        elements = list(copied.iter(lxml.etree.Element))
-        if any(e.tag in _LINKS_ELSEWHERE or "style" in e.attrib for e in elements):
+        if elsewhere:
             # links in CSS, <meta> refreshes, <object> and <param>: lxml's own reading
             for base in (self.href, self.url):
                 if base:
@@ -66,8 +75,10 @@ class _Base:
                     )
             return copied
         # elsewhere a link is the whole value of an attribute lxml.html.defs.link_attrs names
-        for found in elements:
-            for name, value in found.attrib.items():
+        elements = list(copied.iter(lxml.etree.Element))
+        for position in linked:
+            found = elements[position]
+            for name, value in found.items():
                 if name in _LINK_ATTRIBUTES:
                     found.set(name, self.resolve(value))
         return copied
@@ -77,12 +88,6 @@ class _Base:
 # and the elements that hold links elsewhere
 _LINK_ATTRIBUTES = frozenset(lxml.html.defs.link_attrs)
 _LINKS_ELSEWHERE = frozenset({"object", "meta", "param", "style"})
-
-
-def _linked(element: lxml.etree._Element) -> bool:
-    return element.tag in _LINKS_ELSEWHERE or any(
-        name in _LINK_ATTRIBUTES or name == "style" for name in element.attrib
-    )
 
 
 def _join(base: str, link: str) -> str:
@@ -262,8 +267,39 @@ def _text_or_empty(element: lxml.html.HtmlElement | None) -> str:
 
 
 def _first(node: lxml.html.HtmlElement, selector: str) -> lxml.html.HtmlElement | None:
-    found = select(node, selector)
-    return found[0] if found else None
+    simple = _simple_selector(selector)
+    if simple is None:
+        found = select(node, selector)
+        return found[0] if found else None
+    # what the selector's XPath finds first (descendant-or-self, in document order), found
+    # by walking the tree instead of evaluating it
+    tag, classes = simple
+    for element in node.iter(tag or lxml.etree.Element):
+        if not classes:
+            return cast(lxml.html.HtmlElement, element)
+        value = element.get("class")
+        if value is not None:
+            # XPath's normalize-space separates at space, tab, line feed and return only
+            names = value.translate(_XPATH_SPACE).split(" ")
+            if all(name in names for name in classes):
+                return cast(lxml.html.HtmlElement, element)
+    return None
+
+
+# a type selector, classes, or both, in plain letters (no escapes): "h3", ".news-date",
+# "a.more"; cssselect makes them "descendant-or-self::a[@class and contains(concat(' ',
+# normalize-space(@class), ' '), ' more ')]"
+_SIMPLE = re.compile(r"([A-Za-z][A-Za-z0-9]*)?((?:\.[A-Za-z_][A-Za-z0-9_-]*)*)")
+_XPATH_SPACE = str.maketrans("\t\n\r", "   ")
+
+
+@lru_cache(maxsize=512)
+def _simple_selector(selector: str) -> tuple[str | None, tuple[str, ...]] | None:
+    """(element name, classes) of a selector _first can find by walking, else None."""
+    found = _SIMPLE.fullmatch(selector)
+    if not selector or found is None:
+        return None
+    return found.group(1), tuple(found.group(2).split(".")[1:])
 
 
 def _href(element: lxml.html.HtmlElement, base: _Base | None = None) -> str | None:
