@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -608,3 +610,26 @@ def test_store_calls_waiting_together_are_made_in_order_each_with_its_own_outcom
     assert outcomes[:3] == [0, 10, 20]
     assert outcomes[4:] == [40, 50]
     assert isinstance(outcomes[3], StoreError)
+
+
+def test_a_refresh_answered_by_304s_loads_neither_parsers_nor_worker_processes(
+    origin: Origin, project: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = two_cities(origin, project)
+    assert refresh(config, capsys)[0] == 0
+    probe = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys\nfrom civicfeed.cli import main\n"
+            f"code = main(['refresh', '--config', {str(config)!r}])\n"
+            "wanted = {'pebble', 'civicfeed.work', 'civicfeed.normalise', 'civicfeed.extract'}\n"
+            "print(code, sorted(wanted & set(sys.modules)), file=sys.stderr)",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    assert probe.stdout.count("unchanged (304 not modified)") == 2, probe.stdout
+    assert probe.stderr.strip().splitlines()[-1] == "0 []", probe.stderr

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 from uuid import uuid4
 
-from . import clock, work
+from . import clock
 from .clock import for_people
 from .config import Config, Source
 from .errors import CivicfeedError, ExtractError, FetchError
@@ -43,9 +43,10 @@ from .models import (
 )
 from .store import Store, open_store
 
-# Imported where they are used: the normaliser (dates, sanitising) and deduplication only
-# when a document or a detail page is read, publishing once the sources are done; so that
-# the requests go out sooner, and a refresh answered by 304s never loads the normaliser.
+# Imported where they are used: the normaliser (dates, sanitising), deduplication and the
+# worker processes (work.py, pebble) only when a document or a detail page is read,
+# publishing once the sources are done; so that the requests go out sooner, and a refresh
+# answered by 304s never loads them.
 if TYPE_CHECKING:
     from .dedup import SourcePlan
     from .publish import Publisher
@@ -487,6 +488,8 @@ def _source_deadline(source: Source, fetched: Fetched) -> float:
 async def _read(run: _Run, fetched: Fetched, source: Source, deadline: float) -> Normalised:
     """Extraction and normalisation in a worker process, abandoned when the source's time is
     up: the event loop only hands the document over and takes the candidates back."""
+    from . import work
+
     return await work.run(
         read_document,
         _portable(fetched),
@@ -750,6 +753,8 @@ async def _dates_from_detail_pages(
                         undated_listing=listing if link in for_dates else None,
                     ),
                 )
+            from . import work
+
             date_text, content, cut, notes = await work.run(
                 read_detail_page,
                 _portable(page),
