@@ -370,3 +370,38 @@ def test_stories_with_their_own_guids_are_never_merged_within_a_source(
         assert len({e.source_id for e in copies}) == len(copies)  # one copy per source
         if len(copies) > 1:
             assert len({title_key(e.title) for e in copies}) == 1
+
+
+# Title keys are stored with the entries under dedup.TITLE_KEY_RULES: when title_key gives
+# any of these titles another key, the rules changed and the version must be raised (keys
+# stored under the old one are then made again), and the keys here written anew.
+KEYED_TITLES = {
+    "Öffentliche Bekanntmachung:": "öffentliche bekanntmachung",
+    "  Stadt\u00adrat \u2013 Sitzung  am  Montag ": "stadtrat - sitzung am montag",
+    "„Demokratie leben!“": '"demokratie leben!"',
+    "STRASSE ﬁnden…": "strasse finden",
+    "Plain-Title 'quoted'.": 'plain - title "quoted"',
+    "Straße\u200b\tgesperrt": "strasse gesperrt",
+}
+KEYED_RULES = 1
+
+
+def test_the_title_keys_are_those_of_the_rules_version_stored_with_them() -> None:
+    assert {title: title_key(title) for title in KEYED_TITLES} == KEYED_TITLES
+    assert dedup.TITLE_KEY_RULES == KEYED_RULES
+
+
+def test_stored_title_keys_group_as_the_keys_made_from_the_titles() -> None:
+    order = ["herne", "bochum"]
+    entries = [
+        make_entry("h1", "herne", title="Stadtrat tagt"),
+        make_entry("b1", "bochum", title="STADTRAT TAGT."),
+        make_entry("b2", "bochum", title="Anderes", minutes=3),
+    ]
+    made = merge_stories(entries, order, BERLIN)
+    keys = {e.id: title_key(e.title) for e in entries}
+    assert merge_stories(entries, order, BERLIN, keys=keys) == made
+    assert len(made) == 2
+    # the keys given are the ones grouped by (the store gives them as title_key made them)
+    apart = merge_stories(entries, order, BERLIN, keys={**keys, "b1": "etwas anderes"})
+    assert len(apart) == 3

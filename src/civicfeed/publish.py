@@ -403,10 +403,12 @@ class Publisher:
         and the digest of every entry, by id."""
         config = self.config
         heads = store.entry_heads(spec.members)
-        digests = {entry.id: digest for entry, digest in heads}
-        entries = [entry for entry, _ in heads]
+        digests = {entry.id: digest for entry, digest, _ in heads}
+        keys = {entry.id: key for entry, _, key in heads}
+        entries = [entry for entry, _, _ in heads]
         del heads
-        return merge_stories(entries, spec.members, config.tz, config.dedup_window), digests
+        stories = merge_stories(entries, spec.members, config.tz, config.dedup_window, keys)
+        return stories, digests
 
     def _summarise(
         self,

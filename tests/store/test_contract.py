@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from civicfeed.dedup import SourcePlan, Story
+from civicfeed.dedup import SourcePlan, Story, title_key
 from civicfeed.errors import StoreError
 from civicfeed.models import DetailPage, FeedTotals, SourceState, Validators
 from civicfeed.store import Store, open_store, parse_state
@@ -64,7 +64,7 @@ def test_entry_heads_leave_out_the_text_and_carry_a_digest_of_all_of_it(store: S
     second = make_entry("urn:2", title="Zweite", minutes=5)
     _save(store, "a", first, second)
     _save(store, "b", make_entry("urn:3", "b"))
-    heads = {entry.id: (entry, digest) for entry, digest in store.entry_heads(["a"])}
+    heads = {entry.id: (entry, digest) for entry, digest, _ in store.entry_heads(["a"])}
     assert {eid: entry for eid, (entry, _) in heads.items()} == {
         "urn:1": replace(first, summary="", content=""),
         "urn:2": replace(second, summary=""),
@@ -92,7 +92,7 @@ def test_entry_heads_leave_out_the_text_and_carry_a_digest_of_all_of_it(store: S
         store.save_success(
             "a", SourcePlan(changed=(changed,)), validators=Validators(), item_count=2, at=NOW
         )
-        (digest,) = [d for entry, d in store.entry_heads(["a"]) if entry.id == "urn:1"]
+        (digest,) = [d for entry, d, _ in store.entry_heads(["a"]) if entry.id == "urn:1"]
         assert digest not in seen, changed
         seen.add(digest)
     # the same entry stored again: the same digest
@@ -105,6 +105,18 @@ def test_entry_heads_leave_out_the_text_and_carry_a_digest_of_all_of_it(store: S
         at=NOW,
     )
     assert store.entry_heads(["b"]) == before
+
+
+def test_entry_heads_carry_the_title_key_made_by_the_rules_of_this_release(
+    state: str, store: Store
+) -> None:
+    titles = ["Öffentliche Bekanntmachung:", "  Stadt\u00adrat – Sitzung ", "Plain title"]
+    _save(store, "a", *(make_entry(f"urn:{n}", title=t) for n, t in enumerate(titles)))
+    keys = {entry.title: key for entry, _, key in store.entry_heads(["a"])}
+    assert keys == {title: title_key(title) for title in titles}
+    # a key stored under other rules is not taken: it is made again
+    _execute(state, "UPDATE entries SET title_key = '0:' || title_key")
+    assert {entry.title: key for entry, _, key in store.entry_heads(["a"])} == keys
 
 
 def test_entries_by_id_come_whole_and_leave_out_ids_not_stored(store: Store) -> None:
@@ -277,13 +289,8 @@ def test_migrate_is_idempotent_and_a_second_open_changes_nothing(state: str) -> 
         again.close()
 
 
-def _previous_schema(state: str, version: int) -> None:
-    """The state as the schema before entries had a digest left it: the column dropped and
-    the migration that added it no longer recorded."""
-    statements = (
-        "ALTER TABLE entries DROP COLUMN digest",
-        f"DELETE FROM schema_version WHERE version = {version}",
-    )
+def _execute(state: str, *statements: str) -> None:
+    """Statements run on the state's database directly, beside the store."""
     location = parse_state(state)
     if location.path is not None:
         db = sqlite3.connect(location.path)
@@ -300,7 +307,18 @@ def _previous_schema(state: str, version: int) -> None:
             pg.execute(statement)
 
 
-def test_a_state_of_the_previous_schema_keeps_every_entry_and_gets_their_digests(
+def _previous_schema(state: str, version: int) -> None:
+    """The state as the schema before entries had a digest and a title key left it: the
+    columns dropped and the two migrations that added them no longer recorded."""
+    _execute(
+        state,
+        "ALTER TABLE entries DROP COLUMN title_key",
+        "ALTER TABLE entries DROP COLUMN digest",
+        f"DELETE FROM schema_version WHERE version >= {version - 1}",
+    )
+
+
+def test_a_state_of_the_previous_schema_keeps_every_entry_and_gets_digests_and_keys(
     state: str,
 ) -> None:
     entries = [
@@ -321,9 +339,9 @@ def test_a_state_of_the_previous_schema_keeps_every_entry_and_gets_their_digests
         assert sorted(again.entries(["a", "b"]), key=lambda e: e.id) == sorted(
             entries, key=lambda e: e.id
         )
-        # the same digests as those written with the entries
+        # the same digests and title keys as those written with the entries
         assert sorted(again.entry_heads(["a", "b"]), key=lambda head: head[0].id) == heads
-        assert all(row[-1] for row in again.rows("entries"))
+        assert all(row[-1] and row[-2] for row in again.rows("entries"))  # digest, key
     finally:
         again.close()
 

@@ -23,8 +23,9 @@ The contract, for every backend:
   committed wins.
 - Timestamps are stored in UTC with microseconds and come back as aware datetimes.
 - Every failure of the database is raised as StoreError, with the location and the reason.
-- Each entry is stored with its digest (``records.entry_digest``), written with it in the
-  same statement: ``entry_heads`` gives the digest of the entry as ``entries`` reads it.
+- Each entry is stored with its digest (``records.entry_digest``) and its title key, written
+  with it in the same statement: ``entry_heads`` gives the digest and the title key of the
+  entry as ``entries`` reads it.
 - ``migrate()`` brings the schema to this release's version (numbered migrations per backend,
   each applied once; concurrent migrators wait for each other). A store opened for writing
   migrates on open; one opened ``read_only`` never writes and takes no write lock (a schema
@@ -79,6 +80,7 @@ TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
             "first_seen",
             "updated",
             "digest",
+            "title_key",
         ),
     ),
     ("articles", ("entry_id", "content")),
@@ -123,12 +125,13 @@ class Store(Protocol):
         """Every stored entry of these sources (articles included), in no particular order."""
         ...
 
-    def entry_heads(self, source_ids: Sequence[str]) -> list[tuple[Entry, str]]:
+    def entry_heads(self, source_ids: Sequence[str]) -> list[tuple[Entry, str, str]]:
         """Every stored entry of these sources without its summary and article (both ""),
         each with the digest of the whole entry (``records.entry_digest``: it changes
-        whenever any field or the article does), in no particular order: what is needed to
-        merge and page a feed's stories and to know whether they changed, without reading
-        their text."""
+        whenever any field or the article does) and its title key (``dedup.title_key``,
+        stored with the entry under the rules of ``dedup.TITLE_KEY_RULES``, made again
+        under others), in no particular order: what is needed to merge and page a feed's
+        stories and to know whether they changed, without reading their text."""
         ...
 
     def entries_by_id(self, entry_ids: Sequence[str]) -> list[Entry]:

@@ -217,5 +217,12 @@ MIGRATIONS += (
     (14, ("ALTER TABLE entries ADD COLUMN digest TEXT",)),
 )
 
+MIGRATIONS += (
+    # per entry, its title key (dedup.title_key, marked with the version of its rules), so
+    # that an aggregate's stories are merged without making every key again; filled in as
+    # the digests are
+    (15, ("ALTER TABLE entries ADD COLUMN title_key TEXT",)),
+)
+
 LATEST = MIGRATIONS[-1][0]
 assert [m[0] for m in MIGRATIONS] == list(range(1, LATEST + 1)), "migrations are numbered 1, 2, …"

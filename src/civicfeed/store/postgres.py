@@ -122,6 +122,10 @@ MIGRATIONS += (
     # SQLite migration 14: per entry, the digest of all its fields and its article
     (4, ("ALTER TABLE entries ADD COLUMN digest TEXT",)),
 )
+MIGRATIONS += (
+    # SQLite migration 15: per entry, its title key
+    (5, ("ALTER TABLE entries ADD COLUMN title_key TEXT",)),
+)
 LATEST = MIGRATIONS[-1][0]
 assert [m[0] for m in MIGRATIONS] == list(range(1, LATEST + 1)), "migrations are numbered 1, 2, …"
 

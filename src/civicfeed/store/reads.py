@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from ..dedup import Story
+from ..dedup import TITLE_KEY_RULES, Story, title_key
 from ..models import DetailPage, Entry, FeedTotals, OutputFile, SourceState, Validators
 from .records import dt, entry_digest, entry_from, story_from
 
@@ -24,7 +24,7 @@ SELECT_ENTRIES = (
 # an entry without its text (summary, article), and its digest
 SELECT_HEADS = (
     "SELECT id, source_id, guid, link, title, published, date_known, first_seen, updated,"
-    " digest FROM entries"
+    " digest, title_key FROM entries"
 )
 # ids bound at once in one read of entries by id
 _IDS_AT_ONCE = 500
@@ -68,7 +68,7 @@ class Reads:
             rows += self._read(f"{SELECT_ENTRIES} WHERE {where}", args)
         return rows
 
-    def entry_heads(self, source_ids: Sequence[str]) -> list[tuple[Entry, str]]:
+    def entry_heads(self, source_ids: Sequence[str]) -> list[tuple[Entry, str, str]]:
         if not source_ids:
             return []
         where, args = self._in("source_id", source_ids)
@@ -76,9 +76,10 @@ class Reads:
         times: dict[str, datetime] = {}  # each text read once: entries share their times
         fromiso = datetime.fromisoformat
         new = object.__new__
+        rules = f"{TITLE_KEY_RULES}:"
         heads = []
         for r in rows:
-            published, seen, updated = r[5], r[7], r[8]
+            published, seen, updated, stored = r[5], r[7], r[8], r[10]
             # an Entry as pickle rebuilds one: its fields set at once, without the checks of
             # the frozen __init__ (a third of the time of every head of a large aggregate)
             entry = new(Entry)
@@ -95,15 +96,19 @@ class Reads:
                 guid=r[2],
                 content="",
             )
-            heads.append((entry, r[9]))
-        missing = [entry.id for entry, digest in heads if digest is None]
+            if stored is not None and stored.startswith(rules):
+                key = stored[len(rules) :]
+            else:  # made by other rules (or not yet): made again
+                key = title_key(entry.title)
+            heads.append((entry, r[9], key))
+        missing = [entry.id for entry, digest, _ in heads if digest is None]
         if missing:  # none after migrate(), which fills them in: made here all the same
             found = {r[0]: entry_digest(tuple(r[:10]), r[10]) for r in self._entry_rows(missing)}
             heads = [
-                (entry, digest if digest is not None else found.get(entry.id, ""))
-                for entry, digest in heads
+                (entry, digest if digest is not None else found.get(entry.id, ""), key)
+                for entry, digest, key in heads
             ]
-        return [(entry, str(digest)) for entry, digest in heads]
+        return [(entry, str(digest), key) for entry, digest, key in heads]
 
     def detail_pages(self, source_id: str) -> dict[str, DetailPage]:
         rows = self._read(

@@ -10,7 +10,7 @@ import marshal
 from datetime import UTC, datetime
 from typing import Any
 
-from ..dedup import Story
+from ..dedup import TITLE_KEY_RULES, Story, title_key
 from ..models import Entry, FeedTotals
 from ..xmlsafe import strip_controls
 
@@ -21,6 +21,7 @@ __all__ = [
     "entry_json",
     "entry_row",
     "iso",
+    "stored_key",
     "story_from",
     "story_json",
     "totals_row",
@@ -59,6 +60,12 @@ def entry_row(entry: Entry) -> tuple[Any, ...]:
 # marshal's format 2: the same bytes for the same values (formats 3 and 4 mark objects
 # referenced more than once, so that equal values held apart or shared differ)
 _MARSHAL = 2
+
+
+def stored_key(title: object) -> str | None:
+    """The title key as it is stored: marked with the version of the rules it was made by
+    (None for a title that is no text, which the database then refuses)."""
+    return f"{TITLE_KEY_RULES}:{title_key(title)}" if isinstance(title, str) else None
 
 
 def entry_digest(row: tuple[Any, ...], content: str | None) -> str:

@@ -18,7 +18,7 @@ from ..errors import StoreError
 from ..models import DetailPage, FeedTotals, OutputFile, Validators
 from . import TABLES
 from .reads import SELECT_ENTRIES
-from .records import entry_digest, entry_row, iso, story_json, totals_row
+from .records import entry_digest, entry_row, iso, stored_key, story_json, totals_row
 
 __all__ = ["POSTGRES", "SQLITE", "Dialect", "Transaction", "Writes"]
 
@@ -127,7 +127,7 @@ class Writes:
                     f"INSERT INTO entries ({', '.join(_ENTRY_COLUMNS)}) VALUES"
                     f" ({sql.marks(len(_ENTRY_COLUMNS))}) ON CONFLICT (id) DO UPDATE SET"
                     f" {_UPDATE_ENTRY}",
-                    (*row, entry_digest(row, entry.content)),
+                    (*row, entry_digest(row, entry.content), stored_key(entry.title)),
                 )
                 if entry.content:
                     db.execute(sql.replace("articles", ("entry_id",)), (entry.id, entry.content))
@@ -318,11 +318,15 @@ class Writes:
             self._fill_digests(db)
 
     def _fill_digests(self, db: Transaction) -> None:
-        """Entries without a digest (stored before entries had one, or changed by a
-        migration that set it to NULL) get it, a batch of rows at a time."""
+        """Entries without a digest or a title key (stored before entries had them, or
+        changed by a migration that set them to NULL) get both, a batch of rows at a
+        time."""
         m = self._DIALECT.mark
         missing = [
-            str(r[0]) for r in db.execute("SELECT id FROM entries WHERE digest IS NULL").fetchall()
+            str(r[0])
+            for r in db.execute(
+                "SELECT id FROM entries WHERE digest IS NULL OR title_key IS NULL"
+            ).fetchall()
         ]
         for start in range(0, len(missing), _DIGESTS_AT_ONCE):
             chunk = missing[start : start + _DIGESTS_AT_ONCE]
@@ -330,8 +334,8 @@ class Writes:
                 f"{SELECT_ENTRIES} WHERE e.id IN ({self._DIALECT.marks(len(chunk))})", tuple(chunk)
             ).fetchall()
             db.executemany(
-                f"UPDATE entries SET digest = {m} WHERE id = {m}",
-                [(entry_digest(tuple(r[:10]), r[10]), r[0]) for r in rows],
+                f"UPDATE entries SET digest = {m}, title_key = {m} WHERE id = {m}",
+                [(entry_digest(tuple(r[:10]), r[10]), stored_key(r[4]), r[0]) for r in rows],
             )
 
     def _ensure(self, db: Transaction, source_id: str) -> None:
