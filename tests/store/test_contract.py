@@ -115,8 +115,12 @@ def test_entry_heads_carry_the_title_key_made_by_the_rules_of_this_release(
     keys = {entry.title: key for entry, _, key in store.entry_heads(["a"])}
     assert keys == {title: title_key(title) for title in titles}
     # a key stored under other rules is not taken: it is made again
+    before = sorted(store.entry_heads(["a"]), key=lambda head: head[0].id)
     _execute(state, "UPDATE entries SET title_key = '0:' || title_key")
     assert {entry.title: key for entry, _, key in store.entry_heads(["a"])} == keys
+    # nor is a digest missing: it is made from the whole entry
+    _execute(state, "UPDATE entries SET digest = NULL WHERE id = 'urn:1'")
+    assert sorted(store.entry_heads(["a"]), key=lambda head: head[0].id) == before
 
 
 def test_entries_by_id_come_whole_and_leave_out_ids_not_stored(store: Store) -> None:

@@ -77,7 +77,7 @@ class Reads:
         fromiso = datetime.fromisoformat
         new = object.__new__
         rules = f"{TITLE_KEY_RULES}:"
-        heads = []
+        heads: list[tuple[Entry, str, str]] = []
         for r in rows:
             published, seen, updated, stored = r[5], r[7], r[8], r[10]
             # an Entry as pickle rebuilds one: its fields set at once, without the checks of
@@ -102,13 +102,14 @@ class Reads:
                 key = title_key(entry.title)
             heads.append((entry, r[9], key))
         missing = [entry.id for entry, digest, _ in heads if digest is None]
-        if missing:  # none after migrate(), which fills them in: made here all the same
-            found = {r[0]: entry_digest(tuple(r[:10]), r[10]) for r in self._entry_rows(missing)}
-            heads = [
-                (entry, digest if digest is not None else found.get(entry.id, ""), key)
-                for entry, digest, key in heads
-            ]
-        return [(entry, str(digest), key) for entry, digest, key in heads]
+        if not missing:
+            return heads
+        # none after migrate(), which fills them in: made here all the same
+        found = {r[0]: entry_digest(tuple(r[:10]), r[10]) for r in self._entry_rows(missing)}
+        return [
+            (entry, digest if digest is not None else found.get(entry.id, ""), key)
+            for entry, digest, key in heads
+        ]
 
     def detail_pages(self, source_id: str) -> dict[str, DetailPage]:
         rows = self._read(
