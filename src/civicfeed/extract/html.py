@@ -274,7 +274,7 @@ def _first(node: lxml.html.HtmlElement, selector: str) -> lxml.html.HtmlElement 
     # what the selector's XPath finds first (descendant-or-self, in document order), found
     # by walking the tree instead of evaluating it
     tag, classes = simple
-    for element in node.iter(tag or lxml.etree.Element):
+    for element in node.iter(tag):
         if not classes:
             return cast(lxml.html.HtmlElement, element)
         value = element.get("class")
@@ -286,18 +286,20 @@ def _first(node: lxml.html.HtmlElement, selector: str) -> lxml.html.HtmlElement 
     return None
 
 
-# a type selector, classes, or both, in plain letters (no escapes): "h3", ".news-date",
-# "a.more"; cssselect makes them "descendant-or-self::a[@class and contains(concat(' ',
-# normalize-space(@class), ' '), ' more ')]"
+# a type selector, with classes or without, in plain letters (no escapes): "h3", "a.more";
+# cssselect makes them "descendant-or-self::a[@class and contains(concat(' ',
+# normalize-space(@class), ' '), ' more ')]". lxml finds the elements of a type itself;
+# classes alone (".news-date") are left to the XPath, which is no slower than looking at
+# every element from Python.
 _SIMPLE = re.compile(r"([A-Za-z][A-Za-z0-9]*)?((?:\.[A-Za-z_][A-Za-z0-9_-]*)*)")
 _XPATH_SPACE = str.maketrans("\t\n\r", "   ")
 
 
 @lru_cache(maxsize=512)
-def _simple_selector(selector: str) -> tuple[str | None, tuple[str, ...]] | None:
+def _simple_selector(selector: str) -> tuple[str, tuple[str, ...]] | None:
     """(element name, classes) of a selector _first can find by walking, else None."""
     found = _SIMPLE.fullmatch(selector)
-    if not selector or found is None:
+    if found is None or not found.group(1):
         return None
     return found.group(1), tuple(found.group(2).split(".")[1:])
 
