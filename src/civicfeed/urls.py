@@ -84,6 +84,12 @@ def urljoin(base: str, url: str) -> str:
 def _resolve(bpath: str, path: str) -> str:
     """urljoin's path of ``path`` read against ``bpath`` (both not empty or the base's
     empty)."""
+    if "/." not in "/" + path and "//" not in path:  # no dot segments, no empty segments
+        if path[:1] == "/":
+            return path
+        folder = _folder(bpath)
+        if folder is not None:
+            return folder + path
     if path[:1] == "/":
         segments = path.split("/")
     else:
@@ -102,6 +108,18 @@ def _resolve(bpath: str, path: str) -> str:
     if segments[-1] in (".", ".."):
         resolved.append("")
     return "/".join(resolved) or "/"
+
+
+@lru_cache(maxsize=256)
+def _folder(bpath: str) -> str | None:
+    """What urljoin puts before a relative path without dot or empty segments, resolved
+    against ``bpath``: its folder, when that has no dot or empty segments either."""
+    if not bpath:
+        return "/"
+    folder = bpath[: bpath.rfind("/") + 1]
+    if "/." in "/" + folder or "//" in folder:
+        return None
+    return folder
 
 
 def _unsplit(scheme: str, netloc: str, path: str, query: str, fragment: str) -> str:
