@@ -29,6 +29,7 @@ import uuid
 from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, tzinfo
+from operator import attrgetter
 from typing import TypeVar
 
 from .models import Candidate, Entry
@@ -314,6 +315,10 @@ class Story:
         return self.entry.published
 
 
+# the order of merge_stories' stories (reversed): read in C, for every story of an aggregate
+_NEWEST = attrgetter("entry.published", "entry.first_seen", "id")
+
+
 def merge_stories(
     entries: Iterable[Entry],
     order: Sequence[str],
@@ -376,7 +381,7 @@ def merge_stories(
                 updated=max(e.updated for e in group),
             )
         )
-    stories.sort(key=lambda s: (s.entry.published, s.entry.first_seen, s.id), reverse=True)
+    stories.sort(key=_NEWEST, reverse=True)
     return stories
 
 

@@ -17,6 +17,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
+from operator import attrgetter
 from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
@@ -143,12 +144,20 @@ def _paging(
 ) -> tuple[list[Story], list[list[Story]]]:
     """``page_stories`` given the ids of the frozen pages: (subscription document, the
     pages completed after them)."""
-    sequence = sorted(stories, key=lambda s: (_first_seen(s), s.published, s.id))
+    sequence = sorted(stories, key=_arrival)
     archived = {story_id for page in frozen for story_id in page}
     rest = [story for story in sequence if story.id not in archived]
     pages = [rest[start : start + size] for start in range(0, len(rest) - size + 1, size)]
     current = sorted(sequence[-size:], key=_newest_first)
     return current, [sorted(page, key=_newest_first) for page in pages if len(page) == size]
+
+
+def _arrival(story: Story) -> tuple[object, ...]:
+    """The order stories are numbered in: first seen, published, id (the fields read
+    directly: the key of every story of an aggregate)."""
+    entry = story.entry
+    seen = entry.first_seen if not story.origins else _first_seen(story)
+    return (seen, entry.published, story.id)
 
 
 def _first_seen(story: Story) -> object:
@@ -856,9 +865,13 @@ def _zone(config: Config) -> str:
 _SITE_ROUNDS = 3
 
 
+# a story's (published, id), read in C
+_published_and_id = attrgetter("entry.published", "id")
+
+
 def feed_totals(feed_id: str, stories: Sequence[Story]) -> FeedTotals:
     """What the index says of a feed with these stories."""
-    newest = max(stories, key=lambda s: (s.published, s.id), default=None)
+    newest = max(stories, key=_published_and_id, default=None)
     shown = None if newest is None else replace(newest.entry, summary="", content="")
     return FeedTotals(feed_id, len(stories), feed_updated(stories), shown)
 
