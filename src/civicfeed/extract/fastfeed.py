@@ -412,9 +412,10 @@ def _html_not_plain(fragment: str, base: str) -> str | None:
     both decode alike, absolute URLs feedparser leaves as they are, no constructs its
     preprocessing rewrites (short tags of non-void elements, '&#39;', '&#34;',
     declarations, processing instructions)."""
-    for match in _SHORT_TAG.finditer(fragment):
-        if match.group(1) not in _VOID:
-            return f"short tag <{match.group(1)}/>"
+    if "/>" in fragment:  # what every short tag ends with
+        for match in _SHORT_TAG.finditer(fragment):
+            if match.group(1) not in _VOID:
+                return f"short tag <{match.group(1)}/>"
     if not _references_plain(fragment):
         return "reference"
     start = fragment.find("<")
