@@ -633,3 +633,33 @@ def test_a_refresh_answered_by_304s_loads_neither_parsers_nor_worker_processes(
     )
     assert probe.stdout.count("unchanged (304 not modified)") == 2, probe.stdout
     assert probe.stderr.strip().splitlines()[-1] == "0 []", probe.stderr
+
+
+def test_the_first_of_many_store_calls_waiting_together_go_on_before_the_last_is_made() -> None:
+    # a run's first claims are one per source: its first request must not wait for the last
+    busy, free, blocked, go_on = (threading.Event() for _ in range(4))
+
+    def call(number: int) -> int:
+        if number == 0:  # the thread is busy while the others come
+            busy.set()
+            free.wait(10)
+        if number == 30:
+            blocked.set()
+            go_on.wait(10)
+        return number
+
+    async def run() -> None:
+        calls = _StoreCalls(together=True)
+        first = asyncio.ensure_future(calls(call, 0))
+        await asyncio.to_thread(busy.wait, 10)
+        futures = [asyncio.ensure_future(calls(call, n)) for n in range(1, 40)]
+        await asyncio.sleep(0)  # all are waiting for their calls, together
+        free.set()
+        try:
+            await asyncio.wait_for(futures[0], 10)  # back before call 30 is over
+            assert not futures[-1].done()
+        finally:
+            go_on.set()
+        assert await asyncio.gather(first, *futures) == list(range(40))
+
+    asyncio.run(run())

@@ -196,8 +196,24 @@ class _StoreCalls:
                     done.append((future, call(), None))
                 except BaseException as exc:  # the caller's to handle, as if it made the call
                     done.append((future, None, exc))
+                if len(done) == _HANDED_BACK:  # the first callers go on without the last
+                    self._hand_back(loop, done)
+                    done = []
+            self._hand_back(loop, done)
+
+    @staticmethod
+    def _hand_back(
+        loop: asyncio.AbstractEventLoop,
+        done: list[tuple[asyncio.Future[Any], Any, BaseException | None]],
+    ) -> None:
+        if done:
             with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
                 loop.call_soon_threadsafe(_settle, done)
+
+
+# results handed back to the event loop together at most (a run's first claims are a
+# thousand: its first request must not wait for the last of them)
+_HANDED_BACK = 8
 
 
 def _settle(done: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
