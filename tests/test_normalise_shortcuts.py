@@ -7,6 +7,7 @@ import os
 import re
 import unicodedata
 
+import nh3
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -40,3 +41,76 @@ def _clean_text_unhurried(value: str, limit: int) -> tuple[str, bool]:
 @example("e\u0301\u00ad", 300)
 def test_clean_text_of_ascii_skips_only_what_changes_nothing(value: str, limit: int) -> None:
     assert text.clean_text(value, limit) == _clean_text_unhurried(value, limit)
+
+
+# --- the sanitiser: one per document's address instead of one per call ----------------------
+
+_HTML = [
+    "<p>",
+    "</p>",
+    "text",
+    " & ",
+    "&amp;",
+    "&nbsp;",
+    "\xa0",
+    ">",
+    "<",
+    '<a href="../x.html?a=1&amp;b=2">',
+    "<a href='/y'>",
+    '<a href="javascript:alert(1)">',
+    '<a href="mailto:a@b.example">',
+    '<a href="//other.example/z">',
+    '<a href="ftp://f.example/">',
+    "</a>",
+    '<img src="i.png" onerror="x()">',
+    "<script>alert(1)</script>",
+    "<style>p{}</style>",
+    "<iframe src='https://v.example'></iframe>",
+    "<svg><circle/></svg>",
+    "<nav>n</nav>",
+    "<map><area href='/m'></map>",
+    "<table><tr><td>c</td></tr></table>",
+    "<!-- c -->",
+    "<b>",
+    "</i>",
+    "<h2>",
+    '<div style="color:red" class="c" id="i">',
+    "</div>",
+    "\r\n",
+]
+BASES = ["https://city.example/news/page.html?x=1", "http://127.0.0.1:8000/s4/", "", "x y"]
+fragments = st.lists(st.sampled_from(_HTML), max_size=14).map("".join) | st.text(max_size=30)
+
+
+def _outcome(clean: object, *args: str) -> tuple[str, str]:
+    try:
+        return "value", clean(*args)  # type: ignore[operator]
+    except ValueError as exc:
+        return "ValueError", str(exc)
+
+
+def _clean_by_call(fragment: str, base: str) -> str:
+    return nh3.clean(
+        fragment,
+        tags=text._TAGS,
+        clean_content_tags=text._DROP_WITH_CONTENT,
+        url_schemes=text._SAFE_SCHEMES,
+        url_relative=("rewrite_with_base", base),
+    )
+
+
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(fragments, st.sampled_from(BASES))
+@example("<p>a <a href='../x'>b</a></p>", BASES[0])
+@example("<a href='x'>a</a>", "x y")
+def test_summaries_are_sanitised_as_by_a_sanitiser_built_per_call(fragment: str, base: str) -> None:
+    assert _outcome(text._clean, fragment, base) == _outcome(_clean_by_call, fragment, base)
+
+
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(fragments)
+def test_titles_from_summaries_are_the_text_a_sanitiser_built_per_call_leaves(
+    fragment: str,
+) -> None:
+    by_call = nh3.clean(fragment, tags=set(), clean_content_tags=text._DROP_WITH_CONTENT)
+    assert text._text_only().clean(fragment) == by_call
