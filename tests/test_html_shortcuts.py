@@ -113,3 +113,19 @@ def test_summaries_are_copied_with_the_links_resolved_alike(page: str, base: htm
         old = _absolute_copy_element_by_element(base, node)
         assert (new is node) == (old is node)
         assert lxml.html.tostring(new) == lxml.html.tostring(old)
+
+
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(pages, st.sampled_from(BASES))
+@example('<div><a href="../x">a</a><img src="i.png"></div>', BASES[0])
+@example('<div><a href="https://city.example/x">a</a><a href="y">b</a></div>', BASES[0])
+@example('<div><a href="x">a</a><p style="color: red">b</p></div>', BASES[1])
+def test_summaries_are_written_with_links_resolved_and_the_page_left_as_it_was(
+    page: str, base: html._Base
+) -> None:
+    root = _root(page)
+    before = lxml.html.tostring(root)
+    for node in root.iter(lxml.etree.Element):
+        expected = html._inner_html(_absolute_copy_element_by_element(base, node))
+        assert base.inner_html(node) == expected
+        assert lxml.html.tostring(root) == before

@@ -51,18 +51,31 @@ class _Base:
     def resolve(self, link: str) -> str:
         return _join(self.url, _join(self.href, link) if self.href else link)
 
+    def inner_html(self, element: lxml.html.HtmlElement) -> str:
+        """``element``'s content as HTML with the links in it resolved as parse_page
+        resolves them: those in link attributes set in place while it is written, and set
+        back after (no copy of the element); anything else from absolute_copy."""
+        linked, elsewhere = _links_in(element)
+        if elsewhere:
+            return _inner_html(self.absolute_copy(element))
+        written: list[tuple[lxml.html.HtmlElement, str, str]] = []
+        try:
+            for _, found in linked:
+                for name, value in found.items():
+                    if name in _LINK_ATTRIBUTES:
+                        resolved = self.resolve(value)
+                        if resolved != value:
+                            written.append((found, name, value))
+                            found.set(name, resolved)
+            return _inner_html(element)
+        finally:
+            for found, name, value in reversed(written):
+                found.set(name, value)
+
     def absolute_copy(self, element: lxml.html.HtmlElement) -> lxml.html.HtmlElement:
         """``element`` with the links in it resolved as parse_page resolves them: itself
         when it holds none, else a copy."""
-        linked: list[int] = []  # the positions of the elements with link attributes
-        elsewhere = False
-        for position, found in enumerate(element.iter(lxml.etree.Element)):
-            names = found.keys()
-            if found.tag in _LINKS_ELSEWHERE or "style" in names:
-                elsewhere = True
-                break
-            if names and not _LINK_ATTRIBUTES.isdisjoint(names):
-                linked.append(position)
+        linked, elsewhere = _links_in(element)
         if not elsewhere and not linked:
             return element
         copied = copy.deepcopy(element)
@@ -76,7 +89,7 @@ class _Base:
             return copied
         # elsewhere a link is the whole value of an attribute lxml.html.defs.link_attrs names
         elements = list(copied.iter(lxml.etree.Element))
-        for position in linked:
+        for position, _ in linked:
             found = elements[position]
             for name, value in found.items():
                 if name in _LINK_ATTRIBUTES:
@@ -88,6 +101,22 @@ class _Base:
 # and the elements that hold links elsewhere
 _LINK_ATTRIBUTES = frozenset(lxml.html.defs.link_attrs)
 _LINKS_ELSEWHERE = frozenset({"object", "meta", "param", "style"})
+
+
+def _links_in(
+    element: lxml.html.HtmlElement,
+) -> tuple[list[tuple[int, lxml.html.HtmlElement]], bool]:
+    """The elements in ``element`` (itself included) with link attributes, with their
+    positions in it, and whether it holds links elsewhere (styles, <object>, <meta>,
+    <param>, <style>): then the elements are not all looked at."""
+    linked: list[tuple[int, lxml.html.HtmlElement]] = []
+    for position, found in enumerate(element.iter(lxml.etree.Element)):
+        names = found.keys()
+        if found.tag in _LINKS_ELSEWHERE or "style" in names:
+            return linked, True
+        if names and not _LINK_ATTRIBUTES.isdisjoint(names):
+            linked.append((position, cast(lxml.html.HtmlElement, found)))
+    return linked, False
 
 
 def _join(base: str, link: str) -> str:
@@ -253,9 +282,11 @@ def _item(
     summary = None
     if rules.summary:
         summary_node = _first(node, rules.summary)
-        if summary_node is not None and base is not None:
-            summary_node = base.absolute_copy(summary_node)
-        summary = _inner_html(summary_node) if summary_node is not None else None
+        if summary_node is None:
+            summary = None
+        else:
+            written = base.inner_html if base is not None else _inner_html
+            summary = written(summary_node)
     elif guess is not None:
         exclude = [e for e in (anchor, title_node, guess.title_element) if e is not None]
         summary = detect.guess_summary(node, exclude)
