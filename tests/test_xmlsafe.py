@@ -4,6 +4,7 @@ exactly as strip_controls removes it from that field alone."""
 
 from __future__ import annotations
 
+import gc
 from dataclasses import fields, replace
 from datetime import UTC, datetime
 
@@ -11,6 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from civicfeed import xmlsafe
 from civicfeed.dedup import Story
 from civicfeed.models import Entry
 from civicfeed.render.model import FeedInfo
@@ -131,3 +133,13 @@ def test_scrub_of_a_story_is_strip_controls_of_each_of_its_strings(texts: list[s
     scrubbed = scrub(story)
     assert scrubbed == _expected(story)
     assert (scrubbed is story) == all(is_xml_safe(text) for text in _strings(story))
+
+
+def test_a_story_found_safe_is_remembered_while_it_lives_only() -> None:
+    story = _story(_entry())
+    scrub(story)
+    key = id(story)
+    assert xmlsafe._is_marked(story)
+    del story
+    gc.collect()
+    assert key not in xmlsafe._SAFE

