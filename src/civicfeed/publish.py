@@ -294,13 +294,6 @@ class Publisher:
         frozen = len(archived)
         current, fresh = _paging(stories, spec.max_entries, archived)
         del archived
-        if fresh:
-            try:
-                fresh = _filled(store, fresh)
-            except WriteError as exc:
-                return _Published(feed, errors=(f"feed {feed} cannot be rendered: {exc}",))
-        for number, page in enumerate(fresh, start=frozen + 1):
-            save_page(number, page)  # complete: its stories and their order never change again
         pages = frozen + len(fresh)
         counted = feed_totals(feed, stories)
         made = None if totals.get(feed) == counted else counted
@@ -309,6 +302,17 @@ class Publisher:
             spec = replace(spec, info=replace(spec.info, empty_since=now))
         digest = _digest(spec, stories, zone, pages, digests)
         del stories, digests
+        try:
+            # the fresh pages read whole a few at a time, each in place of its stories
+            # without text, so that the feed's stories are not held twice at once
+            for start in range(0, len(fresh), _FILLED_PAGES):
+                fresh[start : start + _FILLED_PAGES] = _filled(
+                    store, fresh[start : start + _FILLED_PAGES]
+                )
+        except WriteError as exc:
+            return _Published(feed, errors=(f"feed {feed} cannot be rendered: {exc}",))
+        for number, page in enumerate(fresh, start=frozen + 1):
+            save_page(number, page)  # complete: its stories and their order never change again
         before = store.published_digest(feed)
         if digest == before and all(output.exists(name) for name in _file_names(spec, pages)):
             return _Published(feed, totals=made)  # rendered from exactly these before
@@ -975,6 +979,9 @@ def _digest(
 # marshal's format 2: the same bytes for the same values (formats 3 and 4 mark the objects
 # referenced more than once, so that the bytes depend on what else holds them)
 _MARSHAL = 2
+
+
+_FILLED_PAGES = 5  # fresh archive pages read whole at once
 
 
 def _filled(store: Store, groups: Sequence[Sequence[Story]]) -> list[list[Story]]:
