@@ -147,7 +147,8 @@ class FolderOutput:
         return write_if_changed(self.folder / name, data, self._folders)
 
     def exists(self, name: str) -> bool:
-        return (self.folder / name).is_file()
+        # os.path, not pathlib: asked for every file of every feed on each publish
+        return os.path.isfile(os.path.join(self.where, name))
 
     def modified(self, name: str) -> datetime | None:
         path = self.folder / name
