@@ -129,12 +129,13 @@ def _clean(fragment: str, base: str) -> str:
     return _cleaner(base).clean(fragment)
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=8)
 def _cleaner(base: str) -> nh3.Cleaner:
     """The sanitiser for the summaries of one document: nh3.clean builds one from its
     arguments on every call (three times the work of cleaning a summary); the links of a
-    document's summaries are all resolved against its address. ValueError (not cached)
-    for a base nh3 cannot resolve against, as from nh3.clean."""
+    document's summaries are all resolved against its address (a worker reads one document
+    at a time, and each sanitiser holds about 10 KB). ValueError (not cached) for a base nh3
+    cannot resolve against, as from nh3.clean."""
     return nh3.Cleaner(
         tags=_TAGS,
         clean_content_tags=_DROP_WITH_CONTENT,
