@@ -172,6 +172,18 @@ def test_archive_pages_rendered_by_the_workers_are_the_ones_rendered_here(
 
     monkeypatch.setattr(publish, "POOLED_PAGES_FROM", 1)
     monkeypatch.setattr(publish, "_PAGES_PER_JOB", 2)
+    claims = tmp_path / "tmp"  # this publish's claims, apart from any other process's
+    claims.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(claims))
+    made: list[str] = []
+    original_claim = publish._claim
+
+    def claimed(path: str) -> bool:
+        made.append(path)
+        return original_claim(path)
+
+    if taken_here:
+        monkeypatch.setattr(publish, "_claim", claimed)
     if not taken_here:  # this process claims no job: the workers render every page
         monkeypatch.setattr(publish, "_claim", lambda path: False)
     here: list[tuple[str, int]] = []
@@ -195,8 +207,9 @@ def test_archive_pages_rendered_by_the_workers_are_the_ones_rendered_here(
     assert _published_again(pooled) == frozen  # the pages as stored before
     if not taken_here:
         assert here == []
-    # no claim is left behind
-    assert not list(Path(tempfile.gettempdir()).glob("civicfeed-pages-*"))
+    # the claims were made in the folder watched here, and none is left behind
+    assert not taken_here or (all(path.startswith(str(claims)) for path in made) and made)
+    assert list(claims.iterdir()) == []
 
 
 def test_archive_pages_of_a_job_that_failed_are_rendered_here(
