@@ -19,7 +19,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from operator import attrgetter
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from . import __version__, clock
@@ -785,18 +785,9 @@ def _pages_in_worker(
         store.close()
 
 
-# in a worker: the spec of the last feed whose archive pages it rendered, by its pickle's digest
-_spec: tuple[str, FeedSpec] | None = None
-
-
 def _spec_of(sent: tuple[str, bytes]) -> FeedSpec:
-    global _spec
-    digest, pickled = sent
-    if _spec is None or _spec[0] != digest:
-        spec = pickle.loads(pickled)
-        assert isinstance(spec, FeedSpec)
-        _spec = (digest, _settled(spec))
-    return _spec[1]
+    """The spec of the feed whose archive pages a job renders (``_portable``, by digest)."""
+    return _received(sent, FeedSpec, _settled)
 
 
 def _portable(spec: FeedSpec) -> FeedSpec:
@@ -809,18 +800,31 @@ def _settled(spec: FeedSpec) -> FeedSpec:
     return replace(spec, info=replace(spec.info, sources=MappingProxyType(spec.info.sources)))
 
 
-# in a worker: the configuration of the last publish it worked for, by the digest of its pickle
-_settings: tuple[str, Config] | None = None
-
-
 def _config_of(settings: tuple[str, bytes]) -> Config:
-    global _settings
-    digest, pickled = settings
-    if _settings is None or _settings[0] != digest:
-        config = pickle.loads(pickled)
-        assert isinstance(config, Config)
-        _settings = (digest, config)
-    return _settings[1]
+    """The configuration of the publish a job is part of (by digest)."""
+    return _received(settings, Config, lambda config: config)
+
+
+# in a worker: the last object of each kind it was sent (the configuration of a publish, the
+# spec of a feed), with the digest of its pickle, so that each is unpickled once, not per job
+_received_last: dict[type, tuple[str, object]] = {}
+_Sent = TypeVar("_Sent")
+
+
+def _received(
+    sent: tuple[str, bytes], kind: type[_Sent], settle: Callable[[_Sent], _Sent]
+) -> _Sent:
+    """``sent`` (a digest and a pickle of a ``kind``) unpickled and ``settle``d, or the object
+    made from the same digest before."""
+    digest, pickled = sent
+    known = _received_last.get(kind)
+    if known is None or known[0] != digest:
+        value = pickle.loads(pickled)
+        assert isinstance(value, kind)
+        known = _received_last[kind] = (digest, settle(value))
+    made = known[1]
+    assert isinstance(made, kind)
+    return made
 
 
 def _publish_in_worker(
