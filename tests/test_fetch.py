@@ -388,20 +388,20 @@ def test_https_with_a_trusted_certificate_and_its_304s_on_one_connection(
         server.stop()
 
 
-def test_https_with_a_certificate_nobody_vouches_for_is_refused() -> None:
-    server = tls_origin("localhost.pem")  # its authority is not trusted here
-    try:
-        server.set("/feed.rss", b"<rss/>")
-        with pytest.raises(FetchError, match="certificate is not trusted") as raised:
-            fetch(f"https://localhost:{server.port}/feed.rss")
-        assert raised.value.kind == "tls"
-        assert server.hits("/feed.rss") == []
-    finally:
-        server.stop()
-
-
-def test_https_with_another_hosts_certificate_is_refused(test_authority: None) -> None:
-    server = tls_origin("elsewhere.pem")  # valid, for elsewhere.example, not localhost
+@pytest.mark.parametrize(
+    ("certificate", "authority_trusted"),
+    [
+        ("localhost.pem", False),  # for localhost, but its authority is not trusted here
+        ("elsewhere.pem", True),  # valid, for elsewhere.example, not localhost
+    ],
+    ids=["nobody-vouches-for-it", "another-hosts"],
+)
+def test_https_with_a_certificate_that_does_not_hold_is_refused(
+    certificate: str, authority_trusted: bool, request: pytest.FixtureRequest
+) -> None:
+    if authority_trusted:
+        request.getfixturevalue("test_authority")
+    server = tls_origin(certificate)
     try:
         server.set("/feed.rss", b"<rss/>")
         with pytest.raises(FetchError, match="certificate is not trusted") as raised:
