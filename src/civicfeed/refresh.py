@@ -145,7 +145,7 @@ class _Run:
     calls: _StoreCalls = field(init=False)  # how the sources' store calls go to a thread
 
     def __post_init__(self) -> None:
-        self.calls = _StoreCalls(together=bool(getattr(self.store, "serialised", False)))
+        self.calls = _StoreCalls(together=self.store is not None and self.store.serialised)
 
 
 T = TypeVar("T")

@@ -110,6 +110,13 @@ class Store(Protocol):
         """Apply the migrations the state lacks, each in its own transaction."""
         ...
 
+    @property
+    def serialised(self) -> bool:
+        """Whether it makes one call at a time whichever thread calls (SQLite: one
+        connection), so that a caller may hand several calls to one thread together; False
+        where calls from several threads run side by side (PostgreSQL: a pool)."""
+        ...
+
     # --- reads (one statement each) -------------------------------------------------------
 
     def source_state(self, source_id: str) -> SourceState:

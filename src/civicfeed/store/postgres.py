@@ -141,6 +141,7 @@ _MIGRATION_LOCK = _lock_key("migrate")
 class PostgresStore(Reads, Writes):
     _MARK = POSTGRES.mark
     _DIALECT = POSTGRES
+    serialised = False  # a pool of connections: calls from several threads run side by side
 
     def __init__(self, url: str, *, read_only: bool = False, migrate: bool = True) -> None:
         self.url = url
