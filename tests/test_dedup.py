@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import re
 import unicodedata
+import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -136,6 +137,36 @@ def plan(
     return plan_source(
         existing, candidates, now=now, zone=BERLIN, new_id=lambda: f"id-{next(counter)}"
     )
+
+
+def test_entry_ids_stay_what_they_were() -> None:
+    # ids are stored and published: the same item must keep its id from release to release
+    item = Candidate(
+        "herne", "Rathaus geschlossen", "https://www.herne.de/a", T0, "", guid="g-1"
+    )
+    undated = Candidate("herne", "Städtekooperation „10 Jahre“ – \U0001f600", None, None, "")
+    assert dedup.entry_id(item) == "urn:uuid:ab9e24e9-ad67-5fe3-a7aa-9883e4a3fcca"
+    taken = {dedup.entry_id(item)}
+    assert dedup.entry_id(item, taken) == "urn:uuid:284228c2-6163-5179-a3ff-a2b15f2b27d7"
+    assert dedup.entry_id(undated) == "urn:uuid:9cdb8ae6-12a6-5cf1-8f18-07333f65f859"
+
+
+@given(
+    st.text(),
+    st.text(),
+    st.one_of(st.none(), st.text(min_size=1)),
+    st.one_of(st.none(), st.text(min_size=1)),
+    st.integers(min_value=0, max_value=3),
+)
+def test_entry_ids_are_the_name_based_uuids_of_the_item(
+    source: str, title: str, link: str | None, guid: str | None, taken_before: int
+) -> None:
+    item = Candidate(source, title, link, T0, "", guid=guid)
+    name = "\n".join([source, guid or "", link or "", title, T0.isoformat()])
+    namespace = uuid.UUID("5c1e4b53-8f0e-4d1c-9a57-0c1f3e2d6b8a")
+    names = [name] + [f"{name}\n{number}" for number in range(1, taken_before + 1)]
+    ids = [f"urn:uuid:{uuid.uuid5(namespace, n)}" for n in names]
+    assert dedup.entry_id(item, set(ids[:-1])) == ids[-1]
 
 
 def test_a_new_entry_is_named_by_what_the_item_says_so_two_processes_name_it_alike() -> None:

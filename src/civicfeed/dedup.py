@@ -23,6 +23,7 @@ is ambiguous: those entries stay stories of their own.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 import uuid
@@ -132,6 +133,7 @@ class SourcePlan:
 
 
 _ENTRY_IDS = uuid.UUID("5c1e4b53-8f0e-4d1c-9a57-0c1f3e2d6b8a")
+_NAMESPACE = _ENTRY_IDS.bytes
 
 
 def entry_id(candidate: Candidate, taken: Container[str] = ()) -> str:
@@ -141,12 +143,24 @@ def entry_id(candidate: Candidate, taken: Container[str] = ()) -> str:
     published = candidate.published.isoformat() if candidate.published else ""
     parts = [candidate.source_id, candidate.guid or "", candidate.link or "", candidate.title]
     name = "\n".join([*parts, published])
-    entry = f"urn:uuid:{uuid.uuid5(_ENTRY_IDS, name)}"
+    entry = _uuid5(name)
     number = 0
     while entry in taken:
         number += 1
-        entry = f"urn:uuid:{uuid.uuid5(_ENTRY_IDS, name + chr(10) + str(number))}"
+        entry = _uuid5(name + chr(10) + str(number))
     return entry
+
+
+def _uuid5(name: str) -> str:
+    """``f"urn:uuid:{uuid.uuid5(_ENTRY_IDS, name)}"``, the same text (RFC 4122 version 5:
+    SHA-1 of the namespace and the name, its version and variant bits set), made from the
+    digest's bytes without a UUID object and its 128-bit integer (a third of the time of
+    planning a new source's entries)."""
+    digest = bytearray(hashlib.sha1(_NAMESPACE + name.encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # variant: RFC 4122
+    h = digest.hex()
+    return f"urn:uuid:{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def plan_source(
