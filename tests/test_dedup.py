@@ -141,9 +141,7 @@ def plan(
 
 def test_entry_ids_stay_what_they_were() -> None:
     # ids are stored and published: the same item must keep its id from release to release
-    item = Candidate(
-        "herne", "Rathaus geschlossen", "https://www.herne.de/a", T0, "", guid="g-1"
-    )
+    item = Candidate("herne", "Rathaus geschlossen", "https://www.herne.de/a", T0, "", guid="g-1")
     undated = Candidate("herne", "Städtekooperation „10 Jahre“ – \U0001f600", None, None, "")
     assert dedup.entry_id(item) == "urn:uuid:ab9e24e9-ad67-5fe3-a7aa-9883e4a3fcca"
     taken = {dedup.entry_id(item)}
