@@ -8,10 +8,9 @@ import ssl
 import threading
 import time
 import zlib
-from http.server import BaseHTTPRequestHandler
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import httpx
 import pytest
 
 from civicfeed import __version__
@@ -336,7 +335,7 @@ def test_304s_from_more_hosts_than_the_concurrency_come_on_kept_connections() ->
             server.stop()
 
 
-# --- the network under httpx: asyncio's transports, TLS -------------------------------------
+# --- the network under httpcore: asyncio's transports, TLS -------------------------------------
 
 TLS = FIXTURES / "tls"  # a test authority (ca.pem) and server certificates with their keys
 
@@ -353,14 +352,14 @@ def tls_origin(certificate: str) -> Origin:
 @pytest.fixture
 def test_authority(monkeypatch: pytest.MonkeyPatch) -> None:
     """The fetcher trusts the test authority as well as the usual ones."""
-    made = httpx.create_ssl_context
+    made = fetch_module._tls_context
 
-    def with_test_authority(*args: Any, **kwargs: Any) -> ssl.SSLContext:
-        context = made(*args, **kwargs)
+    def with_test_authority() -> ssl.SSLContext:
+        context = made()
         context.load_verify_locations(TLS / "ca.pem")
         return context
 
-    monkeypatch.setattr(httpx, "create_ssl_context", with_test_authority)
+    monkeypatch.setattr(fetch_module, "_tls_context", with_test_authority)
 
 
 def test_https_with_a_trusted_certificate_and_its_304s_on_one_connection(
@@ -461,3 +460,131 @@ def test_a_body_larger_than_the_read_buffer_arrives_whole(origin: Origin) -> Non
     body = bytes(range(256)) * 8192  # 2 MB
     origin.set("/big", body, content_type="text/html")
     assert fetch(origin.url("/big"), max_bytes=4_000_000).content == body
+
+
+# --- redirects, as the fetcher follows them --------------------------------------------------
+
+
+def moved(location: str, status: int = 302, **headers: str):  # type: ignore[no-untyped-def]
+    def answer(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(status)
+        handler.send_header("Location", location)
+        for name, value in headers.items():
+            handler.send_header(name.replace("_", "-"), value)
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+
+    return answer
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_every_redirect_status_is_followed_with_a_get_and_the_same_conditions(
+    origin: Origin, status: int
+) -> None:
+    origin.routes["/old/feed"] = moved("../new/feed#top", status)  # relative, dot segments
+    origin.set("/new/feed", b"<rss/>", content_type="application/rss+xml")
+    fetched = fetch(origin.url("/old/feed"), validators=Validators('"v1"', None))
+    assert fetched.content == b"<rss/>"
+    assert fetched.url == origin.url("/new/feed#top")
+    assert origin.hits("/new/feed")[0].headers["If-None-Match"] == '"v1"'
+    assert origin.hits("/new/feed")[0].headers["Host"] == f"127.0.0.1:{origin.port}"
+
+
+def test_five_redirects_are_followed_and_a_sixth_is_not(origin: Origin) -> None:
+    for hop in range(6):
+        origin.routes[f"/r{hop}"] = moved(f"/r{hop + 1}")
+    origin.set("/r6", b"<rss/>")
+    assert fetch(origin.url("/r1")).url == origin.url("/r6")  # five hops: r1 to r6
+    with pytest.raises(FetchError, match=r"too many redirects \(more than 5\)") as raised:
+        fetch(origin.url("/r0"))
+    assert raised.value.kind == "redirects"
+    assert len(origin.hits("/r6")) == 1  # the first fetch's: the second never asked for it
+    assert len(origin.hits("/r5")) == 2
+
+
+def test_a_redirect_loop_is_found_before_the_limit(origin: Origin) -> None:
+    origin.routes["/a"] = moved("/b")
+    origin.routes["/b"] = moved(origin.url("/a"))
+    with pytest.raises(FetchError, match="redirected in a loop") as raised:
+        fetch(origin.url("/a"))
+    assert raised.value.kind == "redirects"
+    assert str(raised.value).endswith(
+        f"{origin.url('/a')} -> {origin.url('/b')} -> {origin.url('/a')}"
+    )
+    assert [r.path for r in origin.requests] == ["/a", "/b"]  # neither asked twice, no retry
+
+
+def test_a_redirect_without_location_is_an_http_error(origin: Origin) -> None:
+    def nowhere(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(302)
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+
+    origin.routes["/nowhere"] = nowhere
+    with pytest.raises(FetchError, match=r"HTTP 302 Found from 127\.0\.0\.1") as raised:
+        fetch(origin.url("/nowhere"))
+    assert raised.value.kind == "http"
+
+
+def test_a_redirect_to_another_scheme_is_refused_before_anything_is_asked(
+    origin: Origin,
+) -> None:
+    origin.routes["/ftp"] = moved("ftp://127.0.0.1/feed")
+    with pytest.raises(FetchError, match="a redirect to a ftp: URL is refused") as raised:
+        fetch(origin.url("/ftp"))
+    assert raised.value.kind == "refused"
+
+
+def test_a_cookie_a_redirect_sets_is_sent_on_the_next_hop(origin: Origin) -> None:
+    # portals that check for cookies first: set one, redirect to the same page
+    def check(handler: BaseHTTPRequestHandler) -> None:
+        if "visited=1" in (handler.headers.get("Cookie") or ""):
+            handler.send_response(200)
+            handler.send_header("Content-Length", "6")
+            handler.end_headers()
+            handler.wfile.write(b"<rss/>")
+            return
+        moved("/portal", Set_Cookie="visited=1; Path=/")(handler)
+
+    origin.routes["/portal"] = check
+    assert fetch(origin.url("/portal")).content == b"<rss/>"
+    assert [r.headers.get("Cookie") for r in origin.hits("/portal")] == [None, "visited=1"]
+
+
+def test_the_hub_is_told_and_a_303_from_it_is_followed_with_a_get() -> None:
+    seen: list[tuple[str, str, bytes]] = []
+
+    class Hub(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            seen.append(("POST", self.path, body))
+            moved("/thanks", 303)(self)
+
+        def do_GET(self) -> None:
+            seen.append(("GET", self.path, b""))
+            self.send_response(204)
+            self.end_headers()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hub)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    hub = f"http://127.0.0.1:{server.server_address[1]}/hub"
+
+    async def go() -> None:
+        async with Fetcher(trusted=LOOPBACK) as fetcher:
+            await fetcher.notify_hub(hub, ["https://feeds.example/a.rss"])
+
+    try:
+        asyncio.run(go())
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert seen == [
+        ("POST", "/hub", b"hub.mode=publish&hub.url=https%3A%2F%2Ffeeds.example%2Fa.rss"),
+        ("GET", "/thanks", b""),
+    ]

@@ -1,33 +1,39 @@
-"""Fetch: HTTP with httpx, politely and within bounds. httpx is used only here.
+"""Fetch: HTTP with httpcore, politely and within bounds. httpcore (and httpx, which reads
+the rare address that is not plain) is used only here.
 
-One shared async client; at most ``concurrency`` requests in all and ``per_host`` per host;
-conditional requests; a deadline for the whole request including retries, which starts when
-the request gets its connection slot (time spent in civicfeed's own queue does not count);
-the body streamed and cut at ``max_bytes``, counted on the wire and again after decoding its
-one Content-Encoding layer, chunk by chunk; retries with exponential backoff and jitter for
-connection errors, timeouts, 429 and 5xx, honouring Retry-After.
+One connection pool per host, on asyncio's transports; at most ``concurrency`` requests in
+all and ``per_host`` per host; redirects followed, every hop checked; conditional requests;
+a deadline for the whole request including retries, which starts when the request gets its
+connection slot (time spent in civicfeed's own queue does not count); the body streamed and
+cut at ``max_bytes``, counted on the wire and again after decoding its one Content-Encoding
+layer, chunk by chunk; retries with exponential backoff and jitter for connection errors,
+timeouts, 429 and 5xx, honouring Retry-After.
 """
 
 from __future__ import annotations
 
 import asyncio
 import errno
+import os
 import random
+import re
 import socket
 import ssl
 import time
+import urllib.request
 import zlib
 from collections import Counter, OrderedDict, defaultdict
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager
 from contextvars import ContextVar
 from email.utils import parsedate_to_datetime
+from http.cookiejar import CookieJar
 from types import MappingProxyType, TracebackType
-from typing import Any
-from urllib.parse import urljoin, urlsplit
+from typing import Any, NamedTuple
+from urllib.parse import urlencode, urljoin, urlsplit
 
+import certifi
 import httpcore
-import httpx
 
 from . import __version__
 from .errors import FetchError
@@ -102,19 +108,16 @@ class Fetcher:
         self._backoff = backoff
         # one connection pool per host (see _Pools): connections stay open between a host's
         # turns, and placing a request looks at that host's few connections only
-        pools = _Pools(concurrency=concurrency, per_host=per_host)
-        self._client = _Client(
-            follow_redirects=True,
-            max_redirects=MAX_REDIRECTS,
-            transport=_Guard(pools, trusted),
-            headers={
-                "User-Agent": agent or user_agent(),
-                "Accept": _ACCEPT,
-                "Accept-Encoding": "gzip, deflate",  # the encodings _decoder reads
-            },
-            trust_env=False,
-            event_hooks={"request": [_check_hop], "response": [_check_redirect]},
-        )
+        self._pools = _Pools(concurrency=concurrency, per_host=per_host)
+        self._guard = _Guard(trusted)
+        self._cookies = _Cookies()
+        # after Host, in the order httpx sent them
+        self._headers = [
+            (b"Accept", _ACCEPT.encode("ascii")),
+            (b"Accept-Encoding", b"gzip, deflate"),  # the encodings _decoder reads
+            (b"Connection", b"keep-alive"),
+            (b"User-Agent", _header_bytes(agent or user_agent())),
+        ]
 
     async def __aenter__(self) -> Fetcher:
         return self
@@ -125,7 +128,7 @@ class Fetcher:
         error: BaseException | None,
         trace: TracebackType | None,
     ) -> None:
-        await self._client.aclose()
+        await self._pools.aclose()
 
     async def fetch(
         self,
@@ -223,17 +226,22 @@ class Fetcher:
 
     async def notify_hub(self, hub: str, topics: list[str], *, timeout: float = 10.0) -> None:
         """Tell a WebSub hub that these feed URLs changed (hub.mode=publish)."""
+        limits = {"connect": timeout, "read": timeout, "write": timeout, "pool": timeout}
         for topic in topics:
+            body = urlencode({"hub.mode": "publish", "hub.url": topic}).encode("ascii")
+            form = [
+                (b"Content-Length", str(len(body)).encode("ascii")),
+                (b"Content-Type", b"application/x-www-form-urlencoded"),
+            ]
             try:
-                response = await self._client.post(
-                    hub, data={"hub.mode": "publish", "hub.url": topic}, timeout=timeout
-                )
-            except httpx.HTTPError as exc:
+                answer = await self._exchange("POST", hub, form, body, limits)
+                await answer.aclose()
+            except _NETWORK_ERRORS as exc:
                 raise FetchError(f"WebSub hub {hub}: {_describe(exc, hub)}", kind="hub") from exc
-            if not 200 <= response.status_code < 300:
-                raise FetchError(
-                    f"WebSub hub {hub}: HTTP {response.status_code} for {topic}", kind="hub"
-                )
+            except (_TooMany, _Loop, _OffSite) as exc:
+                raise FetchError(f"WebSub hub {hub}: {_redirect_error(exc)}", kind="hub") from exc
+            if not 200 <= answer.status < 300:
+                raise FetchError(f"WebSub hub {hub}: HTTP {answer.status} for {topic}", kind="hub")
 
     def _pause(self, attempt: int) -> float:
         base: float = self._backoff * 2 ** (attempt - 1)
@@ -247,78 +255,151 @@ class Fetcher:
         validators: Validators | None,
         started: float,
     ) -> Fetched:
-        headers = None
-        if validators is not None and (validators.etag or validators.last_modified):
-            headers = {}
+        headers: list[tuple[bytes, bytes]] = []
+        if validators is not None:
             if validators.etag:
-                headers["If-None-Match"] = validators.etag
+                headers.append((b"If-None-Match", _header_bytes(validators.etag)))
             if validators.last_modified:
-                headers["If-Modified-Since"] = validators.last_modified
-        limits = httpx.Timeout(timeout, connect=min(timeout, 10.0))
+                headers.append((b"If-Modified-Since", _header_bytes(validators.last_modified)))
+        limits = {"connect": min(timeout, 10.0), "read": timeout, "write": timeout, "pool": timeout}
         try:
-            request = self._client.build_request("GET", url, headers=headers, timeout=limits)
-            response = await self._client.send(request, stream=True)
+            answer = await self._exchange("GET", url, headers, None, limits)
             try:
-                return await self._read(response, max_bytes, started)
+                return await self._read(answer, max_bytes, started)
             finally:
-                await response.aclose()
-        except httpx.TimeoutException as exc:
+                await answer.aclose()
+        except httpcore.TimeoutException as exc:
             host = urlsplit(url).hostname or url
             raise _Retry(
                 f"timed out ({_TIMEOUTS.get(type(exc), 'no answer')}) waiting for {host}",
                 kind="timeout",
             ) from exc
-        except httpx.TransportError as exc:
-            if isinstance(exc, httpx.UnsupportedProtocol | httpx.DecodingError):
-                raise FetchError(_describe(exc, url), kind=_kind(exc)) from exc
-            raise _Retry(_describe(exc, url), kind=_kind(exc)) from exc
-        except httpx.TooManyRedirects as exc:
-            raise FetchError(
-                f"too many redirects (more than {MAX_REDIRECTS})", kind="redirects"
-            ) from exc
-        except _OffSite as exc:
-            raise FetchError(
-                f"redirected to {exc.url}, which is not to be followed", kind="redirects"
-            ) from exc
-        except httpx.HTTPError as exc:
+        except httpcore.UnsupportedProtocol as exc:
             raise FetchError(_describe(exc, url), kind=_kind(exc)) from exc
+        except _NETWORK_ERRORS as exc:
+            raise _Retry(_describe(exc, url), kind=_kind(exc)) from exc
+        except (_TooMany, _Loop, _OffSite) as exc:
+            raise FetchError(_redirect_error(exc), kind="redirects") from exc
 
-    async def _read(self, response: httpx.Response, max_bytes: int, started: float) -> Fetched:
-        status = response.status_code
+    async def _exchange(
+        self,
+        method: str,
+        url: str,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes | None,
+        timeouts: dict[str, float],
+    ) -> _Answer:
+        """``method`` ``url`` and the redirects it leads to, at most MAX_REDIRECTS, every hop
+        checked before it connects (``stay_on``, the scheme, the network policy); the last
+        answer, its body unread: the caller closes it."""
+        address = _address(url)
+        chain: list[str] = []
+        asked: set[tuple[str, str, str | None]] = set()
+        while True:
+            allowed = _STAY_ON.get()
+            if allowed is not None and not allowed(address.text):
+                raise _OffSite(address.text)
+            cookie = self._cookies.header(address, method)
+            chain.append(address.text)
+            if (address.text, method, cookie) in asked:  # the same request once more
+                raise _Loop(chain)
+            asked.add((address.text, method, cookie))
+            place = await self._guard.place(address)
+            sent = [(b"Host", address.authority), *self._headers, *headers]
+            if cookie is not None:
+                sent.append((b"Cookie", _header_bytes(cookie)))
+            extensions: dict[str, Any] = {"timeout": timeouts}
+            if place != address.name:
+                extensions["sni_hostname"] = address.name
+            request = httpcore.Request(
+                method,
+                httpcore.URL(
+                    scheme=address.scheme.encode("ascii"),
+                    host=place.encode("ascii"),
+                    port=address.port,
+                    target=address.target,
+                ),
+                headers=sent,
+                content=body,
+                extensions=extensions,
+            )
+            response, done = await self._pools.open(address, place, request)
+            answer = _Answer(address, response, done)
+            try:
+                self._cookies.keep(answer, method)
+                location = answer.headers.get("location") if answer.status in _REDIRECTS else None
+                if location is None:
+                    return answer
+                address = await self._redirect(answer, location, len(chain))
+            except BaseException:
+                await answer.aclose()
+                raise
+            await answer.aclose()
+            redirected = _redirect_method(answer.status, method)
+            if redirected != method and redirected == "GET":
+                body = None
+                headers = [
+                    (k, v) for k, v in headers if k not in (b"Content-Length", b"Content-Type")
+                ]
+            method = redirected
+
+    async def _redirect(self, answer: _Answer, location: str, hops: int) -> _Address:
+        """Where a redirect leads (refused before anything is asked of it), its body read
+        (a small one: its connection is then kept)."""
+        target = _redirect_target(answer.address, location.strip())
+        refused = scheme_refusal(target, redirect=True)
+        if refused:
+            raise FetchError(refused, kind="refused")
+        try:
+            address = _address(target)
+        except FetchError as exc:
+            raise httpcore.RemoteProtocolError(f"Invalid URL in location header: {exc}") from exc
+        if hops > MAX_REDIRECTS:
+            raise _TooMany
+        read = 0
+        async for chunk in answer.stream:
+            read += len(chunk)
+            if read > _REDIRECT_BODY:
+                break
+        return address
+
+    async def _read(self, answer: _Answer, max_bytes: int, started: float) -> Fetched:
+        status = answer.status
+        fields = answer.headers
         if status in _RETRY_STATUS:
             raise _Retry(
-                f"HTTP {status} {response.reason_phrase}".strip() + f" from {response.url.host}",
-                _retry_after(response.headers.get("retry-after")),
+                f"HTTP {status} {answer.reason}".strip() + f" from {answer.address.host}",
+                _retry_after(fields.get("retry-after")),
                 kind="http",
             )
-        headers = MappingProxyType({k.lower(): v for k, v in response.headers.items()})
-        validators = Validators(response.headers.get("etag"), response.headers.get("last-modified"))
-        final = str(response.url)
+        headers = MappingProxyType(fields)
+        validators = Validators(fields.get("etag"), fields.get("last-modified"))
+        final = answer.address.text
         if status == 304:
             # read to its end (it has no body): only then does the connection go back to the
             # pool; left unread, it was closed and every 304 cost a new connection
-            async for _ in response.aiter_raw():
+            async for _ in answer.stream:
                 pass
             return Fetched(
                 final, status, headers, b"", validators, elapsed=time.monotonic() - started
             )
         if not 200 <= status < 300:
             raise FetchError(
-                f"HTTP {status} {response.reason_phrase}".strip() + f" from {response.url.host}",
+                f"HTTP {status} {answer.reason}".strip() + f" from {answer.address.host}",
                 kind="http",
             )
-        media = headers.get("content-type", "").split(";")[0].strip().lower()
+        media = fields.get("content-type", "").split(";")[0].strip().lower()
         if media.startswith(_BINARY_TYPES):
             raise FetchError(
                 f"the response is {media}, neither an HTML page nor a feed", kind="type"
             )
-        declared = response.headers.get("content-length", "")
+        declared = fields.get("content-length", "")
         if declared.isdigit() and int(declared) > max_bytes:
             raise _too_large(max_bytes)
-        decoder = _decoder(response.headers.get("content-encoding", ""))
+        decoder = _decoder(fields.get("content-encoding", ""))
         body = bytearray()
         wire = 0
-        async for chunk in response.aiter_raw():
+        async for chunk in answer.stream:
             wire += len(chunk)
             if wire > max_bytes:
                 raise _too_large(max_bytes)
@@ -400,8 +481,126 @@ def _decoder(header: str) -> _Identity | _Inflate:
     return _Inflate(layers[0])
 
 
+# --- requests: addresses, redirects, the network policy, cookies, pools --------------------
+# httpcore is called directly: the client around it (httpx) cost more CPU per 304 than the
+# request itself (its request and response objects, URL parsing, header merging, hooks).
+# What it did that matters here is done below: the address as httpx shows it, the redirects
+# it followed, cookies, and the checks of every hop.
+
 # what the current request may reach (see ``stay_on``); every hop of a redirect is checked
 _STAY_ON: ContextVar[Callable[[str], bool] | None] = ContextVar("stay_on", default=None)
+
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+# the most of a redirect's body that is read so that its connection can be used again
+_REDIRECT_BODY = 64 * 1024
+
+# An address whose every character is one httpx leaves as it is: a lower-case scheme and
+# host, a port that is not the scheme's own, a path without dot segments and a query that is
+# not empty, no fragment. Anything else is read by httpx's own parser (see _address), so
+# that the address reported (Fetched.url, the base of a page's links) and the request sent
+# are what they were when httpx made the requests. tests/test_fetch_addresses.py compares
+# both.
+_PLAIN = re.compile(
+    r"(https?)://([a-z0-9](?:[a-z0-9.-]*[a-z0-9])?)(?::([1-9][0-9]{0,4}))?"
+    r"((?:/[A-Za-z0-9._~!$&'()*+,;=:@%-]*)*)(?:\?([A-Za-z0-9._~!$&'()*+,;=:@/?%-]+))?\Z"
+)
+_DOT_SEGMENT = re.compile(r"/\.\.?(?:/|\Z)")
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_IPV4 = re.compile(r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}\Z")
+
+
+class _Address(NamedTuple):
+    """A request's address, as sent and as reported."""
+
+    text: str  # as httpx shows it: Fetched.url, what ``stay_on`` is asked about
+    scheme: str
+    host: str  # lower case, as the trusted hosts are written (an IDN in Unicode)
+    name: str  # the host as it is looked up and named to the server (ASCII)
+    port: int
+    authority: bytes  # the Host header
+    target: bytes  # path and query
+    fragment: str
+
+
+def _address(url: str) -> _Address:
+    """``url`` read as httpx reads it; FetchError if it cannot be requested."""
+    plain = _PLAIN.match(url)
+    if plain is not None:
+        scheme, host, port, path, query = plain.groups()
+        if (
+            (port is None or int(port) not in (_DEFAULT_PORTS[scheme], 0))
+            and (port is None or int(port) <= 65535)
+            and not ("/." in path and _DOT_SEGMENT.search(path))
+            and "%" not in url
+            and not host.startswith("xn--")
+            and ".xn--" not in host
+            and not (_IPV4.match(host) and not _valid_ipv4(host))
+        ):
+            authority = host if port is None else f"{host}:{port}"
+            target = (path or "/") if query is None else f"{path or '/'}?{query}"
+            return _Address(
+                url,
+                scheme,
+                host,
+                host,
+                int(port) if port else _DEFAULT_PORTS[scheme],
+                authority.encode("ascii"),
+                target.encode("ascii"),
+                "",
+            )
+    return _address_by_httpx(url)
+
+
+def _valid_ipv4(host: str) -> bool:
+    return all(int(part) <= 255 for part in host.split("."))
+
+
+def _address_by_httpx(url: str) -> _Address:
+    import httpx  # only for the addresses the plain form above does not cover
+
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise FetchError(f"not a valid address: {url[:200]} ({exc})", kind="fetch") from exc
+    scheme = parsed.scheme
+    if scheme not in _DEFAULT_PORTS or not parsed.raw_host:
+        raise FetchError(f"not an http(s) address: {url}", kind="fetch")
+    try:
+        host = parsed.host.lower()  # an IDN's labels decoded, and checked
+    except UnicodeError as exc:
+        raise FetchError(f"not a valid address: {url[:200]} ({exc})", kind="fetch") from exc
+    return _Address(
+        str(parsed),
+        scheme,
+        host,
+        parsed.raw_host.decode("ascii"),
+        parsed.port or _DEFAULT_PORTS[scheme],
+        parsed.netloc,
+        parsed.raw_path,
+        parsed.fragment,
+    )
+
+
+def _redirect_target(current: _Address, location: str) -> str:
+    """Where a redirect leads: ``location`` resolved against the current address, with the
+    current fragment when it has none of its own (RFC 9110, as httpx did)."""
+    try:
+        joined = urljoin(current.text, location)
+    except ValueError as exc:
+        raise httpcore.RemoteProtocolError(f"Invalid URL in location header: {exc}") from exc
+    if current.fragment and "#" not in joined:
+        joined = f"{joined}#{current.fragment}"
+    return joined
+
+
+def _redirect_method(status: int, method: str) -> str:
+    """The method of the request a redirect asks for (as browsers and httpx do)."""
+    if status == 303 and method != "HEAD":
+        return "GET"
+    if status in (301, 302) and method == "POST":
+        return "GET"
+    return method
 
 
 class _OffSite(Exception):
@@ -410,87 +609,146 @@ class _OffSite(Exception):
         self.url = url
 
 
-async def _check_hop(request: httpx.Request) -> None:
-    refused = scheme_refusal(str(request.url), redirect=True)  # the first hop is checked already
-    if refused:
-        raise FetchError(refused, kind="refused")
-    allowed = _STAY_ON.get()
-    if allowed is not None and not allowed(str(request.url)):
-        raise _OffSite(str(request.url))
+class _Loop(Exception):
+    def __init__(self, urls: list[str]) -> None:
+        super().__init__(urls)
+        self.urls = urls
 
 
-async def _check_redirect(response: httpx.Response) -> None:
-    """A redirect's target is checked before httpx builds a request for it."""
-    location = response.headers.get("location") if response.is_redirect else None
-    if location is not None:
-        refused = scheme_refusal(urljoin(str(response.url), location.strip()), redirect=True)
-        if refused:
-            raise FetchError(refused, kind="refused")
+class _TooMany(Exception):
+    pass
 
 
-class _Cookies(httpx.Cookies):
-    """Cookies as httpx keeps them, with a response's looked at only when it sets one:
-    reading it for the cookie jar costs more than the rest of a 304's handling."""
+class _Answer:
+    """A response's status, its headers decoded as httpx decodes them (ASCII, else UTF-8,
+    else Latin-1; a name given more than once has its values joined by ", "), and its
+    body still to be read from ``stream``."""
 
-    def extract_cookies(self, response: httpx.Response) -> None:
-        if "set-cookie" in response.headers:
-            super().extract_cookies(response)
+    __slots__ = ("_done", "_response", "address", "headers", "raw", "reason", "status", "stream")
+
+    def __init__(
+        self, address: _Address, response: httpcore.Response, done: Callable[[], None]
+    ) -> None:
+        self.address = address
+        self._response = response
+        self._done: Callable[[], None] | None = done
+        self.status = response.status
+        self.raw = response.headers
+        assert isinstance(response.stream, AsyncIterable)
+        self.stream: AsyncIterable[bytes] = response.stream
+        reason = response.extensions.get("reason_phrase", b"")
+        self.reason = reason.decode("ascii", errors="ignore") if reason else ""
+        encoding = _header_encoding(response.headers)
+        headers: dict[str, str] = {}
+        for key, value in response.headers:
+            name = key.decode(encoding).lower()
+            text = value.decode(encoding)
+            headers[name] = f"{headers[name]}, {text}" if name in headers else text
+        self.headers = headers
+
+    async def aclose(self) -> None:
+        """The response closed (its connection back to its pool when it was read to its end)
+        and its pool told."""
+        done, self._done = self._done, None
+        if done is None:
+            return
+        try:
+            await self._response.aclose()
+        finally:
+            done()
+
+    def all(self, name: bytes) -> list[str]:
+        """Every value of header ``name`` (lower case), one by one."""
+        encoding = _header_encoding(self.raw)
+        return [v.decode(encoding) for k, v in self.raw if k.lower() == name]
 
 
-class _Client(httpx.AsyncClient):
-    """httpx's client, its cookies kept in _Cookies."""
-
-    @property
-    def cookies(self) -> httpx.Cookies:
-        return self._kept_cookies
-
-    @cookies.setter
-    def cookies(self, cookies: Any) -> None:
-        self._kept_cookies = _Cookies(cookies)
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.cookies = None
+def _header_encoding(headers: list[tuple[bytes, bytes]]) -> str:
+    for encoding in ("ascii", "utf-8"):
+        try:
+            for key, value in headers:
+                key.decode(encoding)
+                value.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        return encoding
+    return "iso-8859-1"
 
 
-class _Guard(httpx.AsyncBaseTransport):
+def _header_bytes(value: str) -> bytes:
+    try:
+        return value.encode("ascii")
+    except UnicodeEncodeError:
+        return value.encode("utf-8")
+
+
+class _Cookies:
+    """The cookies servers set, sent back to them as a browser would (the standard
+    library's cookie jar and policy, as httpx kept them); looked at only when a response
+    sets one or when there is one to send."""
+
+    def __init__(self) -> None:
+        self._jar: CookieJar | None = None
+
+    def header(self, address: _Address, method: str) -> str | None:
+        jar = self._jar
+        if jar is None:
+            return None
+        request = urllib.request.Request(address.text, method=method)
+        jar.add_cookie_header(request)
+        return request.get_header("Cookie")
+
+    def keep(self, answer: _Answer, method: str) -> None:
+        if "set-cookie" not in answer.headers:
+            return
+        if self._jar is None:
+            self._jar = CookieJar()
+        request = urllib.request.Request(answer.address.text, method=method)
+        self._jar.extract_cookies(_CookieResponse(answer), request)  # type: ignore[arg-type]
+
+
+class _CookieResponse:
+    """What the cookie jar reads of a response."""
+
+    def __init__(self, answer: _Answer) -> None:
+        self._answer = answer
+
+    def info(self) -> _CookieResponse:
+        return self
+
+    def get_all(self, name: str, default: list[str] | None = None) -> list[str]:
+        found = self._answer.all(name.lower().encode("ascii"))
+        return found or (default if default is not None else [])
+
+
+class _Guard:
     """Every request, redirects included, is checked before it connects: a host that is not
     trusted must resolve to public addresses only, and the connection goes to the address
-    that was checked (the name is not looked up a second time)."""
+    that was checked (the name is not looked up a second time; it is still the Host header
+    and the TLS server name)."""
 
-    def __init__(self, inner: httpx.AsyncBaseTransport, trusted: Iterable[str]) -> None:
-        self._inner = inner
+    def __init__(self, trusted: Iterable[str]) -> None:
         self._trusted = frozenset(host.lower() for host in trusted)
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        host = request.url.host.lower()
-        if host in self._trusted:
-            return await self._inner.handle_async_request(request)
-        port = request.url.port or (443 if request.url.scheme == "https" else 80)
+    async def place(self, address: _Address) -> str:
+        """The address to connect to for ``address``: its name when it is trusted."""
+        if address.host in self._trusted:
+            return address.name
         try:
             found = await asyncio.get_running_loop().getaddrinfo(
-                request.url.raw_host.decode("ascii"), port, type=socket.SOCK_STREAM
+                address.name, address.port, type=socket.SOCK_STREAM
             )
         except (OSError, UnicodeError) as exc:
-            raise httpx.ConnectError(str(exc), request=request) from exc
+            raise httpcore.ConnectError(str(exc)) from exc
         addresses = list(dict.fromkeys(str(info[4][0]) for info in found))
+        host = address.host
         refused = address_refusal(host, addresses) if addresses else f"{host} has no address"
         if refused:
             raise FetchError(refused, kind="refused")
-        pinned = httpx.Request(
-            request.method,
-            request.url.copy_with(host=addresses[0]),
-            headers=request.headers,  # Host: the name, as before
-            stream=request.stream,
-            extensions={**request.extensions, "sni_hostname": request.url.host},
-        )
-        return await self._inner.handle_async_request(pinned)
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
+        return addresses[0]
 
 
-class _Pools(httpx.AsyncBaseTransport):
+class _Pools:
     """A connection pool per host (scheme, name, address and port), each keeping up to
     ``per_host`` idle connections, so that the 304s of a refresh come on kept connections.
 
@@ -505,20 +763,22 @@ class _Pools(httpx.AsyncBaseTransport):
     def __init__(self, *, concurrency: int, per_host: int) -> None:
         # a pool never makes a request wait: the Fetcher's limits do (a redirect may bring
         # more of a run's requests to one host than per_host)
-        self._limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=per_host)
+        self._connections = concurrency
+        self._idle = per_host
         self._kept = max(concurrency, 64)
-        self._pools: OrderedDict[tuple[str, ...], httpx.AsyncHTTPTransport] = OrderedDict()
+        self._pools: OrderedDict[tuple[str, ...], httpcore.AsyncConnectionPool] = OrderedDict()
         self._busy: Counter[tuple[str, ...]] = Counter()
         self._tls: ssl.SSLContext | None = None  # one for all pools (each costs a CA load)
         self._plain: ssl.SSLContext | None = None
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        url = request.url
-        name = str(request.extensions.get("sni_hostname") or url.host)
-        key = (url.scheme, name.lower(), url.host, str(url.port or ""))
+    async def open(
+        self, address: _Address, place: str, request: httpcore.Request
+    ) -> tuple[httpcore.Response, Callable[[], None]]:
+        """``request``'s response, and what to call once it has been closed."""
+        key = (address.scheme, address.name, place, str(address.port))
         pool = self._pools.get(key)
         if pool is None:
-            pool = self._pools[key] = self._make(url.scheme)
+            pool = self._pools[key] = self._make(address.scheme)
             await self._trim(key)
         self._pools.move_to_end(key)
         self._busy[key] += 1
@@ -527,34 +787,30 @@ class _Pools(httpx.AsyncBaseTransport):
         except BaseException:
             self._done(key)
             raise
-        assert isinstance(response.stream, httpx.AsyncByteStream)
-        response.stream = _Release(response.stream, lambda: self._done(key))
-        return response
+        return response, lambda: self._done(key)
 
-    def _make(self, scheme: str) -> httpx.AsyncHTTPTransport:
+    def _make(self, scheme: str) -> httpcore.AsyncConnectionPool:
         if scheme != "https":
             # a pool is for one scheme (see its key): a plain http one never starts TLS, and
             # loading the certificate authorities for it delayed a run's first request. Its
             # context trusts no authority, so that TLS through it could never succeed.
             if self._plain is None:
                 self._plain = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-            return self._transport(self._plain)
+            return self._pool(self._plain)
         if self._tls is None:
-            self._tls = httpx.create_ssl_context()
-        return self._transport(self._tls)
+            self._tls = _tls_context()
+        return self._pool(self._tls)
 
-    def _transport(self, context: ssl.SSLContext) -> httpx.AsyncHTTPTransport:
-        """httpx's transport with the pool it makes (these limits, HTTP/1.1, no retries),
-        its connections on asyncio's transports (see _AsyncioBackend)."""
-        transport = httpx.AsyncHTTPTransport(verify=context, limits=self._limits)
-        transport._pool = httpcore.AsyncConnectionPool(
+    def _pool(self, context: ssl.SSLContext) -> httpcore.AsyncConnectionPool:
+        """httpcore's pool with these limits, HTTP/1.1, no retries, its connections on
+        asyncio's transports (see _AsyncioBackend); idle connections kept 5 s."""
+        return httpcore.AsyncConnectionPool(
             ssl_context=context,
-            max_connections=self._limits.max_connections,
-            max_keepalive_connections=self._limits.max_keepalive_connections,
-            keepalive_expiry=self._limits.keepalive_expiry,
+            max_connections=self._connections,
+            max_keepalive_connections=self._idle,
+            keepalive_expiry=5.0,
             network_backend=_BACKEND,
         )
-        return transport
 
     def _done(self, key: tuple[str, ...]) -> None:
         self._busy[key] -= 1
@@ -572,24 +828,15 @@ class _Pools(httpx.AsyncBaseTransport):
             await pool.aclose()
 
 
-class _Release(httpx.AsyncByteStream):
-    """A response's body that tells its pool when it is done with (read or closed)."""
-
-    def __init__(self, stream: httpx.AsyncByteStream, done: Callable[[], None]) -> None:
-        self._stream = stream
-        self._done: Callable[[], None] | None = done
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for chunk in self._stream:
-            yield chunk
-
-    async def aclose(self) -> None:
-        try:
-            await self._stream.aclose()
-        finally:
-            done, self._done = self._done, None
-            if done is not None:
-                done()
+def _tls_context() -> ssl.SSLContext:
+    """The certificate authorities httpx trusts: SSL_CERT_FILE or SSL_CERT_DIR when set,
+    else certifi's (Mozilla's) list; host names checked, TLS 1.2 at least (the standard
+    library's defaults)."""
+    if os.environ.get("SSL_CERT_FILE"):
+        return ssl.create_default_context(cafile=os.environ["SSL_CERT_FILE"])
+    if os.environ.get("SSL_CERT_DIR"):
+        return ssl.create_default_context(capath=os.environ["SSL_CERT_DIR"])
+    return ssl.create_default_context(cafile=certifi.where())
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -607,11 +854,36 @@ def _retry_after(value: str | None) -> float | None:
 
 # which wait ran out, in words
 _TIMEOUTS: dict[type[Exception], str] = {
-    httpx.ConnectTimeout: "no connection",
-    httpx.ReadTimeout: "no data",
-    httpx.WriteTimeout: "could not send",
-    httpx.PoolTimeout: "no free connection",
+    httpcore.ConnectTimeout: "no connection",
+    httpcore.ReadTimeout: "no data",
+    httpcore.WriteTimeout: "could not send",
+    httpcore.PoolTimeout: "no free connection",
 }
+
+# what httpcore raises when a request fails (its exceptions have no common base)
+_NETWORK_ERRORS = (
+    httpcore.TimeoutException,
+    httpcore.NetworkError,
+    httpcore.ProtocolError,
+    httpcore.UnsupportedProtocol,
+    httpcore.ProxyError,
+)
+_NetworkError = (
+    httpcore.TimeoutException
+    | httpcore.NetworkError
+    | httpcore.ProtocolError
+    | httpcore.UnsupportedProtocol
+    | httpcore.ProxyError
+)
+
+
+def _redirect_error(exc: Exception) -> str:
+    if isinstance(exc, _OffSite):
+        return f"redirected to {exc.url}, which is not to be followed"
+    if isinstance(exc, _Loop):
+        return "redirected in a loop: " + " -> ".join(exc.urls)
+    return f"too many redirects (more than {MAX_REDIRECTS})"
+
 
 # what the operating system says, in words a person can act on
 _SOCKET_WORDS = {
@@ -628,7 +900,7 @@ _SOCKET_WORDS = {
 
 
 def _os_error(exc: BaseException) -> OSError | None:
-    """The operating system's error under httpx's and httpcore's wrappers."""
+    """The operating system's error under httpcore's wrappers."""
     seen: set[int] = set()
     todo: list[BaseException] = [exc]
     found: list[OSError] = []
@@ -646,20 +918,20 @@ def _os_error(exc: BaseException) -> OSError | None:
     return next((e for e in found if e.errno), found[0] if found else None)
 
 
-def _kind(exc: httpx.HTTPError) -> str:
+def _kind(exc: _NetworkError) -> str:
     cause = _os_error(exc)
     if isinstance(cause, socket.gaierror):
         return "dns"
     if isinstance(cause, ssl.SSLError):
         return "tls"
-    if isinstance(exc, httpx.ConnectError | httpx.NetworkError):
+    if isinstance(exc, httpcore.NetworkError):
         return "connect"
-    if isinstance(exc, httpx.RemoteProtocolError | httpx.LocalProtocolError):
+    if isinstance(exc, httpcore.ProtocolError):
         return "protocol"
     return "fetch"
 
 
-def _describe(exc: httpx.HTTPError, url: str) -> str:
+def _describe(exc: _NetworkError, url: str) -> str:
     host = urlsplit(url).hostname or url
     cause = _os_error(exc)
     if isinstance(cause, ssl.SSLCertVerificationError):
@@ -668,14 +940,14 @@ def _describe(exc: httpx.HTTPError, url: str) -> str:
         )
     if isinstance(cause, ssl.SSLError):
         return f"cannot connect to {host}: TLS failed ({cause.reason or cause})"
-    if isinstance(exc, httpx.ConnectError | httpx.NetworkError):
+    if isinstance(exc, httpcore.NetworkError):
         words = _SOCKET_WORDS.get(cause.errno) if cause is not None and cause.errno else None
         if words is None and cause is not None:
             words = (cause.strerror or str(cause)).lower()
         return f"cannot connect to {host}: {words or str(exc) or 'connection failed'}"
-    if isinstance(exc, httpx.RemoteProtocolError):
+    if isinstance(exc, httpcore.RemoteProtocolError):
         return f"{host} broke the HTTP protocol: {exc}"
-    if isinstance(exc, httpx.UnsupportedProtocol):
+    if isinstance(exc, httpcore.UnsupportedProtocol):
         return f"not an http(s) address: {url}"
     return f"{host}: {exc or type(exc).__name__}"
 
