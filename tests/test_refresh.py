@@ -178,6 +178,55 @@ def test_history_is_kept_and_ids_never_change_across_three_states(
         assert db.execute("SELECT COUNT(*) FROM entries").fetchone()[0] == 5
 
 
+def test_a_source_without_detail_pages_is_planned_in_a_worker_not_on_the_event_loop(
+    origin: Origin,
+    project: Callable[..., Path],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the parsing worker matches the items to the stored entries: planning in this process
+    # (the event loop's) fails the test
+    from civicfeed import dedup
+
+    def not_here(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("planned on the event loop")
+
+    monkeypatch.setattr(dedup, "plan_source", not_here)
+    config = project(herne_source(origin))
+    rss = config.parent / "feeds" / "herne.rss"
+    first = [
+        ("Meldung vom 24. Januar 2019", "Begleiter gesucht", "/m/3.html"),
+        ("Meldung vom 30. Januar 2019", "Wie Geflüchtete in Schule kommen", "/m/2.html"),
+        ("kein Datum", "Elf Workshops", "/m/1.html"),
+    ]
+    origin.set("/herne/", listing(first))
+    code, output = refresh(config, capsys)
+    assert code == 0, output
+    assert "new: 3 new, 0 updated, 3 items" in output
+    assert "Elf Workshops: date 'kein Datum' not understood" in output
+    ids = {item["link"]: item["guid"] for item in rss_items(rss)}
+    # planned against the stored entries: one update (same link), one new, ids kept
+    origin.set(
+        "/herne/",
+        listing(
+            [
+                ("Meldung vom 04. Februar 2019", "Gemeinsam stark", "/m/4.html"),
+                ("Meldung vom 24. Januar 2019", "Begleiter für Kultur gesucht", "/m/3.html"),
+                ("ohne Datum", "Wie Geflüchtete in Schule kommen", "/m/2.html"),
+                first[2],
+            ]
+        ),
+    )
+    code, output = refresh(config, capsys)
+    assert code == 0, output
+    assert "new: 1 new, 1 updated, 4 items" in output
+    assert "Elf Workshops: date 'kein Datum' not understood" in output  # still undated
+    assert "ohne Datum" not in output  # its stored entry has its date
+    again = {item["link"]: item["guid"] for item in rss_items(rss)}
+    assert {link: again[link] for link in ids} == ids
+    assert len(again) == 4
+
+
 def test_nothing_new_leaves_every_file_untouched(
     origin: Origin, project: Callable[..., Path], capsys: pytest.CaptureFixture[str]
 ) -> None:

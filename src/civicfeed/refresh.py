@@ -15,7 +15,7 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack, closing, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -517,6 +517,72 @@ async def _read(run: _Run, fetched: Fetched, source: Source, deadline: float) ->
     )
 
 
+@dataclass(frozen=True)
+class Planned:
+    """A fetched document read and planned against its source's stored entries: the plan
+    to save, and what the source's result and state record of the document."""
+
+    plan: SourcePlan
+    candidates: int  # the items that gave a candidate
+    items: int  # items extracted, those that gave no candidate included
+    warnings: tuple[str, ...]
+    title: str | None = None  # the document's own title (see Extraction)
+    language: str | None = None
+
+
+async def _read_and_plan(
+    run: _Run, fetched: Fetched, source: Source, deadline: float, existing: Sequence[Entry]
+) -> Planned:
+    """Extraction, normalisation and deduplication against the stored entries in a worker
+    process (a source that reads no detail pages), abandoned when the source's time is up."""
+    from . import work
+
+    return await work.run(
+        plan_document,
+        _portable(fetched),
+        source,
+        run.config.tz,
+        run.config.date_order_of(source),
+        existing,
+        run.now,
+        seconds=deadline - time.monotonic(),
+        what="parsing",
+    )
+
+
+def plan_document(
+    fetched: Fetched,
+    source: Source,
+    zone: tzinfo,
+    date_order: str,
+    existing: Sequence[Entry],
+    now: datetime,
+) -> Planned:
+    """A fetched document's items, extracted, normalised and planned against the source's
+    stored entries (``dedup.plan_source``; a worker process's job); ExtractError when no item
+    gives a candidate."""
+    normalised = read_document(fetched, source, zone, date_order)
+    warnings = list(normalised.warnings)
+    _warn_undated(
+        zip(normalised.date_texts, normalised.candidates, strict=True),
+        _known_links(existing),
+        warnings,
+    )
+    if not normalised.candidates:
+        raise ExtractError("no usable items: " + "; ".join(warnings[:3]))
+    from .dedup import plan_source
+
+    plan = plan_source(existing, normalised.candidates, now=now, zone=zone)
+    return Planned(
+        plan,
+        len(normalised.candidates),
+        normalised.items,
+        tuple(warnings),
+        normalised.title,
+        normalised.language,
+    )
+
+
 def read_document(fetched: Fetched, source: Source, zone: tzinfo, date_order: str) -> Normalised:
     """A fetched document's items, extracted and normalised (a worker process's job)."""
     from .extract import extract  # the parsers: loaded by the workers, not the event loop's
@@ -582,29 +648,41 @@ async def _fetch_and_store(
 
         await run.calls(save_unchanged)
         return SourceResult(source.id, "not-modified")
-    normalised = await _read(run, fetched, source, deadline)
     existing = await run.calls(run.store.entries, [source.id])
-    known = {e.link for e in existing if e.link and e.date_known}
-    candidates, warnings, details = await _candidates(
-        run,
-        source,
-        normalised,
-        fetched.url,
-        known,
-        deadline,
-        stored=existing,
-        details=(
-            await run.calls(run.store.detail_pages, source.id) if _reads_details(source) else {}
-        ),
-    )
-    if not candidates:
-        raise ExtractError("no usable items: " + "; ".join(warnings[:3]))
-    from .dedup import plan_source
+    details: list[DetailPage] = []
+    if _reads_details(source):  # the detail pages are fetched here: planned here after them
+        normalised = await _read(run, fetched, source, deadline)
+        known = _known_links(existing)
+        candidates, warnings, details = await _candidates(
+            run,
+            source,
+            normalised,
+            fetched.url,
+            known,
+            deadline,
+            stored=existing,
+            details=await run.calls(run.store.detail_pages, source.id),
+        )
+        if not candidates:
+            raise ExtractError("no usable items: " + "; ".join(warnings[:3]))
+        from .dedup import plan_source
 
-    plan = plan_source(existing, candidates, now=run.now, zone=run.config.tz)
-    if state.last_item_count and normalised.items < state.last_item_count // 4:
+        plan = plan_source(existing, candidates, now=run.now, zone=run.config.tz)
+        read = Planned(
+            plan,
+            len(candidates),
+            normalised.items,
+            (),
+            normalised.title,
+            normalised.language,
+        )
+    else:  # read and planned in a worker process: the event loop only saves the plan
+        read = await _read_and_plan(run, fetched, source, deadline, existing)
+        plan = read.plan
+        warnings = list(read.warnings)
+    if state.last_item_count and read.items < state.last_item_count // 4:
         warnings.append(
-            f"only {normalised.items} items, {state.last_item_count} last "
+            f"only {read.items} items, {state.last_item_count} last "
             "time: has the page layout changed?"
         )
     # the feeds it is in are not current until published
@@ -626,12 +704,12 @@ async def _fetch_and_store(
                 source.id,
                 plan,
                 validators=fetched.validators,
-                item_count=normalised.items,
+                item_count=read.items,
                 at=run.now,
                 details=details,
                 settings=settings,
-                title=normalised.title,
-                language=normalised.language,
+                title=read.title,
+                language=read.language,
             )
         finally:
             if lease is not None:
@@ -641,7 +719,7 @@ async def _fetch_and_store(
         await run.calls(save)
     finally:
         run.stale.update(forgotten)  # only once forgotten: until then, others forget them too
-    return _success(source.id, plan, len(candidates), warnings)
+    return _success(source.id, plan, read.candidates, warnings)
 
 
 def _success(source_id: str, plan: SourcePlan, items: int, warnings: list[str]) -> SourceResult:
@@ -678,11 +756,25 @@ async def _candidates(
         pairs, pages = await _dates_from_detail_pages(
             run, source, pairs, known_links, warnings, deadline, stored, details or {}, page_url
         )
+    _warn_undated(pairs, known_links, warnings)
+    return [candidate for _, candidate in pairs], warnings, pages
+
+
+def _warn_undated(
+    pairs: Iterable[tuple[str | None, Candidate]],
+    known_links: Container[str | None],
+    warnings: list[str],
+) -> None:
+    """A warning for each new item without a date that was understood."""
     for date_text, candidate in pairs:
         if candidate.published is None and candidate.link not in known_links:
             what = f"date {date_text.strip()[:40]!r} not understood" if date_text else "no date"
             warnings.append(f"{candidate.title[:60]}: {what}; using the time it was first seen")
-    return [candidate for _, candidate in pairs], warnings, pages
+
+
+def _known_links(stored: Iterable[Entry]) -> set[str]:
+    """The links of the stored entries whose date is known (their items need no date)."""
+    return {e.link for e in stored if e.link and e.date_known}
 
 
 async def _dates_from_detail_pages(
