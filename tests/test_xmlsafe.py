@@ -143,3 +143,49 @@ def test_a_story_found_safe_is_remembered_while_it_lives_only() -> None:
     del story
     gc.collect()
     assert key not in xmlsafe._SAFE
+
+
+# every character of one and two bytes in UTF-8, every one led by 0xED (surrogates) and 0xEF
+# (BMP non-characters), the first and last 32 of each plane beyond the BMP
+_POINTS = [
+    *range(0x800),
+    *range(0xD000, 0x10000),
+    *(plane + low for plane in range(0x10000, 0x110000, 0x10000) for low in range(32)),
+    *(plane + 0xFFE0 + low for plane in range(0x10000, 0x110000, 0x10000) for low in range(32)),
+]
+
+
+def test_a_character_is_judged_the_same_in_short_and_in_long_text() -> None:
+    # long text is tested as UTF-8 bytes, short text by the search of the class: both say
+    # what the class says, for each character in every position
+    pad = "ä" * xmlsafe._LONG
+    wrong = [
+        f"U+{point:04X}"
+        for point in _POINTS
+        for char in [chr(point)]
+        for text in (char, pad + char, char + pad, f"a{char}€{pad}")
+        if xmlsafe._clean(text) != (xmlsafe._CONTROL.search(text) is None)
+    ]
+    assert wrong == []
+
+
+def test_one_unsafe_story_among_many_is_repaired_and_the_others_come_back_as_they_are() -> None:
+    safe = [_story(replace(_entry(), id=f"urn:x:{n}", summary="ü" * 100)) for n in range(5)]
+    bad = _story(replace(_entry(), id="urn:x:bad", summary="<p>Text\x85</p>" + "ü" * 100))
+    stories = [*safe[:2], bad, *safe[2:]]
+    scrubbed = scrub(stories)
+    assert scrubbed[2] == _expected(bad) != bad
+    assert all(new is old for new, old in zip(scrubbed[:2] + scrubbed[3:], safe, strict=True))
+    assert scrub(tuple(stories)) == tuple(scrubbed)
+
+
+@given(st.lists(st.lists(_text, min_size=len(TEXTS), max_size=len(TEXTS)), max_size=8))
+def test_scrub_of_stories_is_scrub_of_each(texts: list[list[str]]) -> None:
+    stories = [
+        _story(replace(_entry(), **dict(zip(TEXTS, strings, strict=True)))) for strings in texts
+    ]
+    scrubbed = scrub(stories)
+    assert scrubbed == [_expected(story) for story in stories]
+    assert (scrubbed is stories) == all(
+        is_xml_safe(text) for story in stories for text in _strings(story)
+    )
