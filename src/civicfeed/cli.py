@@ -339,6 +339,12 @@ def _refresh(config: Config, args: argparse.Namespace) -> int:
     total = len(args.only) or len(config.sources)
     display = _Display(sys.stdout, sys.stderr, total, quiet=args.quiet)
     with state_lock(config.state, wait=wait, on_wait=display.note):
+        if args.reparse or not config.state.exists():
+            # every source answered will be parsed (a new state has no validators for 304s):
+            # the workers start now, beside the first requests, not when the first answer came
+            from . import work
+
+            work.start_soon()
         report = asyncio.run(
             refresh(
                 config,

@@ -7,6 +7,11 @@ abandoned and its worker killed and replaced, so a hostile document costs at mos
 limit and never blocks the event loop. Each worker may use at most ``MEMORY_LIMIT`` bytes of
 address space. pebble is used only here.
 
+The workers' start (a fork server that loads the parsers, then the workers forked from it)
+takes some 0.5 s and is made in a thread of its own: the event loop goes on fetching meanwhile,
+and jobs asked for wait for the workers without blocking it. ``work.start_soon()`` begins it
+early, for a caller that knows there will be documents to parse.
+
 ``await work.run(function, *args, seconds=..., what="parsing")``; ``work.close()`` ends the
 workers (also done at exit).
 """
@@ -28,7 +33,7 @@ from pebble import ProcessExpired, ProcessPool
 
 from .errors import WorkError
 
-__all__ = ["MEMORY_LIMIT", "close", "run", "schedule", "warm_up"]
+__all__ = ["MEMORY_LIMIT", "close", "run", "schedule", "start_soon", "warm_up"]
 
 T = TypeVar("T")
 
@@ -38,7 +43,10 @@ STARTUP_LIMIT = 60.0  # seconds the workers may take to start (the fork server l
 
 _pool: ProcessPool | None = None
 _started: Future[bool] | None = None  # a first, empty job: done once the workers run
-_lock = threading.Lock()
+_lock = threading.Lock()  # held while the pool is made and started (which waits for them)
+# the start made in a thread for the event loop (see _starting): it never waits for _lock
+_starting_now: Future[tuple[ProcessPool, Future[bool]]] | None = None
+_starting_lock = threading.Lock()  # held only to read or replace _starting_now
 
 
 def _limit_memory() -> None:
@@ -65,9 +73,42 @@ def _get() -> tuple[ProcessPool, Future[bool]]:
         return _pool, _started
 
 
+def _start_in_thread(future: Future[tuple[ProcessPool, Future[bool]]]) -> None:
+    try:
+        future.set_result(_get())
+    except BaseException as exc:  # handed to whoever waits for the workers
+        future.set_exception(exc)
+
+
+def _starting() -> Future[tuple[ProcessPool, Future[bool]]]:
+    """The pool and its first job, as a future that a thread of its own completes once the pool
+    is started: starting it waits for the fork server, and must not hold up the event loop.
+    One start at a time; a pool that was closed or broke since is started again."""
+    global _starting_now
+    with _starting_lock:
+        future = _starting_now
+        if future is not None and future.done():
+            failed = future.exception() is not None
+            if failed or future.result()[0] is not _pool or not future.result()[0].active:
+                future = None
+        if future is None:
+            future = _starting_now = Future()
+            thread = threading.Thread(
+                target=_start_in_thread, args=(future,), name="civicfeed-workers-start"
+            )
+            thread.daemon = True
+            thread.start()
+        return future
+
+
 async def _workers() -> ProcessPool:
-    """The pool, once its workers run: their start never counts against a job's time."""
-    pool, started = _get()
+    """The pool, once its workers run: their start never counts against a job's time, and
+    never blocks the event loop."""
+    starting = _starting()
+    if not starting.done():
+        # shielded: a caller that is cancelled must not cancel the start for the others
+        await asyncio.shield(asyncio.wrap_future(starting))
+    pool, started = starting.result()
     if not started.done():
         # shielded: a caller that is cancelled must not cancel the start for the others
         with contextlib.suppress(Exception):
@@ -97,6 +138,12 @@ def schedule(function: Callable[..., T], *args: Any, seconds: float) -> Future[T
     return _get()[0].schedule(function, args=args, timeout=seconds)
 
 
+def start_soon() -> None:
+    """Begin the workers' start in the background and return at once, for a caller that knows
+    documents will come to be parsed: the first of them then waits less, or not at all."""
+    _starting()
+
+
 async def warm_up() -> None:
     """Start the workers now, so that the first job does not wait for them."""
     await _workers()
@@ -104,7 +151,9 @@ async def warm_up() -> None:
 
 def close() -> None:
     """Stop the workers; jobs still running are abandoned."""
-    global _pool, _started
+    global _pool, _started, _starting_now
+    with _starting_lock:
+        _starting_now = None
     with _lock:
         pool, _pool, _started = _pool, None, None
     if pool is not None:
