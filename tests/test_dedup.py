@@ -167,6 +167,18 @@ def test_entry_ids_are_the_name_based_uuids_of_the_item(
     assert dedup.entry_id(item, set(ids[:-1])) == ids[-1]
 
 
+def test_a_plan_carries_the_title_key_of_each_entry_it_saves() -> None:
+    stored = make_entry("urn:1", title="Alt", link="http://x/a")
+    fetched = [
+        candidate("Neu – „Titel“", link="http://x/a"),  # an update of the stored entry
+        candidate("Zweite Meldung!", link="http://x/b"),
+    ]
+    result = plan_source([stored], fetched, now=T0, zone=BERLIN)
+    (changed,) = result.changed
+    (new,) = result.new
+    assert result.keys == {changed.id: title_key(changed.title), new.id: title_key(new.title)}
+
+
 def test_a_new_entry_is_named_by_what_the_item_says_so_two_processes_name_it_alike() -> None:
     fetched = [
         candidate("A", link="http://x/a"),

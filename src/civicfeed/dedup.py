@@ -28,7 +28,7 @@ import re
 import unicodedata
 import uuid
 from collections.abc import Callable, Container, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, tzinfo
 from operator import attrgetter
 from typing import TypeVar
@@ -130,6 +130,9 @@ class SourcePlan:
     new: tuple[Entry, ...] = ()
     changed: tuple[Entry, ...] = ()
     unchanged: int = 0
+    # the title key (title_key's) of new and changed entries by id, as planning made them,
+    # so that the store does not make them again (an entry not in it gets its key there)
+    keys: Mapping[str, str] = field(default_factory=dict)
 
 
 _ENTRY_IDS = uuid.UUID("5c1e4b53-8f0e-4d1c-9a57-0c1f3e2d6b8a")
@@ -202,7 +205,8 @@ def plan_source(
         claimed.add(entry.id)
         new.append(entry)
         index.add(entry)
-    return SourcePlan(tuple(new), tuple(changed), unchanged)
+    keys = {entry.id: index.title_key(entry.title) for entry in (*new, *changed)}
+    return SourcePlan(tuple(new), tuple(changed), unchanged, keys)
 
 
 class _Index:

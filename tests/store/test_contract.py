@@ -6,6 +6,7 @@ import sqlite3
 import threading
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -121,6 +122,50 @@ def test_entry_heads_carry_the_title_key_made_by_the_rules_of_this_release(
     # nor is a digest missing: it is made from the whole entry
     _execute(state, "UPDATE entries SET digest = NULL WHERE id = 'urn:1'")
     assert sorted(store.entry_heads(["a"]), key=lambda head: head[0].id) == before
+
+
+def test_a_plan_s_title_keys_are_stored_and_an_entry_without_one_gets_its_own(
+    store: Store,
+) -> None:
+    # the keys planning made are stored as they are; an entry the plan has none for gets
+    # the key title_key makes
+    with_key = make_entry("urn:1", title="Stadtrat – Sitzung")
+    without = make_entry("urn:2", title="Öffentliche Bekanntmachung:", minutes=1)
+    changed = make_entry("urn:3", title="Haushalt", minutes=2)
+    keys = {"urn:1": "key made by planning", "urn:3": "another key"}
+    store.save_success(
+        "a",
+        SourcePlan(new=(with_key, without), changed=(changed,), keys=keys),
+        validators=Validators(),
+        item_count=3,
+        at=NOW,
+    )
+    stored = {entry.id: key for entry, _, key in store.entry_heads(["a"])}
+    assert stored == {
+        "urn:1": "key made by planning",
+        "urn:2": title_key(without.title),
+        "urn:3": "another key",
+    }
+
+
+def test_times_of_one_save_that_differ_only_by_fold_are_stored_as_two_instants(
+    store: Store,
+) -> None:
+    # 02:30 in Berlin on 25 October 2026 happens twice; the two readings are equal as
+    # datetimes of one zone, and hash alike, but are an hour apart
+    berlin = ZoneInfo("Europe/Berlin")
+    first = datetime(2026, 10, 25, 2, 30, tzinfo=berlin)
+    second = first.replace(fold=1)
+    _save(
+        store,
+        "a",
+        make_entry("urn:1", published=first, seen=first),
+        make_entry("urn:2", published=second, seen=second),
+    )
+    stored = {entry.id: entry for entry in store.entries(["a"])}
+    assert stored["urn:1"].published == datetime(2026, 10, 25, 0, 30, tzinfo=UTC)
+    assert stored["urn:2"].published == datetime(2026, 10, 25, 1, 30, tzinfo=UTC)
+    assert stored["urn:2"].first_seen == stored["urn:2"].updated == stored["urn:2"].published
 
 
 def test_entries_by_id_come_whole_and_leave_out_ids_not_stored(store: Store) -> None:

@@ -42,20 +42,37 @@ def xml_safe(value: str | None) -> str | None:
     return strip_controls(value) if isinstance(value, str) else value
 
 
-def entry_row(entry: Entry) -> tuple[Any, ...]:
-    """An entry as the row of ``entries`` without its digest (store.TABLES' order)."""
+def entry_row(entry: Entry, times: Times | None = None) -> tuple[Any, ...]:
+    """An entry as the row of ``entries`` without its digest (store.TABLES' order);
+    ``times``: the text of each time written so far, kept for the next rows (the entries
+    of one save share their first-seen and updated times)."""
+    if times is None:
+        times = {}
     return (
         entry.id,
         entry.source_id,
         entry.guid,
         entry.link,
         entry.title,
-        iso(entry.published),
+        _iso_of(entry.published, times),
         int(entry.date_known),
         entry.summary,
-        iso(entry.first_seen),
-        iso(entry.updated),
+        _iso_of(entry.first_seen, times),
+        _iso_of(entry.updated, times),
     )
+
+
+# times by value and fold: two times of one zone that differ only by fold (the hour that is
+# repeated when the clocks go back) are equal and hash alike, but are two instants
+Times = dict[tuple[datetime, int], str]
+
+
+def _iso_of(value: datetime, times: Times) -> str:
+    key = (value, value.fold)
+    text = times.get(key)
+    if text is None:
+        text = times[key] = iso(value)
+    return text
 
 
 # marshal's format 2: the same bytes for the same values (formats 3 and 4 mark objects
@@ -63,10 +80,13 @@ def entry_row(entry: Entry) -> tuple[Any, ...]:
 _MARSHAL = 2
 
 
-def stored_key(title: object) -> str | None:
+def stored_key(title: object, key: str | None = None) -> str | None:
     """The title key as it is stored: marked with the version of the rules it was made by
-    (None for a title that is no text, which the database then refuses)."""
-    return f"{TITLE_KEY_RULES}:{title_key(title)}" if isinstance(title, str) else None
+    (None for a title that is no text, which the database then refuses); ``key``: the title
+    key, when the caller has made it already (``title_key(title)``)."""
+    if not isinstance(title, str):
+        return None
+    return f"{TITLE_KEY_RULES}:{title_key(title) if key is None else key}"
 
 
 def entry_digest(row: tuple[Any, ...], content: str | None) -> str:

@@ -6,6 +6,7 @@ all. The connection, the transaction and the driver stay in the backend."""
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -18,7 +19,7 @@ from ..errors import StoreError
 from ..models import DetailPage, FeedTotals, OutputFile, Validators
 from . import TABLES
 from .reads import SELECT_ENTRIES
-from .records import entry_digest, entry_row, iso, stored_key, story_json, totals_row
+from .records import Times, entry_digest, entry_row, iso, stored_key, story_json, totals_row
 
 __all__ = ["POSTGRES", "SQLITE", "Dialect", "Transaction", "Writes"]
 
@@ -87,6 +88,15 @@ _DIGESTS_AT_ONCE = 500  # entries read at once to fill in their digests (migrati
 _UPDATE_ENTRY = ", ".join(f"{c} = EXCLUDED.{c}" for c in _ENTRY_COLUMNS if c != "id")
 
 
+@functools.cache
+def _insert_entry(sql: Dialect) -> str:
+    """An entry's row written, over the row of the same id if there is one."""
+    return (
+        f"INSERT INTO entries ({', '.join(_ENTRY_COLUMNS)}) VALUES"
+        f" ({sql.marks(len(_ENTRY_COLUMNS))}) ON CONFLICT (id) DO UPDATE SET {_UPDATE_ENTRY}"
+    )
+
+
 class Writes:
     """The write calls of the ``Store`` protocol (see its contract in ``store/__init__.py``),
     and the copy of a whole state (``rows`` and ``load``, for migrate-state)."""
@@ -121,16 +131,18 @@ class Writes:
                 f" own_language = COALESCE({m}, own_language) WHERE id = {m}",
                 (settings, title or None, language or None, source_id),
             )
-            for entry in plan.new + plan.changed:
-                row = entry_row(entry)
-                db.execute(
-                    f"INSERT INTO entries ({', '.join(_ENTRY_COLUMNS)}) VALUES"
-                    f" ({sql.marks(len(_ENTRY_COLUMNS))}) ON CONFLICT (id) DO UPDATE SET"
-                    f" {_UPDATE_ENTRY}",
-                    (*row, entry_digest(row, entry.content), stored_key(entry.title)),
-                )
-                if entry.content:
-                    db.execute(sql.replace("articles", ("entry_id",)), (entry.id, entry.content))
+            entries = plan.new + plan.changed
+            if entries:
+                times: Times = {}
+                rows = []
+                for entry in entries:
+                    row = entry_row(entry, times)
+                    key = stored_key(entry.title, plan.keys.get(entry.id))
+                    rows.append((*row, entry_digest(row, entry.content), key))
+                db.executemany(_insert_entry(sql), rows)
+                articles = [(entry.id, entry.content) for entry in entries if entry.content]
+                if articles:
+                    db.executemany(sql.replace("articles", ("entry_id",)), articles)
             for page in details:
                 db.execute(
                     sql.replace("detail_pages", ("source_id", "url")),
