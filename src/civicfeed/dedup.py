@@ -240,8 +240,11 @@ class _Index:
 
     @staticmethod
     def _put(index: dict[K, list[Entry]], key: K, entry: Entry) -> None:
-        bucket = index.setdefault(key, [])
-        bucket[:] = [e for e in bucket if e.id != entry.id] + [entry]
+        bucket = index.get(key)
+        if bucket is None:  # the usual case: a key of its own
+            index[key] = [entry]
+        else:
+            bucket[:] = [e for e in bucket if e.id != entry.id] + [entry]
 
     def _link(self, link: str | None) -> str | None:
         """The link as an identity: None when several items of the fetch share it, or when
