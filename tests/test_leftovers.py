@@ -118,3 +118,28 @@ def test_each_file_is_flushed_and_each_folder_once_per_publish(
     written = [name for name in flushed if not os.path.isdir(name)]
     assert len(written) == len(files)  # every file, once: its temporary copy before the rename
     assert sorted(name for name in flushed if os.path.isdir(name)) == sorted(folders)
+
+
+def test_a_temporary_name_left_by_a_killed_run_is_skipped_and_missing_folders_are_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from civicfeed import write
+
+    monkeypatch.setattr(write, "_made", iter([7, 7, 7, 8]))  # 7: tried twice, then taken
+    target = tmp_path / "archive" / "herne" / "1.atom"  # its folders are not there yet
+    assert write_if_changed(target, b"<feed>1</feed>")
+    leftover = target.parent / f".1.atom.{os.getpid()}-7.tmp"
+    leftover.write_bytes(b"<feed>half")  # what a run with the same process id left
+    assert write_if_changed(target, b"<feed>2</feed>")
+    assert target.read_bytes() == b"<feed>2</feed>"
+    assert leftover.read_bytes() == b"<feed>half"  # not written into, not renamed
+    assert sorted(p.name for p in target.parent.iterdir()) == [leftover.name, "1.atom"]
+
+
+def test_a_written_file_is_readable_by_all_whatever_the_umask(tmp_path: Path) -> None:
+    before = os.umask(0o077)
+    try:
+        assert write_if_changed(tmp_path / "a.rss", b"<rss/>")
+    finally:
+        os.umask(before)
+    assert (tmp_path / "a.rss").stat().st_mode & 0o777 == 0o644

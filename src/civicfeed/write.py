@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import os
-import tempfile
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -299,15 +299,15 @@ def write_if_changed(path: Path, data: bytes, folders: set[Path] | None = None) 
         raise WriteError(f"cannot read {path}: {exc.strerror or exc}") from exc
     temporary = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(
-            prefix=f"{_TEMPORARY_PREFIX}{path.name}.", suffix=_TEMPORARY_SUFFIX, dir=path.parent
-        )
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(temporary, 0o644)
+        temporary, handle = _temporary_beside(path)
+        try:
+            os.fchmod(handle, 0o644)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(handle, view) :]
+            os.fsync(handle)
+        finally:
+            os.close(handle)
         os.replace(temporary, path)
         temporary = None
         if folders is None:
@@ -321,6 +321,35 @@ def write_if_changed(path: Path, data: bytes, folders: set[Path] | None = None) 
             with contextlib.suppress(OSError):
                 os.unlink(temporary)
     return True
+
+
+# the temporary files' names: this process's id and a count, made without a random source
+# (a name taken, by a killed run's leftover with a reused process id, is skipped)
+_made = itertools.count()
+_CREATE = (
+    os.O_WRONLY
+    | os.O_CREAT
+    | os.O_EXCL
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+)
+
+
+def _temporary_beside(path: Path) -> tuple[str, int]:
+    """A new temporary file in ``path``'s folder (made with its parents where missing): its
+    name and an open descriptor for writing."""
+    folder = path.parent
+    for _ in range(100):
+        name = os.path.join(
+            folder, f"{_TEMPORARY_PREFIX}{path.name}.{os.getpid()}-{next(_made)}{_TEMPORARY_SUFFIX}"
+        )
+        try:
+            return name, os.open(name, _CREATE, 0o600)
+        except FileExistsError:
+            continue
+        except FileNotFoundError:  # the folder first: tried only when it is not there
+            folder.mkdir(parents=True, exist_ok=True)
+    raise FileExistsError(f"no free temporary name beside {path}")
 
 
 def sync_folders(folders: set[Path]) -> None:
