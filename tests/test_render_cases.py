@@ -4,7 +4,9 @@ beside its input (tests/render_cases.py describes the cases and writes them)."""
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import feedparser
 import lxml.html
@@ -14,6 +16,7 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from civicfeed.render import jsonfeed
+from civicfeed.render.model import in_zone, zoned_text
 from civicfeed.xmlsafe import strip_controls
 from figures import record
 from render_cases import FILES, case_dirs, generated, load, render_case
@@ -128,3 +131,24 @@ def test_any_text_is_written_as_itself(
     assert (item.findtext("source") or "") == safe(source)
     assert not feedparser.parse(rendered["feed.rss"]).bozo
     assert not feedparser.parse(rendered["feed.atom"]).bozo
+
+
+_ZONES = ["Europe/Berlin", "America/St_Johns", "Asia/Kathmandu", "UTC"]
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(1800, 1, 1), max_value=datetime(2200, 1, 1), timezones=st.just(UTC)
+    ),
+    st.sampled_from(_ZONES),
+)
+def test_a_date_is_written_in_the_zone_asked_for_whatever_was_written_before(
+    moment: datetime, name: str
+) -> None:
+    # the dates of the stories are remembered once written: by instant and zone, never only
+    # by instant (the same moment in two zones, and in a zone and then in UTC)
+    for zone_name in (name, *_ZONES):
+        zone = ZoneInfo(zone_name)
+        assert zoned_text(moment, zone) == in_zone(moment, zone).isoformat()
+    shifted = moment.astimezone(timezone(timedelta(hours=5)))  # the same instant, not in UTC
+    assert zoned_text(shifted, ZoneInfo(name)) == zoned_text(moment, ZoneInfo(name))

@@ -19,7 +19,15 @@ from datetime import datetime, tzinfo
 from .. import __version__
 from ..dedup import Story
 from ..xmlsafe import scrub
-from .model import Archive, FeedInfo, entry_updated, feed_updated, in_zone, summary_html
+from .model import (
+    Archive,
+    FeedInfo,
+    entry_updated,
+    feed_updated,
+    in_zone,
+    summary_html,
+    zoned_text,
+)
 
 __all__ = ["STYLESHEET_NAME", "render_atom", "render_rss"]
 
@@ -168,7 +176,7 @@ def _atom_entry(parts: list[str], info: FeedInfo, story: Story, zone: tzinfo) ->
     parts.append("  <entry>\n")
     parts.append(_element("    ", "id", story.id))
     parts.append(_element("    ", "title", entry.title))
-    parts.append(f"    <updated>{in_zone(entry_updated(story), zone).isoformat()}</updated>\n")
+    parts.append(f"    <updated>{zoned_text(entry_updated(story), zone)}</updated>\n")
     if entry.content:  # the article (follow)
         parts.append(_element("    ", "content", entry.content, ' type="html"'))
     # Atom wants a link or content in every entry; an item without a link of its own still
@@ -177,7 +185,7 @@ def _atom_entry(parts: list[str], info: FeedInfo, story: Story, zone: tzinfo) ->
     summary = summary_html(info, story)
     if summary:
         parts.append(_element("    ", "summary", summary, ' type="html"'))
-    parts.append(f"    <published>{in_zone(entry.published, zone).isoformat()}</published>\n")
+    parts.append(f"    <published>{zoned_text(entry.published, zone)}</published>\n")
     ref = info.sources.get(entry.source_id)
     if info.aggregate and ref is not None:  # which of our sources published it
         parts.append("    <source>\n")

@@ -17,7 +17,7 @@ import lxml.html
 
 from ..dedup import Story
 from ..xmlsafe import scrub
-from .model import FeedInfo, entry_updated, in_zone, origins, summary_html
+from .model import FeedInfo, entry_updated, origins, summary_html, zoned_text
 
 __all__ = ["render_json"]
 
@@ -89,8 +89,8 @@ def _item(info: FeedInfo, story: Story, zone: tzinfo) -> dict[str, Any]:
         item["content_html"] = summary
     else:
         item["content_text"] = entry.title
-    item["date_published"] = in_zone(entry.published, zone).isoformat()
-    item["date_modified"] = in_zone(entry_updated(story), zone).isoformat()
+    item["date_published"] = zoned_text(entry.published, zone)
+    item["date_modified"] = zoned_text(entry_updated(story), zone)
     if info.aggregate:
         ref = info.sources.get(entry.source_id)
         # JSON Feed extensions are objects whose key starts with an underscore

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ __all__ = [
     "in_zone",
     "origins",
     "summary_html",
+    "zoned_text",
 ]
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -123,13 +125,29 @@ def in_zone(moment: datetime, zone: tzinfo) -> datetime:
     return local
 
 
+def zoned_text(moment: datetime, zone: tzinfo) -> str:
+    """``in_zone(moment, zone).isoformat()`` (RFC 3339), remembered for the last few thousand
+    moments in UTC (the store's): each story's dates are written by two formats or more."""
+    if moment.tzinfo is UTC:
+        return _zoned_text(moment, zone)
+    return in_zone(moment, zone).isoformat()
+
+
+@functools.lru_cache(maxsize=4096)
+def _zoned_text(moment: datetime, zone: tzinfo) -> str:
+    # keyed by an instant in UTC (equal keys, one instant) and the zone
+    return in_zone(moment, zone).isoformat()
+
+
 def entry_updated(story: Story) -> datetime:
-    return max(story.updated, story.published)
+    """The later of the story's last change and its date (the first of them when equal)."""
+    updated, published = story.updated, story.entry.published
+    return published if published > updated else updated
 
 
 def feed_updated(stories: Sequence[Story], empty: datetime | None = None) -> datetime:
     """The newest change among the stories; ``empty`` (else the epoch) when there are none."""
-    return max((entry_updated(s) for s in stories), default=empty or EPOCH)
+    return max(map(entry_updated, stories), default=empty or EPOCH)
 
 
 def origins(info: FeedInfo, story: Story) -> list[tuple[str, str]]:
