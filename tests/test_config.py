@@ -412,14 +412,17 @@ def test_remembered_data_that_does_not_pass_now_is_not_trusted(tmp_path: Path) -
     (tmp_path / ".civicfeed").mkdir()
     load_config(path, checked=True)
     memo = tmp_path / ".civicfeed" / "sources.yaml.checked.json"
+    kept = tmp_path / ".civicfeed" / "sources.yaml.config.pickle"  # taken before the data
     stored = json.loads(memo.read_text(encoding="utf-8"))
     stored["raw"]["sources"][1]["timeout"] = "soon"  # the same key, data that fails
     memo.write_text(json.dumps(stored), encoding="utf-8")
+    kept.unlink()
     config = load_config(path, checked=True)  # the file itself is read: it is valid
     assert config.sources[1].timeout == 30.0
     stored["raw"]["sources"][1]["timeout"] = "1s"  # passes, but the key is not the file's
     stored["key"] = "0" * 64
     memo.write_text(json.dumps(stored), encoding="utf-8")
+    kept.unlink()
     assert load_config(path, checked=True).sources[1].timeout == 30.0
 
 
@@ -427,3 +430,92 @@ def test_nothing_is_remembered_without_the_state_folder(tmp_path: Path) -> None:
     path = write(tmp_path, VALID)
     load_config(path, checked=True)
     assert not (tmp_path / ".civicfeed").exists()
+
+
+def _kept(tmp_path: Path) -> Path:
+    return tmp_path / ".civicfeed" / "sources.yaml.config.pickle"
+
+
+def test_a_file_that_passed_is_taken_from_its_kept_configuration_without_validating_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from civicfeed import config as module
+
+    path = write(tmp_path, VALID)
+    (tmp_path / ".civicfeed").mkdir()
+    first = load_config(path, checked=True)
+    assert _kept(tmp_path).stat().st_mode & 0o077 == 0  # it may hold a database password
+    assert [p.name for p in (tmp_path / ".civicfeed").iterdir() if p.suffix == ".tmp"] == []
+
+    def not_again(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the file was read or validated again")
+
+    monkeypatch.setattr(module, "_load", not_again)
+    monkeypatch.setattr(module, "_check_shape", not_again)
+    monkeypatch.setattr(module, "_validated", not_again)
+    again = load_config(path, checked=True)
+    assert again == first
+    assert again.sources[1].timeout == 30.0
+    assert again.output == tmp_path / "out"
+    assert again.state.path == tmp_path / ".civicfeed" / "state.db"
+    assert again.members(again.feeds[0]) == first.members(first.feeds[0])
+
+
+def test_any_change_to_the_file_is_seen_however_small_even_with_its_old_size_and_time(
+    tmp_path: Path,
+) -> None:
+    import os
+
+    path = write(tmp_path, VALID)
+    (tmp_path / ".civicfeed").mkdir()
+    assert load_config(path, checked=True).sources[1].timeout == 30.0
+    before = path.stat()
+    path.write_text(
+        textwrap.dedent(VALID).replace("timeout: 30s", "timeout: 31s"), encoding="utf-8"
+    )
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert path.stat().st_size == before.st_size
+    assert load_config(path, checked=True).sources[1].timeout == 31.0
+    assert load_config(path, checked=True).sources[1].timeout == 31.0  # kept in its turn
+
+
+def test_a_kept_configuration_is_the_one_of_its_own_path_only(tmp_path: Path) -> None:
+    import shutil
+
+    first, second = tmp_path / "a", tmp_path / "b"
+    for folder in (first, second):
+        (folder / ".civicfeed").mkdir(parents=True)
+        write(folder, VALID)
+    load_config(first / "sources.yaml", checked=True)
+    # the same bytes elsewhere (a copied folder) are another configuration: paths resolve there
+    shutil.copy(_kept(first), _kept(second))
+    config = load_config(second / "sources.yaml", checked=True)
+    assert config.path == (second / "sources.yaml").resolve()
+    assert config.output == second / "out"
+
+
+def test_a_kept_configuration_that_is_cut_short_or_holds_other_objects_is_not_trusted(
+    tmp_path: Path,
+) -> None:
+    import os
+    import pickle
+
+    path = write(tmp_path, VALID)
+    (tmp_path / ".civicfeed").mkdir()
+    first = load_config(path, checked=True)
+    kept = _kept(tmp_path)
+    whole = kept.read_bytes()
+    key = whole.split(b"\n", 1)[0]
+    kept.write_bytes(whole[: len(whole) // 2])  # a run killed while writing it
+    assert load_config(path, checked=True) == first
+    marker = tmp_path / "made"
+
+    class Hostile:
+        def __reduce__(self) -> tuple[object, tuple[str]]:
+            return (os.mkdir, (str(marker),))  # what pickle.loads would do
+
+    kept.write_bytes(key + b"\n" + pickle.dumps(Hostile()))  # the right key, other objects
+    assert load_config(path, checked=True) == first
+    assert not marker.exists()
+    kept.write_bytes(key + b"\n" + pickle.dumps({"sources": []}))  # data, but no configuration
+    assert load_config(path, checked=True) == first

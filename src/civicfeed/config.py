@@ -10,15 +10,28 @@ that passed them is remembered in the default state folder beside it
 under a digest of the file's bytes, its resolved path and this module's code. A file with
 that digest is validated again from the remembered data, without reading the YAML; any other
 file, or any problem, is read in full as always, so an error still names file, line and key.
+
+Validating 1,000 sources again, and building the validators of the whole configuration for it
+(pydantic does that when first asked), cost some 50 ms more on every run. So the configuration
+that passed is kept too, pickled (``.civicfeed/<file name>.config.pickle``), under a digest of
+the same and of the code of everything the validation calls and pydantic's version; it is read
+back only when that digest is the file's, and unpickled with nothing but the classes of a
+configuration allowed (no other object, no function, can be made from it). The configuration
+reads no environment variable and includes no other file: its bytes and its path are all it
+depends on. Both files are replaced whole (written beside, then renamed), so a run killed
+while writing, or two runs at once, leave the one or the other, never a mix.
 """
 
 from __future__ import annotations
 
 import difflib
 import hashlib
+import io
 import json
 import os
+import pickle
 import re
+import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -261,6 +274,10 @@ class WorkerSettings(_Strict):
 class Config(_Strict):
     """The whole resolved configuration. Paths are absolute."""
 
+    # its validator is built when a file is first validated, not at import: a configuration
+    # read back from its pickle (see the module's description) never needs it
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False, defer_build=True)
+
     path: Path
     title: str = Field(default="Meldungen als Feeds", min_length=1)  # the index page's title
     language: Language = "de"  # of every feed that has none of its own
@@ -460,7 +477,7 @@ def load_config(path: str | Path, *, checked: bool = False) -> Config:
     if not checked:
         return parse_config(text, path)
     memo = _Checked(text, path)
-    return memo.config() or parse_config(text, path, remember=memo.remember)
+    return memo.validated() or memo.config() or parse_config(text, path, remember=memo.remember)
 
 
 # the state folder a configuration's state is in unless it says otherwise (see Config.state)
@@ -478,6 +495,23 @@ class _Checked:
         for part in (_code_digest(), yaml.__version__, str(resolved), text):
             digest.update(part.encode("utf-8", "surrogatepass") + b"\0")
         self.key = digest.hexdigest()
+        self.pickled = resolved.parent / _STATE_FOLDER / f"{resolved.name}.config.pickle"
+        digest.update(_validation_digest().encode())
+        self.pickled_key = digest.hexdigest().encode()
+
+    def validated(self) -> Config | None:
+        """The configuration kept for this file, as it passed; None when there is none for
+        this digest, or it cannot be read back as one (the file is then read again)."""
+        try:
+            with open(self.pickled, "rb") as kept:
+                if kept.readline().rstrip(b"\n") != self.pickled_key:
+                    return None
+                config = _ConfigUnpickler(io.BytesIO(kept.read())).load()
+        except Exception:  # damaged, cut short, or not ours: read the file
+            return None
+        if not isinstance(config, Config) or config.path != self.path.resolve():
+            return None
+        return config
 
     def config(self) -> Config | None:
         """The configuration from the remembered data, validated; None when there is none
@@ -497,9 +531,10 @@ class _Checked:
         except ConfigError:
             return None
 
-    def remember(self, raw: dict[str, Any]) -> None:
+    def remember(self, raw: dict[str, Any], config: Config) -> None:
         """Keep the data of a file that passed, when it comes back from JSON as it is (other
-        YAML types, such as dates, are not kept) and the state folder is there."""
+        YAML types, such as dates, are not kept) and the state folder is there; and the
+        configuration it gave."""
         if not self.file.parent.is_dir():
             return
         data = {k: v for k, v in raw.items() if k != "path"}
@@ -509,15 +544,48 @@ class _Checked:
                 return
         except (TypeError, ValueError):
             return
-        temporary = self.file.with_name(f"{self.file.name}.{os.getpid()}.tmp")
+        _replace(self.file, text.encode("utf-8"))
         try:
-            # readable by the owner only: the file may hold a database password
-            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(descriptor, "w", encoding="utf-8") as out:
-                out.write(text)
-            os.replace(temporary, self.file)
-        except OSError:  # not kept: the next run reads the file in full
-            temporary.unlink(missing_ok=True)
+            pickled = pickle.dumps(config, pickle.HIGHEST_PROTOCOL)
+        except (pickle.PicklingError, TypeError, AttributeError):  # pragma: no cover
+            return
+        _replace(self.pickled, self.pickled_key + b"\n" + pickled)
+
+
+def _replace(path: Path, content: bytes) -> None:
+    """``path`` holding ``content``, written beside it and renamed: whole or not at all.
+    Readable by the owner only: the file may hold a database password. Not kept when it
+    cannot be written: the next run reads the file in full."""
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "wb") as out:
+            out.write(content)
+        os.replace(temporary, path)
+    except OSError:
+        temporary.unlink(missing_ok=True)
+
+
+# what a kept configuration may be made of (its own classes, paths; the rest is plain data)
+_KEPT_CLASSES = {
+    ("civicfeed.config", "Config"),
+    ("civicfeed.config", "Source"),
+    ("civicfeed.config", "HtmlRules"),
+    ("civicfeed.config", "Aggregate"),
+    ("civicfeed.config", "WorkerSettings"),
+    ("civicfeed.store.location", "StateLocation"),
+    ("pathlib", "PosixPath"),
+    ("pathlib", "WindowsPath"),
+}
+
+
+class _ConfigUnpickler(pickle.Unpickler):
+    """Unpickles a kept configuration and nothing else: any other global is refused."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in _KEPT_CLASSES:
+            raise pickle.UnpicklingError(f"{module}.{name} is not part of a configuration")
+        return super().find_class(module, name)
 
 
 _CODE: list[str] = []
@@ -530,10 +598,28 @@ def _code_digest() -> str:
     return _CODE[0]
 
 
+# the modules whose code the validation calls besides this one (state, selectors, crontab
+# lines, control characters)
+_VALIDATION_MODULES = ("store/location.py", "css.py", "scheduler.py", "xmlsafe.py", "errors.py")
+
+
+def _validation_digest() -> str:
+    """A digest of what a kept configuration depends on besides the file: the code of the
+    modules the validation calls, pydantic's version (its pickles) and Python's."""
+    from pydantic.version import VERSION
+
+    digest = hashlib.sha256(f"{VERSION}\0{sys.version}\0".encode())
+    package = Path(__file__).parent
+    for name in _VALIDATION_MODULES:
+        digest.update(hashlib.sha256((package / name).read_bytes()).digest())
+    return digest.hexdigest()
+
+
 def parse_config(
-    text: str, path: Path, *, remember: Callable[[dict[str, Any]], None] | None = None
+    text: str, path: Path, *, remember: Callable[[dict[str, Any], Config], None] | None = None
 ) -> Config:
-    """``remember``: called with the file's data once it passed every check."""
+    """``remember``: called with the file's data and its configuration once it passed every
+    check."""
     where = str(path)
     _check_shape(text, where)
     try:
@@ -553,7 +639,7 @@ def parse_config(
     _check_raw(data, problems)
     config = _validated(raw, origin, path, problems)
     if remember is not None:
-        remember(raw)
+        remember(raw, config)
     return config
 
 
