@@ -588,3 +588,91 @@ def test_the_hub_is_told_and_a_303_from_it_is_followed_with_a_get() -> None:
         ("POST", "/hub", b"hub.mode=publish&hub.url=https%3A%2F%2Ffeeds.example%2Fa.rss"),
         ("GET", "/thanks", b""),
     ]
+
+
+# --- the fetcher's own connections: when one is used again, and when not --------------------
+
+
+def test_a_connection_idle_for_longer_than_it_is_kept_is_not_used_again(
+    origin: Origin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    origin.set("/feed.rss", b"<rss/>")
+
+    async def twice() -> None:
+        async with Fetcher(trusted=LOOPBACK) as fetcher:
+            await fetcher.fetch(origin.url("/feed.rss"))
+            await fetcher.fetch(origin.url("/feed.rss"))
+
+    asyncio.run(twice())
+    monkeypatch.setattr(fetch_module, "_KEEP_IDLE", 0.0)
+    asyncio.run(twice())
+    clients = [s.client for s in origin.hits("/feed.rss")]
+    assert clients[0] == clients[1]  # kept
+    assert len({clients[1], clients[2], clients[3]}) == 3  # each on a new one
+
+
+def test_connection_close_and_a_body_left_unread_close_the_connection(origin: Origin) -> None:
+    origin.set("/closing", b"<rss/>", headers={"Connection": "close"})
+    origin.set("/big", b"x" * 50_000)
+    origin.set("/next", b"next")
+
+    async def go() -> list[str]:
+        outcomes = []
+        async with Fetcher(retries=0, trusted=LOOPBACK) as fetcher:
+            for path, limit in (("/closing", 100), ("/next", 100), ("/big", 10_000)):
+                try:
+                    await fetcher.fetch(origin.url(path), max_bytes=limit)
+                    outcomes.append("ok")
+                except FetchError as exc:
+                    outcomes.append(exc.kind)
+            outcomes.append((await fetcher.fetch(origin.url("/next"))).content.decode())
+        return outcomes
+
+    assert asyncio.run(go()) == ["ok", "ok", "too-large", "next"]
+    clients = [r.client for r in origin.requests]
+    assert clients[0] != clients[1]  # after Connection: close
+    assert clients[2] != clients[3]  # after a body left unread
+    assert clients[1] == clients[2]  # and kept otherwise
+
+
+def test_informational_answers_before_the_response_are_passed_over(origin: Origin) -> None:
+    def early_hints(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response_only(103)
+        handler.send_header("Link", "</style.css>; rel=preload")
+        handler.end_headers()
+        handler.send_response(200)
+        handler.send_header("Content-Length", "6")
+        handler.end_headers()
+        handler.wfile.write(b"<rss/>")
+
+    origin.routes["/hints"] = early_hints
+    fetched = fetch(origin.url("/hints"))
+    assert (fetched.status, fetched.content) == (200, b"<rss/>")
+    assert "link" not in fetched.headers
+
+
+def test_a_server_that_hangs_up_without_answering_is_asked_again(origin: Origin) -> None:
+    calls = []
+
+    def hang_up_once(handler: BaseHTTPRequestHandler) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            handler.close_connection = True
+            return  # nothing sent
+        handler.send_response(200)
+        handler.send_header("Content-Length", "6")
+        handler.end_headers()
+        handler.wfile.write(b"<rss/>")
+
+    origin.routes["/once"] = hang_up_once
+    assert fetch(origin.url("/once")).content == b"<rss/>"
+    assert len(calls) == 2
+
+    async def never() -> None:
+        async with Fetcher(retries=0, trusted=LOOPBACK) as fetcher:
+            calls.clear()
+            await fetcher.fetch(origin.url("/once"))
+
+    with pytest.raises(FetchError, match="broke the HTTP protocol: Server disconnected") as raised:
+        asyncio.run(never())
+    assert raised.value.kind == "protocol"

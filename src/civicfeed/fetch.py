@@ -1,5 +1,6 @@
-"""Fetch: HTTP with httpcore, politely and within bounds. httpcore (and httpx, which reads
-the rare address that is not plain) is used only here.
+"""Fetch: HTTP/1.1 with h11 on asyncio's transports, politely and within bounds. h11,
+httpcore (its network-stream interface and errors) and httpx (which reads the rare address
+that is not plain) are used only here.
 
 One connection pool per host, on asyncio's transports; at most ``concurrency`` requests in
 all and ``per_host`` per host; redirects followed, every hop checked; conditional requests;
@@ -23,7 +24,7 @@ import time
 import zlib
 from collections import Counter, OrderedDict, defaultdict
 from collections.abc import AsyncIterable, Callable, Iterable
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, suppress
 from contextvars import ContextVar
 from email.utils import parsedate_to_datetime
 from types import MappingProxyType, TracebackType
@@ -31,6 +32,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlencode, urljoin, urlsplit
 
 import certifi
+import h11
 import httpcore
 
 from . import __version__
@@ -309,23 +311,8 @@ class Fetcher:
             sent = [(b"Host", address.authority), *self._headers, *headers]
             if cookie is not None:
                 sent.append((b"Cookie", _header_bytes(cookie)))
-            extensions: dict[str, Any] = {"timeout": timeouts}
-            if place != address.name:
-                extensions["sni_hostname"] = address.name
-            request = httpcore.Request(
-                method,
-                httpcore.URL(
-                    scheme=address.scheme.encode("ascii"),
-                    host=place.encode("ascii"),
-                    port=address.port,
-                    target=address.target,
-                ),
-                headers=sent,
-                content=body,
-                extensions=extensions,
-            )
-            response, done = await self._pools.open(address, place, request)
-            answer = _Answer(address, response, done)
+            response = await self._pools.open(address, place, method, sent, body, timeouts)
+            answer = _Answer(address, response)
             try:
                 self._cookies.keep(answer, method)
                 location = answer.headers.get("location") if answer.status in _REDIRECTS else None
@@ -483,10 +470,11 @@ def _decoder(header: str) -> _Identity | _Inflate:
 
 
 # --- requests: addresses, redirects, the network policy, cookies, pools --------------------
-# httpcore is called directly: the client around it (httpx) cost more CPU per 304 than the
-# request itself (its request and response objects, URL parsing, header merging, hooks).
-# What it did that matters here is done below: the address as httpx shows it, the redirects
-# it followed, cookies, and the checks of every hop.
+# No HTTP client library around the connections: httpx's client cost more CPU per 304 than
+# the request itself (its request and response objects, URL parsing, header merging, hooks),
+# and httpcore's pool under it as much again (see _Pools). What the client did that matters
+# here is done below: the address as httpx shows it, the redirects it followed, cookies, and
+# the checks of every hop.
 
 # what the current request may reach (see ``stay_on``); every hop of a redirect is checked
 _STAY_ON: ContextVar[Callable[[str], bool] | None] = ContextVar("stay_on", default=None)
@@ -625,20 +613,15 @@ class _Answer:
     else Latin-1; a name given more than once has its values joined by ", "), and its
     body still to be read from ``stream``."""
 
-    __slots__ = ("_done", "_response", "address", "headers", "raw", "reason", "status", "stream")
+    __slots__ = ("_response", "address", "headers", "raw", "reason", "status", "stream")
 
-    def __init__(
-        self, address: _Address, response: httpcore.Response, done: Callable[[], None]
-    ) -> None:
+    def __init__(self, address: _Address, response: _Response) -> None:
         self.address = address
         self._response = response
-        self._done: Callable[[], None] | None = done
         self.status = response.status
         self.raw = response.headers
-        assert isinstance(response.stream, AsyncIterable)
-        self.stream: AsyncIterable[bytes] = response.stream
-        reason = response.extensions.get("reason_phrase", b"")
-        self.reason = reason.decode("ascii", errors="ignore") if reason else ""
+        self.stream: AsyncIterable[bytes] = response
+        self.reason = response.reason.decode("ascii", errors="ignore")
         encoding = _header_encoding(response.headers)
         headers: dict[str, str] = {}
         for key, value in response.headers:
@@ -648,15 +631,8 @@ class _Answer:
         self.headers = headers
 
     async def aclose(self) -> None:
-        """The response closed (its connection back to its pool when it was read to its end)
-        and its pool told."""
-        done, self._done = self._done, None
-        if done is None:
-            return
-        try:
-            await self._response.aclose()
-        finally:
-            done()
+        """The response closed: its connection back to its pool when it was read to its end."""
+        await self._response.aclose()
 
     def all(self, name: bytes) -> list[str]:
         """Every value of header ``name`` (lower case), one by one."""
@@ -755,69 +731,189 @@ class _Guard:
         return addresses[0]
 
 
-class _Pools:
-    """A connection pool per host (scheme, name, address and port), each keeping up to
-    ``per_host`` idle connections, so that the 304s of a refresh come on kept connections.
+# what is read from a connection at a time, and the most a response's head may take
+_READ = 64 * 1024
+_HEAD = 100 * 1024
+_KEEP_IDLE = 5.0  # seconds an idle connection is kept
 
-    One pool for all hosts either closed idle connections whenever more hosts than its size
-    took turns (a new connection for nearly every request of a refresh over many hosts), or,
-    made as large as all hosts' connections, cost more CPU than it saved: httpcore polls
-    every idle connection of a pool whenever it places a request. Here it polls the host's
-    own. At most ``kept`` pools stay open; the one used longest ago with nothing in flight is
-    closed when another is needed. The global and per-host limits are the Fetcher's.
+
+class _Connection:
+    """One HTTP/1.1 connection: h11's state of it over a stream of _AsyncioBackend."""
+
+    __slots__ = ("h11", "idle_since", "stream")
+
+    def __init__(self, stream: httpcore.AsyncNetworkStream) -> None:
+        self.stream = stream
+        self.h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=_HEAD)
+        self.idle_since = 0.0
+
+    def usable(self, now: float) -> bool:
+        """Kept not too long, and neither closed by its server nor sent anything since."""
+        return now - self.idle_since < _KEEP_IDLE and not self.stream.get_extra_info("is_readable")
+
+    async def send(self, data: bytes, timeout: float | None) -> None:
+        # a server may answer before it has read the request, and close: its answer is
+        # read all the same (as httpcore does)
+        with suppress(httpcore.WriteError):
+            await self.stream.write(data, timeout)
+
+    async def event(self, timeout: float | None) -> h11.Event | type[h11.PAUSED]:
+        state = self.h11
+        while True:
+            try:
+                event = state.next_event()
+            except h11.RemoteProtocolError as exc:
+                raise httpcore.RemoteProtocolError(str(exc)) from exc
+            if event is not h11.NEED_DATA:
+                return event  # type: ignore[return-value]
+            data = await self.stream.read(_READ, timeout)
+            if not data and state.their_state is h11.SEND_RESPONSE:
+                raise httpcore.RemoteProtocolError(
+                    "Server disconnected without sending a response."
+                )
+            state.receive_data(data)
+
+
+class _Response:
+    """A response's status, reason and headers as they came, and its body as it comes
+    (iterate over it); closed, its connection goes back to its pool if it was read to its
+    end and may be used again, and is closed otherwise."""
+
+    __slots__ = ("_connection", "_done", "_timeout", "headers", "reason", "status")
+
+    def __init__(
+        self,
+        connection: _Connection,
+        head: h11.Response,
+        timeout: float | None,
+        done: Callable[[_Connection | None], bool],
+    ) -> None:
+        self._connection = connection
+        self._timeout = timeout
+        self._done: Callable[[_Connection | None], bool] | None = done
+        self.status = head.status_code
+        self.reason = bytes(head.reason)
+        self.headers: list[tuple[bytes, bytes]] = head.headers.raw_items()
+
+    def __aiter__(self) -> _Response:
+        return self
+
+    async def __anext__(self) -> bytes:
+        while True:
+            event = await self._connection.event(self._timeout)
+            if isinstance(event, h11.Data):
+                return bytes(event.data)
+            if isinstance(event, h11.EndOfMessage) or event is h11.PAUSED:
+                raise StopAsyncIteration
+
+    async def aclose(self) -> None:
+        done, self._done = self._done, None
+        if done is None:
+            return
+        connection = self._connection
+        state = connection.h11
+        if state.our_state is h11.DONE and state.their_state is h11.DONE:
+            state.start_next_cycle()
+            if done(connection):
+                return
+        else:
+            done(None)
+        await connection.stream.aclose()
+
+
+class _Pools:
+    """The connections of each host (scheme, name, address and port): up to ``per_host``
+    idle ones kept, so that the 304s of a refresh come on kept connections; a request takes
+    the one used last that is still usable, or makes one. HTTP/1.1 by h11 over
+    _AsyncioBackend, TLS with the one context for all hosts.
+
+    httpcore's pool did this with more CPU than the rest of a 304: locks, shields from
+    cancellation and traces around every step, and a look at every connection of the pool
+    whenever it placed or finished a request. Here a host's connections are looked at only
+    when one of its requests starts. At most ``kept`` hosts keep idle connections; those of
+    the one used longest ago with nothing in flight are closed when another host is added.
+    The global and per-host limits are the Fetcher's: a pool never makes a request wait (a
+    redirect may bring more of a run's requests to one host than per_host).
     """
 
     def __init__(self, *, concurrency: int, per_host: int) -> None:
-        # a pool never makes a request wait: the Fetcher's limits do (a redirect may bring
-        # more of a run's requests to one host than per_host)
-        self._connections = concurrency
         self._idle = per_host
         self._kept = max(concurrency, 64)
-        self._pools: OrderedDict[tuple[str, ...], httpcore.AsyncConnectionPool] = OrderedDict()
+        self._pools: OrderedDict[tuple[str, ...], list[_Connection]] = OrderedDict()
         self._busy: Counter[tuple[str, ...]] = Counter()
-        self._tls: ssl.SSLContext | None = None  # one for all pools (each costs a CA load)
-        self._plain: ssl.SSLContext | None = None
+        self._tls: ssl.SSLContext | None = None  # one for all hosts (each costs a CA load)
 
     async def open(
-        self, address: _Address, place: str, request: httpcore.Request
-    ) -> tuple[httpcore.Response, Callable[[], None]]:
-        """``request``'s response, and what to call once it has been closed."""
+        self,
+        address: _Address,
+        place: str,
+        method: str,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes | None,
+        timeouts: dict[str, float],
+    ) -> _Response:
+        """The response to ``method`` at ``address``, connected to at ``place``: its head
+        read, its body to be read; close it (``aclose``) when done."""
         key = (address.scheme, address.name, place, str(address.port))
-        pool = self._pools.get(key)
-        if pool is None:
-            pool = self._pools[key] = self._make(address.scheme)
+        idle = self._pools.get(key)
+        if idle is None:
+            idle = self._pools[key] = []
             await self._trim(key)
         self._pools.move_to_end(key)
+        connection = None
+        now = time.monotonic()
+        while idle:
+            kept = idle.pop()
+            if kept.usable(now):
+                connection = kept
+                break
+            await kept.stream.aclose()
         self._busy[key] += 1
         try:
-            response = await pool.handle_async_request(request)
+            if connection is None:
+                connection = await self._connect(address, place, timeouts["connect"])
+            state = connection.h11
+            try:
+                data = state.send(
+                    h11.Request(method=method, target=address.target, headers=headers)
+                )
+                if body:
+                    data += state.send(h11.Data(data=body))
+                data += state.send(h11.EndOfMessage())
+            except h11.LocalProtocolError as exc:
+                raise httpcore.LocalProtocolError(str(exc)) from exc
+            await connection.send(data, timeouts["write"])
+            while True:
+                head = await connection.event(timeouts["read"])
+                if isinstance(head, h11.Response):
+                    break  # anything else before it is informational (1xx)
         except BaseException:
             self._done(key)
+            if connection is not None:
+                await connection.stream.aclose()
             raise
-        return response, lambda: self._done(key)
+        return _Response(connection, head, timeouts["read"], lambda kept: self._back(key, kept))
 
-    def _make(self, scheme: str) -> httpcore.AsyncConnectionPool:
-        if scheme != "https":
-            # a pool is for one scheme (see its key): a plain http one never starts TLS, and
-            # loading the certificate authorities for it delayed a run's first request. Its
-            # context trusts no authority, so that TLS through it could never succeed.
-            if self._plain is None:
-                self._plain = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-            return self._pool(self._plain)
-        if self._tls is None:
-            self._tls = _tls_context()
-        return self._pool(self._tls)
+    async def _connect(self, address: _Address, place: str, timeout: float) -> _Connection:
+        stream = await _BACKEND.connect_tcp(place, address.port, timeout=timeout)
+        if address.scheme == "https":
+            if self._tls is None:
+                self._tls = _tls_context()
+                self._tls.set_alpn_protocols(["http/1.1"])
+            # the name, also when the connection goes to the address it was checked to have
+            stream = await stream.start_tls(self._tls, address.name, timeout)
+        return _Connection(stream)
 
-    def _pool(self, context: ssl.SSLContext) -> httpcore.AsyncConnectionPool:
-        """httpcore's pool with these limits, HTTP/1.1, no retries, its connections on
-        asyncio's transports (see _AsyncioBackend); idle connections kept 5 s."""
-        return httpcore.AsyncConnectionPool(
-            ssl_context=context,
-            max_connections=self._connections,
-            max_keepalive_connections=self._idle,
-            keepalive_expiry=5.0,
-            network_backend=_BACKEND,
-        )
+    def _back(self, key: tuple[str, ...], connection: _Connection | None) -> bool:
+        """A response of ``key`` closed; whether its connection (one that may be used
+        again) is kept."""
+        self._done(key)
+        idle = self._pools.get(key)
+        if connection is None or idle is None or len(idle) >= self._idle:
+            return False
+        connection.idle_since = time.monotonic()
+        idle.append(connection)
+        return True
 
     def _done(self, key: tuple[str, ...]) -> None:
         self._busy[key] -= 1
@@ -827,12 +923,14 @@ class _Pools:
     async def _trim(self, new: tuple[str, ...]) -> None:
         idle = [key for key in self._pools if key not in self._busy and key != new]
         for key in idle[: max(0, len(self._pools) - self._kept)]:
-            await self._pools.pop(key).aclose()
+            for connection in self._pools.pop(key):
+                await connection.stream.aclose()
 
     async def aclose(self) -> None:
         pools, self._pools = list(self._pools.values()), OrderedDict()
-        for pool in pools:
-            await pool.aclose()
+        for idle in pools:
+            for connection in idle:
+                await connection.stream.aclose()
 
 
 def _tls_context() -> ssl.SSLContext:
