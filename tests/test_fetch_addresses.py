@@ -132,6 +132,7 @@ def _as_read(url: str) -> tuple[object, ...]:
 @example("https://h.example/a%2Fb%zz")
 @example("http://h.example:80/")
 @example("http://127.0.0.256/")
+@example("http://127.0.0.1111/")
 @example("http://xn--mnchen-3ya.de-/")
 def test_addresses_are_read_as_httpx_reads_them(url: str) -> None:
     assert _as_read(url) == _as_httpx_reads_it(url), url

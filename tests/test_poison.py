@@ -207,6 +207,7 @@ def test_run_starts_and_publishes_from_a_poisoned_store(
     service = Process("run", "--config", str(config), "--serve", "127.0.0.1:0")
     processes.append(service)
     base = f"http://127.0.0.1:{service.port()}"
+    service.wait_for("poison ")  # the server answers before the first refresh has ended
     assert httpx.get(f"{base}/healthz").status_code == 200
     assert "Vergiftete Quelle" in httpx.get(f"{base}/").text
     check_atom(feeds / "poison.atom", self_url=f"{BASE}poison.atom")

@@ -496,7 +496,7 @@ _PLAIN = re.compile(
 )
 _DOT_SEGMENT = re.compile(r"/\.\.?(?:/|\Z)")
 _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
-_IPV4 = re.compile(r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}\Z")
+_IPV4 = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+\Z")  # httpx: IPv4_STYLE_HOSTNAME
 
 
 class _Address(NamedTuple):
