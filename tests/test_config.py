@@ -426,10 +426,52 @@ def test_remembered_data_that_does_not_pass_now_is_not_trusted(tmp_path: Path) -
     assert load_config(path, checked=True).sources[1].timeout == 30.0
 
 
-def test_nothing_is_remembered_without_the_state_folder(tmp_path: Path) -> None:
-    path = write(tmp_path, VALID)
+def test_a_new_state_in_the_state_folder_has_the_folder_made_and_the_file_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from civicfeed import config as module
+
+    path = write(tmp_path, VALID)  # the default state, .civicfeed/state.db beside the file
+    first = load_config(path, checked=True)
+    assert (tmp_path / ".civicfeed").is_dir()
+    assert _kept(tmp_path).is_file()
+    assert (tmp_path / ".civicfeed" / "sources.yaml.checked.json").is_file()
+
+    def not_again(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the file was read or validated again")
+
+    monkeypatch.setattr(module, "_load", not_again)
+    monkeypatch.setattr(module, "_validated", not_again)
+    assert load_config(path, checked=True) == first
+
+
+@pytest.mark.parametrize(
+    "state",
+    [".civicfeed/deeper/state.db", "sqlite:///{tmp}/.civicfeed/other.db"],
+)
+def test_a_state_named_inside_the_state_folder_has_it_made(tmp_path: Path, state: str) -> None:
+    path = write(tmp_path, f"state: {state.format(tmp=tmp_path)}\n" + textwrap.dedent(VALID))
+    load_config(path, checked=True)
+    assert _kept(tmp_path).is_file()
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        "elsewhere/state.db",
+        ".civicfeed-other/state.db",
+        ".civicfeed/../state.db",
+        "sqlite:///{tmp}/state/state.db",
+        "postgresql://civicfeed@localhost/civicfeed",
+    ],
+)
+def test_no_state_folder_is_made_beside_a_file_whose_state_is_elsewhere(
+    tmp_path: Path, state: str
+) -> None:
+    path = write(tmp_path, f"state: {state.format(tmp=tmp_path)}\n" + textwrap.dedent(VALID))
     load_config(path, checked=True)
     assert not (tmp_path / ".civicfeed").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sources.yaml"]
 
 
 def _kept(tmp_path: Path) -> Path:

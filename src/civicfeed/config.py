@@ -6,10 +6,11 @@ names the file, the line and the key. Relative paths are resolved against the co
 Reading the YAML and the checks made on the file as written cost more than the validation
 (some 0.3 s for 1,000 sources). With ``checked=True`` (the refresh and run commands) a file
 that passed them is remembered in the default state folder beside it
-(``.civicfeed/<file name>.checked.json``, only when that folder exists): the data it gave,
-under a digest of the file's bytes, its resolved path and this module's code. A file with
-that digest is validated again from the remembered data, without reading the YAML; any other
-file, or any problem, is read in full as always, so an error still names file, line and key.
+(``.civicfeed/<file name>.checked.json``, only when that folder exists or the state is in it,
+so that a new state's first run makes it): the data it gave, under a digest of the file's
+bytes, its resolved path and this module's code. A file with that digest is validated again
+from the remembered data, without reading the YAML; any other file, or any problem, is read
+in full as always, so an error still names file, line and key.
 
 Validating 1,000 sources again, and building the validators of the whole configuration for it
 (pydantic does that when first asked), cost some 50 ms more on every run. So the configuration
@@ -533,9 +534,10 @@ class _Checked:
 
     def remember(self, raw: dict[str, Any], config: Config) -> None:
         """Keep the data of a file that passed, when it comes back from JSON as it is (other
-        YAML types, such as dates, are not kept) and the state folder is there; and the
-        configuration it gave."""
-        if not self.file.parent.is_dir():
+        YAML types, such as dates, are not kept) and the state folder is there, or is made
+        now because the configuration's state is in it (the run would make it anyway: a new
+        state's first run keeps the file for the next); and the configuration it gave."""
+        if not self._state_folder(config):
             return
         data = {k: v for k, v in raw.items() if k != "path"}
         try:
@@ -550,6 +552,22 @@ class _Checked:
         except (pickle.PicklingError, TypeError, AttributeError):  # pragma: no cover
             return
         _replace(self.pickled, self.pickled_key + b"\n" + pickled)
+
+    def _state_folder(self, config: Config) -> bool:
+        """Whether the state folder beside the file is there, made when the configuration's
+        SQLite state is inside it; never made for a state elsewhere (another folder, a
+        PostgreSQL database)."""
+        folder = self.file.parent
+        if folder.is_dir():
+            return True
+        state = config.state.path
+        if state is None or not state.resolve().is_relative_to(folder):
+            return False
+        try:
+            folder.mkdir(exist_ok=True)
+        except OSError:
+            return False
+        return True
 
 
 def _replace(path: Path, content: bytes) -> None:
