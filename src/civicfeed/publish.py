@@ -274,15 +274,15 @@ class Publisher:
         zone: str,
         output: Output,
         totals: Mapping[str, FeedTotals],
-        save_page: Callable[[int, Sequence[Story]], None],
+        save_pages: Callable[[Sequence[tuple[int, Sequence[Story]]]], None],
         share: _Share | None = None,
     ) -> _Published:
         """Render and write one feed whose stories may have changed. The archive pages it
-        completes go to ``save_page`` before anything is rendered; its totals (where they
-        differ from ``totals``) and its digest come back, to be saved by the caller (the
-        digest once the files are flushed). ``share``: the archive pages to render may go
-        to the worker processes as well (``_PageJobs``; only where ``save_page`` stores
-        them)."""
+        completes go to ``save_pages`` (all at once, by number) before anything is rendered;
+        its totals (where they differ from ``totals``) and its digest come back, to be saved
+        by the caller (the digest once the files are flushed). ``share``: the archive pages
+        to render may go to the worker processes as well (``_PageJobs``; only where
+        ``save_pages`` stores them)."""
         feed = spec.info.id
         # the stories without their text (summaries, articles), with every entry's digest:
         # the full entries are read only of the stories rendered (see _filled)
@@ -311,8 +311,8 @@ class Publisher:
                 )
         except WriteError as exc:
             return _Published(feed, errors=(f"feed {feed} cannot be rendered: {exc}",))
-        for number, page in enumerate(fresh, start=frozen + 1):
-            save_page(number, page)  # complete: its stories and their order never change again
+        if fresh:  # complete: their stories and their order never change again
+            save_pages(list(enumerate(fresh, start=frozen + 1)))
         before = store.published_digest(feed)
         if digest == before and all(output.exists(name) for name in _file_names(spec, pages)):
             return _Published(feed, totals=made)  # rendered from exactly these before
@@ -359,8 +359,8 @@ class Publisher:
     ) -> bool:
         """A feed's publishing recorded: its totals saved where they changed, its digest
         kept for after the flush; whether the index is due."""
-        for number, page in done.pages:
-            store.save_archived_page(done.feed_id, number, page, clock.now())
+        if done.pages:  # in one transaction
+            store.save_archived_pages(done.feed_id, done.pages, clock.now())
         if done.totals is not None and totals.get(done.feed_id) != done.totals:
             store.save_feed_totals(done.totals)
             totals[done.feed_id] = done.totals
@@ -547,9 +547,9 @@ class _Published:
     pages: tuple[tuple[int, tuple[Story, ...]], ...] = ()  # completed by a worker, to store
 
 
-def _saver(store: Store, spec: FeedSpec) -> Callable[[int, Sequence[Story]], None]:
-    def save(number: int, page: Sequence[Story]) -> None:
-        store.save_archived_page(spec.info.id, number, page, clock.now())
+def _saver(store: Store, spec: FeedSpec) -> Callable[[Sequence[tuple[int, Sequence[Story]]]], None]:
+    def save(pages: Sequence[tuple[int, Sequence[Story]]]) -> None:
+        store.save_archived_pages(spec.info.id, pages, clock.now())  # one transaction
 
     return save
 
@@ -856,9 +856,9 @@ def _publish_in_worker(
 
 def _collector(
     pages: list[tuple[int, tuple[Story, ...]]],
-) -> Callable[[int, Sequence[Story]], None]:
-    def keep(number: int, page: Sequence[Story]) -> None:
-        pages.append((number, tuple(page)))
+) -> Callable[[Sequence[tuple[int, Sequence[Story]]]], None]:
+    def keep(completed: Sequence[tuple[int, Sequence[Story]]]) -> None:
+        pages.extend((number, tuple(page)) for number, page in completed)
 
     return keep
 

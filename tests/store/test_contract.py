@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -272,6 +273,31 @@ def test_archive_pages_are_frozen_and_kept_in_an_unbroken_run(store: Store) -> N
     assert store.archived_page_ids("g") == []
     assert store.archived_page("f", 1) == page("urn:1", "urn:2")
     assert store.archived_page("f", 2) is None
+
+
+def test_archive_pages_saved_together_are_stored_as_one_by_one_all_or_none(
+    store: Store,
+) -> None:
+    def page(*ids: str) -> list[Story]:
+        return [
+            Story(i, make_entry(i), (make_entry(i + "b", "b"),), NOW + timedelta(minutes=1))
+            for i in ids
+        ]
+
+    store.save_archived_page("f", 1, page("urn:1"), NOW)
+    store.save_archived_pages("f", [(1, page("urn:9")), (2, page("urn:2", "urn:3"))], NOW)
+    store.save_archived_page("g", 1, page("urn:1"), NOW)
+    store.save_archived_page("g", 2, page("urn:2", "urn:3"), NOW)
+    assert store.archived_pages("f") == store.archived_pages("g")
+    assert store.archived_pages("f") == [page("urn:1"), page("urn:2", "urn:3")]
+
+    def broken() -> Iterator[tuple[int, list[Story]]]:
+        yield 3, page("urn:4")
+        raise RuntimeError("killed half-way")
+
+    with pytest.raises(RuntimeError):
+        store.save_archived_pages("f", broken(), NOW)
+    assert len(store.archived_pages("f")) == 2  # page 3 is not stored without the rest
 
 
 def test_archive_page_ids_come_in_page_order_whatever_the_text_holds(store: Store) -> None:

@@ -35,7 +35,7 @@ The contract, for every backend:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
@@ -243,6 +243,13 @@ class Store(Protocol):
         self, feed_id: str, number: int, stories: Sequence[Story], at: datetime
     ) -> None:
         """A completed archive page, frozen: a page already stored is never replaced."""
+        ...
+
+    def save_archived_pages(
+        self, feed_id: str, pages: Iterable[tuple[int, Sequence[Story]]], at: datetime
+    ) -> None:
+        """Completed archive pages (number, stories), each as ``save_archived_page`` stores
+        it, in one transaction: all of them or none."""
         ...
 
     def save_outputs(self, files: Sequence[OutputFile], removed: Sequence[str] = ()) -> None:

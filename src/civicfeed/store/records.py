@@ -8,6 +8,7 @@ import hashlib
 import json
 import marshal
 import operator
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +23,7 @@ __all__ = [
     "entry_json",
     "entry_row",
     "iso",
+    "page_json",
     "stored_key",
     "story_from",
     "story_json",
@@ -121,12 +123,21 @@ _ENTRY_NAMES = frozenset(_ENTRY_FIELDS)
 _ENTRY_VALUES = operator.attrgetter(*_ENTRY_FIELDS)
 
 
-def entry_json(entry: Entry) -> dict[str, Any]:
-    """An entry as a JSON object: every field, in Entry's order, times as text (``iso``)."""
-    return {
-        name: iso(value) if isinstance(value, datetime) else value
-        for name, value in zip(_ENTRY_FIELDS, _ENTRY_VALUES(entry), strict=True)
-    }
+# where the fields that hold a time are among Entry's values
+_ENTRY_TIMES_AT = tuple(i for i, name in enumerate(_ENTRY_FIELDS) if name in _ENTRY_TIMES)
+
+
+def entry_json(entry: Entry, times: Times | None = None) -> dict[str, Any]:
+    """An entry as a JSON object: every field, in Entry's order, times as text (``iso``);
+    ``times``: the text of each time written so far, kept for the next entries."""
+    values = list(_ENTRY_VALUES(entry))
+    if times is None:
+        times = {}
+    for at in _ENTRY_TIMES_AT:
+        value = values[at]
+        if isinstance(value, datetime):
+            values[at] = _iso_of(value, times)
+    return dict(zip(_ENTRY_FIELDS, values, strict=True))
 
 
 def entry_from(raw: dict[str, Any]) -> Entry:
@@ -141,13 +152,23 @@ def entry_from(raw: dict[str, Any]) -> Entry:
     return Entry(**values)
 
 
-def story_json(story: Story) -> dict[str, Any]:
+def story_json(story: Story, times: Times | None = None) -> dict[str, Any]:
+    if times is None:
+        times = {}
     return {
         "id": story.id,
-        "entry": entry_json(story.entry),
-        "origins": [entry_json(copy) for copy in story.origins],
-        "updated": iso(story.updated),
+        "entry": entry_json(story.entry, times),
+        "origins": [entry_json(copy, times) for copy in story.origins],
+        "updated": _iso_of(story.updated, times),
     }
+
+
+def page_json(stories: Sequence[Story], times: Times | None = None) -> str:
+    """An archive page's stories as the JSON text stored (``story_json`` of each, in their
+    order); ``times`` as for ``entry_json``."""
+    if times is None:
+        times = {}
+    return json.dumps([story_json(story, times) for story in stories])
 
 
 def story_from(raw: dict[str, Any]) -> Story:

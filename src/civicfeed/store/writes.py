@@ -7,8 +7,7 @@ all. The connection, the transaction and the driver stay in the backend."""
 from __future__ import annotations
 
 import functools
-import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,7 +18,7 @@ from ..errors import StoreError
 from ..models import DetailPage, FeedTotals, OutputFile, Validators
 from . import TABLES
 from .reads import SELECT_ENTRIES
-from .records import Times, entry_digest, entry_row, iso, stored_key, story_json, totals_row
+from .records import Times, entry_digest, entry_row, iso, page_json, stored_key, totals_row
 
 __all__ = ["POSTGRES", "SQLITE", "Dialect", "Transaction", "Writes"]
 
@@ -173,11 +172,17 @@ class Writes:
     def save_archived_page(
         self, feed_id: str, number: int, stories: Sequence[Story], at: datetime
     ) -> None:
+        self.save_archived_pages(feed_id, [(number, stories)], at)
+
+    def save_archived_pages(
+        self, feed_id: str, pages: Iterable[tuple[int, Sequence[Story]]], at: datetime
+    ) -> None:
+        statement = self._DIALECT.keep("archive_pages", _COLUMNS["archive_pages"])
+        stamp = iso(at)
+        times: Times = {}  # the stories of a feed's pages share many of their times
         with self._transaction() as db:
-            db.execute(
-                self._DIALECT.keep("archive_pages", _COLUMNS["archive_pages"]),
-                (feed_id, number, json.dumps([story_json(s) for s in stories]), iso(at)),
-            )
+            for number, stories in pages:  # each page's JSON made as it is written
+                db.execute(statement, (feed_id, number, page_json(stories, times), stamp))
 
     def save_failure(self, source_id: str, reason: str, at: datetime) -> None:
         self._update_source(
