@@ -294,6 +294,21 @@ def test_archive_pages_are_fixed_by_arrival_and_cover_everything() -> None:
     assert len(later_pages) == 4
 
 
+def test_a_merged_story_arrives_when_its_first_copy_was_seen() -> None:
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    stories = [story(n, start + timedelta(hours=n)) for n in range(1, 9)]
+    # the copy shown was seen last, another source's copy of it first of all
+    shown = story(9, start + timedelta(hours=9))
+    early = make_entry("id-0", "t", title="T9", published=start, seen=start, summary="")
+    stories.append(Story(id=early.id, entry=shown.entry, origins=(early,), updated=shown.updated))
+    _, pages = page_stories(stories, 3)
+    assert [sorted(s.id for s in page) for page in pages] == [
+        ["id-0", "id-1", "id-2"],
+        ["id-3", "id-4", "id-5"],
+        ["id-6", "id-7", "id-8"],
+    ]
+
+
 def test_archives_are_written_with_rfc5005_links(
     origin: Origin, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

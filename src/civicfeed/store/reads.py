@@ -171,7 +171,7 @@ class Reads:
                 str(feed_id),
                 int(count),
                 datetime.fromisoformat(updated),
-                entry_from(json.loads(newest)) if newest else None,
+                _newest_entry(newest) if newest else None,
             )
             for feed_id, count, updated, newest in rows
         }
@@ -225,6 +225,23 @@ class Reads:
             (feed_id, number),
         )
         return [story_from(raw) for raw in json.loads(rows[0][0])] if rows else None
+
+
+# the newest entries of feed_summaries decoded before, by their JSON text (a publish reads
+# the totals of every feed three times, and most of them are the same each time)
+_NEWEST_KNOWN: dict[str, Entry] = {}
+_NEWEST_KEPT = 8192
+
+
+def _newest_entry(text: str) -> Entry:
+    """The entry of a feed's totals from its JSON text (``records.totals_row``): decoded once
+    per text, as entries are never changed in place."""
+    entry = _NEWEST_KNOWN.get(text)
+    if entry is None:
+        if len(_NEWEST_KNOWN) >= _NEWEST_KEPT:
+            _NEWEST_KNOWN.clear()
+        entry = _NEWEST_KNOWN[text] = entry_from(json.loads(text))
+    return entry
 
 
 def _entry(r: tuple[Any, ...]) -> Entry:
