@@ -218,6 +218,7 @@ class Publisher:
         changed: list[str] = []
         output = open_output(config, store)  # flushed once, before any digest is saved
         digests: list[tuple[str, str]] = []
+        unsaved: list[FeedTotals] = []  # the feeds' totals that changed, saved together
         output.begin()
         states = store.source_states()  # one read, not one per source
         specs = feed_specs(config, states)
@@ -241,6 +242,10 @@ class Publisher:
                     site_due |= self._summarise(store, spec, stories, totals)
                 continue
             due.append(spec)
+
+        def take(done: _Published) -> bool:
+            return self._take(done, store, totals, unsaved, written, errors, changed, digests)
+
         share = _Share(config) if _poolable(output) else None
         pooled = _pooled(config, output, due, totals, zone, share)
         for spec in due:
@@ -248,16 +253,17 @@ class Publisher:
                 continue
             saver = _saver(store, spec)
             done = self._publish_feed(store, spec, zone, output, totals, saver, share)
-            site_due |= self._take(done, store, totals, written, errors, changed, digests)
+            site_due |= take(done)
         for done in pooled.results():
-            site_due |= self._take(done, store, totals, written, errors, changed, digests)
+            site_due |= take(done)
         for spec in due:  # what the workers could not do is done here
             if spec.info.id in pooled.failed:
                 saver = _saver(store, spec)
                 done = self._publish_feed(store, spec, zone, output, totals, saver, share)
-                site_due |= self._take(done, store, totals, written, errors, changed, digests)
+                site_due |= take(done)
         if share is not None:
             share.close()
+        store.save_all_feed_totals(unsaved)  # one transaction, before the index reads them
         if site:
             self._write([(STYLESHEET_NAME, stylesheet())], written, errors, output)
         if site and (site_due or not self._site_current(output)):
@@ -267,8 +273,7 @@ class Publisher:
         except WriteError as exc:
             errors.append(str(exc))
             digests = []
-        for feed_id, digest in digests:
-            store.save_published_digest(feed_id, digest)
+        store.save_published_digests(digests)  # one transaction
         if affected is None and site:
             self._remove_gone(store, specs, errors, output)
         return PublishReport(tuple(written), tuple(errors), tuple(changed))
@@ -359,17 +364,19 @@ class Publisher:
         done: _Published,
         store: Store,
         totals: dict[str, FeedTotals],
+        unsaved: list[FeedTotals],
         written: list[str],
         errors: list[str],
         changed: list[str],
         digests: list[tuple[str, str]],
     ) -> bool:
-        """A feed's publishing recorded: its totals saved where they changed, its digest
-        kept for after the flush; whether the index is due."""
+        """A feed's publishing recorded: the archive pages it completed saved, its totals
+        kept in ``unsaved`` to be saved where they changed, its digest kept for after the
+        flush; whether the index is due."""
         if done.pages:  # in one transaction
             store.save_archived_pages(done.feed_id, done.pages, clock.now())
         if done.totals is not None and totals.get(done.feed_id) != done.totals:
-            store.save_feed_totals(done.totals)
+            unsaved.append(done.totals)
             totals[done.feed_id] = done.totals
         written += done.written
         errors += done.errors

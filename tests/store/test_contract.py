@@ -253,6 +253,24 @@ def test_published_and_removed_feeds(store: Store) -> None:
     assert store.removed_feeds() == set()
 
 
+def test_digests_and_totals_saved_together_are_saved_as_one_by_one(store: Store) -> None:
+    store.mark_removed("g", NOW)
+    store.save_published_digests([("f", "d1"), ("g", "d2"), ("f", "d3")])
+    store.save_published_digests([])
+    assert store.published_digest("f") == "d3"  # in their order: the last one stays
+    assert store.published_digest("g") == "d2"
+    assert store.removed_feeds() == set()
+    newest = make_entry("urn:1", title="Neueste Meldung")
+    store.save_all_feed_totals(
+        [FeedTotals("f", 1, NOW), FeedTotals("g", 2, NOW, newest), FeedTotals("f", 3, NOW)]
+    )
+    store.save_all_feed_totals([])
+    assert store.feed_totals() == {
+        "f": FeedTotals("f", 3, NOW),
+        "g": FeedTotals("g", 2, NOW, newest),
+    }
+
+
 def test_refreshes_keep_the_last_time_and_add_up_the_errors(store: Store) -> None:
     store.save_refresh(NOW, 1.5, {"timeout": 2})
     store.save_refresh(NOW + timedelta(hours=1), 2.25, {"timeout": 1, "http": 3})

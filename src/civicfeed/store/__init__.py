@@ -231,12 +231,22 @@ class Store(Protocol):
         """The feed is published from this digest (and no longer removed)."""
         ...
 
+    def save_published_digests(self, digests: Sequence[tuple[str, str]]) -> None:
+        """(feed id, digest) pairs, each as ``save_published_digest`` saves it, in their
+        order, in one transaction."""
+        ...
+
     def mark_removed(self, feed_id: str, at: datetime) -> None:
         """The feed's files were deleted: no longer published, but known as gone."""
         ...
 
     def save_feed_totals(self, totals: FeedTotals) -> None:
         """A feed's totals, replacing those saved before (the last writer's stay)."""
+        ...
+
+    def save_all_feed_totals(self, totals: Sequence[FeedTotals]) -> None:
+        """Feeds' totals, each as ``save_feed_totals`` saves it, in their order, in one
+        transaction."""
         ...
 
     def save_archived_page(

@@ -203,10 +203,18 @@ class Writes:
             )
 
     def save_published_digest(self, feed_id: str, digest: str) -> None:
+        self.save_published_digests([(feed_id, digest)])
+
+    def save_published_digests(self, digests: Sequence[tuple[str, str]]) -> None:
+        if not digests:
+            return
         sql = self._DIALECT
         with self._transaction() as db:
-            db.execute(sql.replace("published", ("feed_id",)), (feed_id, digest))
-            db.execute(f"DELETE FROM removed_feeds WHERE feed_id = {sql.mark}", (feed_id,))
+            db.executemany(sql.replace("published", ("feed_id",)), digests)
+            db.executemany(
+                f"DELETE FROM removed_feeds WHERE feed_id = {sql.mark}",
+                [(feed_id,) for feed_id, _ in digests],
+            )
 
     def save_outputs(self, files: Sequence[OutputFile], removed: Sequence[str] = ()) -> None:
         rows = []
@@ -230,8 +238,16 @@ class Writes:
                 )
 
     def save_feed_totals(self, totals: FeedTotals) -> None:
+        self.save_all_feed_totals([totals])
+
+    def save_all_feed_totals(self, totals: Sequence[FeedTotals]) -> None:
+        if not totals:
+            return
         with self._transaction() as db:
-            db.execute(self._DIALECT.replace("feed_summaries", ("feed_id",)), totals_row(totals))
+            db.executemany(
+                self._DIALECT.replace("feed_summaries", ("feed_id",)),
+                [totals_row(each) for each in totals],
+            )
 
     def save_refresh(self, finished: datetime, seconds: float, errors: Mapping[str, int]) -> None:
         """A completed refresh: when it ended, how long it took, its failures by kind."""
