@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -561,3 +562,93 @@ def test_a_kept_configuration_that_is_cut_short_or_holds_other_objects_is_not_tr
     assert not marker.exists()
     kept.write_bytes(key + b"\n" + pickle.dumps({"sources": []}))  # data, but no configuration
     assert load_config(path, checked=True) == first
+
+
+EVERY_KIND = """\
+timezone: Europe/Berlin
+date_order: mdy
+state: postgresql://civicfeed@localhost/civicfeed
+sources:
+  - id: herne
+    url: https://www.herne.de/Stadt-und-Leben/Integration/
+    title: Herne
+    description: Integration
+    home: https://www.herne.de/
+    tags: [herne, integration]
+    html:
+      item: article.news-teaser
+      title: h3
+      date: .news-date
+      title_remove: "mehr zur Meldung:"
+      detail_date: auto
+    timeout: 2.5s
+    max_bytes: 1MB
+    cron: "*/15 * * * *"
+    max_entries: 20
+    language: en
+    follow: true
+    content: main article
+    follow_hosts: [Presse.Herne.de]
+    date_order: dmy
+  - id: dortmund
+    url: https://www.dortmund.de/rss
+  - id: auto
+    url: https://www.bochum.de/news
+    html: auto
+feeds:
+  - id: alle
+    title: Alle
+    sources: [herne, dortmund]
+"""
+
+
+def test_json_fields_are_what_pydantic_dumps(tmp_path: Path) -> None:
+    from civicfeed.config import json_fields
+
+    config = load_config(write(tmp_path, EVERY_KIND))
+    parts: list[Any] = [*config.sources, *config.feeds, config.worker]
+    parts += [source.html for source in config.sources if source.html is not None]
+    for part in parts:
+        for exclude in (set(), {"id", "title", "tags"}, set(type(part).model_fields)):
+            assert json_fields(part, exclude=exclude) == part.model_dump(
+                mode="json", exclude=exclude
+            )
+    # paths, and the sources within: their JSON is pydantic's
+    everything_but_state = json_fields(config, exclude={"state"})
+    assert everything_but_state == config.model_dump(mode="json", exclude={"state"})
+    assert everything_but_state["output"] == str(tmp_path / "feeds")
+
+
+def test_a_source_settings_digest_is_the_one_stored_by_earlier_versions(tmp_path: Path) -> None:
+    from civicfeed.refresh import settings_digest
+
+    config = load_config(write(tmp_path, EVERY_KIND))
+    # stored in every state as the sources' settings: a change reads every source again
+    assert [settings_digest(config, source) for source in config.sources] == [
+        "9d931d9bafe6a5fda06c5e618ddcd833",
+        "3f07fa017c21abaf40782bd4b47f7b4c",
+        "95d288ef2aa90c2f9ab6dc4faf728c00",
+    ]
+
+
+def test_a_kept_configuration_is_read_back_without_yaml_or_pydantic_building_validators(
+    tmp_path: Path,
+) -> None:
+    import subprocess
+    import sys
+
+    path = write(
+        tmp_path, EVERY_KIND.replace("state: postgresql://civicfeed@localhost/civicfeed\n", "")
+    )
+    load_config(path, checked=True)  # kept
+    probe = (
+        "import sys\n"
+        "from civicfeed.config import Config, HtmlRules, Source, load_config\n"
+        "from civicfeed.refresh import settings_digest\n"
+        f"config = load_config({str(path)!r}, checked=True)\n"
+        "[settings_digest(config, source) for source in config.sources]\n"
+        "built = [c.__pydantic_complete__ for c in (Config, Source, HtmlRules)]\n"
+        "print('yaml' in sys.modules, built)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.split("\n")[0] == "False [False, False, False]"

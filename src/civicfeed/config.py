@@ -25,7 +25,6 @@ while writing, or two runs at once, leave the one or the other, never a mix.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import io
 import json
@@ -33,12 +32,11 @@ import os
 import pickle
 import re
 import sys
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -55,11 +53,17 @@ from .errors import ConfigError
 from .store.location import StateLocation, parse_state
 from .xmlsafe import is_xml_safe, strip_controls
 
+# PyYAML is imported when a file is read (parse_config), not at import: a configuration kept
+# from a file that passed (see the module's description) is read back without it
+if TYPE_CHECKING:
+    import yaml
+
 __all__ = [
     "Aggregate",
     "Config",
     "HtmlRules",
     "Source",
+    "json_fields",
     "load_config",
     "parse_duration",
     "parse_size",
@@ -165,7 +169,10 @@ def _auto_html(value: object) -> object:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+    # validators built when a file is first validated, not at import (pydantic builds them
+    # with the configuration's, see Config): a configuration read back from its pickle (see
+    # the module's description) never needs them
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False, defer_build=True)
 
 
 class HtmlRules(_Strict):
@@ -454,6 +461,35 @@ class _Problems:
         raise ConfigError.of(found[:MAX_PROBLEMS], omitted=max(0, len(found) - MAX_PROBLEMS))
 
 
+def json_fields(model: BaseModel, *, exclude: Collection[str] = ()) -> dict[str, Any]:
+    """The fields of ``model`` (a configuration's part) but ``exclude``, as JSON data: what
+    ``model.model_dump(mode="json", exclude=exclude)`` gives, made from the fields directly,
+    so that a configuration read back from its pickle never builds pydantic's serializers
+    (and validators with them, some 30 ms); by pydantic when a value is of a kind whose JSON
+    it decides."""
+    try:
+        return {
+            name: _plain(getattr(model, name))
+            for name in type(model).model_fields
+            if name not in exclude
+        }
+    except TypeError:
+        return model.model_dump(mode="json", exclude=set(exclude))
+
+
+def _plain(value: object) -> Any:
+    """A value as JSON data, as ``model_dump(mode="json")`` gives it: text, whole numbers,
+    true, false and null as they are, a tuple as a list, a model as the mapping of its
+    fields; TypeError for any other kind."""
+    if value is None or type(value) in (str, bool, int):
+        return value
+    if type(value) is tuple:
+        return [_plain(item) for item in value]
+    if isinstance(value, BaseModel):
+        return {name: _plain(getattr(value, name)) for name in type(value).model_fields}
+    raise TypeError(f"{type(value).__name__} is not plain data")
+
+
 def load_config(path: str | Path, *, checked: bool = False) -> Config:
     """Read and validate sources.yaml; raise ConfigError naming file, line and key of every
     problem found. ``checked``: remember a file that passed, and validate a remembered file
@@ -493,7 +529,7 @@ class _Checked:
         resolved = path.resolve()
         self.file = resolved.parent / _STATE_FOLDER / f"{resolved.name}.checked.json"
         digest = hashlib.sha256()
-        for part in (_code_digest(), yaml.__version__, str(resolved), text):
+        for part in (_code_digest(), _yaml_version(), str(resolved), text):
             digest.update(part.encode("utf-8", "surrogatepass") + b"\0")
         self.key = digest.hexdigest()
         self.pickled = resolved.parent / _STATE_FOLDER / f"{resolved.name}.config.pickle"
@@ -609,6 +645,20 @@ class _ConfigUnpickler(pickle.Unpickler):
 _CODE: list[str] = []
 
 
+def _yaml_version() -> str:
+    """What stands for PyYAML's version in the digest of a file's remembered data, without
+    importing it: a digest of its package's ``__init__.py``, which holds ``__version__``."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("yaml")
+    if spec is None or spec.origin is None:
+        return ""
+    try:
+        return hashlib.sha256(Path(spec.origin).read_bytes()).hexdigest()
+    except OSError:
+        return ""
+
+
 def _code_digest() -> str:
     """A digest of this module's code: what the remembered data went through."""
     if not _CODE:
@@ -638,10 +688,12 @@ def parse_config(
 ) -> Config:
     """``remember``: called with the file's data and its configuration once it passed every
     check."""
+    import yaml
+
     where = str(path)
     _check_shape(text, where)
     try:
-        root, data = _load(text, _FAST_LOADER)
+        root, data = _load(text, _fast_loader())
     except yaml.YAMLError:  # worded, with its line, as the pure-Python loader says it
         try:
             root, data = _load(text, yaml.SafeLoader)
@@ -828,6 +880,8 @@ def _allowed(loc: Sequence[Any]) -> set[str]:
 def _unknown(key: str, allowed: Iterable[str], missing: Iterable[str]) -> str:
     """'unknown key', with the likely spelling: a missing key first, else any allowed one."""
     for pool in (list(missing), sorted(allowed)):
+        import difflib
+
         close = difflib.get_close_matches(key, pool, n=1, cutoff=0.6)
         if close:
             return f"unknown key; did you mean {close[0]!r}?"
@@ -958,7 +1012,10 @@ def _strings(value: Any, loc: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ...]
 # libyaml's loader where PyYAML was built with it: some ten times faster. Its nodes carry the
 # same line numbers; on any problem the pure-Python loader reads the file again, so that every
 # message (and a problem's position) is the one it gives.
-_FAST_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+def _fast_loader() -> Any:
+    import yaml
+
+    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def _load(text: str, loader_class: Any) -> tuple[yaml.Node | None, Any]:
@@ -975,8 +1032,10 @@ def _check_shape(text: str, where: str) -> None:
     """Refuse, before anything is built, a file nested deeper than MAX_DEPTH, one that holds
     more than MAX_VALUES values with its aliases expanded, and a raw control character.
     YAML syntax errors are left to the loader, which words them."""
+    import yaml
+
     try:
-        _scan(text, where, None, _FAST_LOADER)
+        _scan(text, where, None, _fast_loader())
         return
     except yaml.YAMLError:
         pass  # looked at again below by the pure-Python loader, which words it
@@ -1010,11 +1069,13 @@ class _Frame:
         self.size = 1
 
 
-def _scan(
-    text: str, where: str, target: int | None, loader: Any = yaml.SafeLoader
-) -> tuple[Any, ...] | None:
+def _scan(text: str, where: str, target: int | None, loader: Any = None) -> tuple[Any, ...] | None:
     """Walk the file's YAML events once, building nothing; the path of the scalar at
-    ``target`` (a character position), if asked."""
+    ``target`` (a character position), if asked; ``loader``: the pure-Python one unless
+    named."""
+    import yaml
+
+    loader = loader or yaml.SafeLoader
     anchors: dict[str, int] = {}
     frames: list[_Frame] = []
     total = 0
@@ -1122,6 +1183,8 @@ def _dotted(loc: Sequence[Any]) -> str:
 
 def _child(node: yaml.Node, part: Any) -> tuple[yaml.Node, yaml.Node] | None:
     """(key node, value node) of ``part`` inside ``node``."""
+    import yaml
+
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
             if key.value == part or key.value == str(part):
@@ -1151,6 +1214,8 @@ def _line(root: yaml.Node | None, loc: Sequence[Any], *, key_line: bool = False)
 
 
 def _duplicate_keys(node: yaml.Node, problems: _Problems) -> None:
+    import yaml
+
     for child in _walk(node):
         if isinstance(child, yaml.MappingNode):
             seen: set[str] = set()
@@ -1168,11 +1233,14 @@ def _duplicate_keys(node: yaml.Node, problems: _Problems) -> None:
 
 
 def _walk(node: yaml.Node) -> Iterator[yaml.Node]:
-    yield node
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            yield from _walk(key)
-            yield from _walk(value)
-    elif isinstance(node, yaml.SequenceNode):
-        for value in node.value:
-            yield from _walk(value)
+    """Every node under ``node``, itself first, each before what it holds, in the file's order."""
+    import yaml
+
+    waiting = [node]
+    while waiting:
+        node = waiting.pop()
+        yield node
+        if isinstance(node, yaml.MappingNode):
+            waiting.extend(part for pair in reversed(node.value) for part in reversed(pair))
+        elif isinstance(node, yaml.SequenceNode):
+            waiting.extend(reversed(node.value))

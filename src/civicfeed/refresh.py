@@ -25,7 +25,7 @@ from uuid import uuid4
 
 from . import clock
 from .clock import for_people
-from .config import Config, Source
+from .config import Config, Source, json_fields
 from .errors import CivicfeedError, ExtractError, FetchError
 from .fetch import Fetcher, HostSlots, user_agent
 from .health import health, is_due, next_attempt
@@ -614,7 +614,7 @@ _NOT_EXTRACTION |= {"every", "cron", "max_entries", "language"}
 def settings_digest(config: Config, source: Source) -> str:
     """A digest of every setting that shapes what a source's page yields (selectors,
     title_remove, html, date_order, the url, the time zone, ...)."""
-    settings = source.model_dump(mode="json", exclude=_NOT_EXTRACTION)
+    settings = json_fields(source, exclude=_NOT_EXTRACTION)
     settings["_config"] = {"timezone": config.timezone, "date_order": config.date_order}
     text = json.dumps(settings, sort_keys=True, ensure_ascii=True)
     return hashlib.sha256(text.encode()).hexdigest()[:32]
