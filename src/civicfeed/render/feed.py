@@ -22,6 +22,7 @@ from ..xmlsafe import scrub
 from .model import (
     Archive,
     FeedInfo,
+    SourceRef,
     entry_updated,
     feed_updated,
     in_zone,
@@ -113,36 +114,46 @@ def render_rss(
     if info.language:
         parts.append(_element("    ", "language", info.language))
     parts.append(f"    <lastBuildDate>{rfc822(updated)}</lastBuildDate>\n")
+    sources: dict[str, str] = {}  # an aggregate's <source> line of each source, made once
     for story in stories:
-        _rss_item(parts, info, story, zone)
+        _rss_item(parts, info, story, zone, sources)
     parts.append("  </channel>\n</rss>\n")
     return "".join(parts).encode("utf-8")
 
 
-def _rss_item(parts: list[str], info: FeedInfo, story: Story, zone: tzinfo) -> None:
+def _rss_item(
+    parts: list[str], info: FeedInfo, story: Story, zone: tzinfo, sources: dict[str, str]
+) -> None:
     entry = story.entry
     parts.append("    <item>\n")
     if entry.title:
-        parts.append(_element("      ", "title", entry.title))
+        parts.append(f"      <title>{_text(entry.title)}</title>\n")
     # an item without a link of its own still stands on its source's page
     link = entry.link or info.page_of(entry.source_id)
     if link:
-        parts.append(_element("      ", "link", link))
+        parts.append(f"      <link>{_text(link)}</link>\n")
     summary = summary_html(info, story)
     if summary:
-        parts.append(_element("      ", "description", summary))
+        parts.append(f"      <description>{_text(summary)}</description>\n")
         if entry.content:  # the article (follow)
-            parts.append(_element("      ", "content:encoded", entry.content))
+            parts.append(f"      <content:encoded>{_text(entry.content)}</content:encoded>\n")
     elif entry.content:  # the article alone is the description
-        parts.append(_element("      ", "description", entry.content))
+        parts.append(f"      <description>{_text(entry.content)}</description>\n")
     if story.id:
-        parts.append(_element("      ", "guid", story.id, ' isPermaLink="false"'))
+        parts.append(f'      <guid isPermaLink="false">{_text(story.id)}</guid>\n')
     parts.append(f"      <pubDate>{rfc822(in_zone(entry.published, zone))}</pubDate>\n")
-    ref = info.sources.get(entry.source_id)
-    if info.aggregate and ref is not None:
-        url = ref.rss_url or ref.page
-        parts.append(_element("      ", "source", ref.title, f' url="{_attr(url)}"'))
+    if info.aggregate:
+        line = sources.get(entry.source_id)
+        if line is None:
+            ref = info.sources.get(entry.source_id)
+            line = sources[entry.source_id] = "" if ref is None else _rss_source(ref)
+        parts.append(line)
     parts.append("    </item>\n")
+
+
+def _rss_source(ref: SourceRef) -> str:
+    url = ref.rss_url or ref.page
+    return _element("      ", "source", ref.title, f' url="{_attr(url)}"')
 
 
 def render_atom(
@@ -165,40 +176,52 @@ def render_atom(
     parts.append(f'  <generator version="{_attr(__version__)}">civicfeed</generator>\n')
     if info.description:
         parts.append(_element("  ", "subtitle", info.description))
+    sources: dict[str, str] = {}  # an aggregate's <source> of each source, made once
     for story in stories:
-        _atom_entry(parts, info, story, zone)
+        _atom_entry(parts, info, story, zone, sources)
     parts.append("</feed>\n")
     return "".join(parts).encode("utf-8")
 
 
-def _atom_entry(parts: list[str], info: FeedInfo, story: Story, zone: tzinfo) -> None:
+def _atom_entry(
+    parts: list[str], info: FeedInfo, story: Story, zone: tzinfo, sources: dict[str, str]
+) -> None:
     entry = story.entry
     parts.append("  <entry>\n")
     parts.append(_element("    ", "id", story.id))
     parts.append(_element("    ", "title", entry.title))
     parts.append(f"    <updated>{zoned_text(entry_updated(story), zone)}</updated>\n")
     if entry.content:  # the article (follow)
-        parts.append(_element("    ", "content", entry.content, ' type="html"'))
+        parts.append(f'    <content type="html">{_text(entry.content)}</content>\n')
     # Atom wants a link or content in every entry; an item without a link of its own still
     # stands on its source's page
     parts.append(f'    <link href="{_attr(entry.link or info.page_of(entry.source_id))}"/>\n')
     summary = summary_html(info, story)
     if summary:
-        parts.append(_element("    ", "summary", summary, ' type="html"'))
+        parts.append(f'    <summary type="html">{_text(summary)}</summary>\n')
     parts.append(f"    <published>{zoned_text(entry.published, zone)}</published>\n")
-    ref = info.sources.get(entry.source_id)
-    if info.aggregate and ref is not None:  # which of our sources published it
-        parts.append("    <source>\n")
-        parts.append(_element("      ", "id", ref.atom_id))
-        parts.append(_element("      ", "title", ref.title))
-        parts.append(f'      <link rel="alternate" href="{_attr(ref.page)}"/>\n')
-        if ref.atom_url:
-            parts.append(
-                f'      <link rel="self" href="{_attr(ref.atom_url)}"'
-                ' type="application/atom+xml"/>\n'
-            )
-        parts.append("    </source>\n")
+    if info.aggregate:  # which of our sources published it
+        block = sources.get(entry.source_id)
+        if block is None:
+            ref = info.sources.get(entry.source_id)
+            block = sources[entry.source_id] = "" if ref is None else _atom_source(ref)
+        parts.append(block)
     parts.append("  </entry>\n")
+
+
+def _atom_source(ref: SourceRef) -> str:
+    lines = [
+        "    <source>\n",
+        _element("      ", "id", ref.atom_id),
+        _element("      ", "title", ref.title),
+        f'      <link rel="alternate" href="{_attr(ref.page)}"/>\n',
+    ]
+    if ref.atom_url:
+        lines.append(
+            f'      <link rel="self" href="{_attr(ref.atom_url)}" type="application/atom+xml"/>\n'
+        )
+    lines.append("    </source>\n")
+    return "".join(lines)
 
 
 def _head(archive: Archive | None) -> str:
