@@ -116,3 +116,12 @@ def test_without_chromium_root_and_ci_fail_the_browser_tests(tmp_path: Path) -> 
         done = _browser_tests(tmp_path, **env)
         assert done.returncode == 1, done.stdout
         assert re.search(r"^4 errors in ", done.stdout, re.M), done.stdout
+
+
+def test_the_package_version_is_the_projects() -> None:
+    from importlib.metadata import version
+
+    import civicfeed
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert civicfeed.__version__ == project["version"] == version("civicfeed")

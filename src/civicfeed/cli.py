@@ -36,7 +36,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 class _Version(argparse.Action):
-    """--version, reading the installed version only when asked (it costs an import)."""
+    """--version: the package's version (civicfeed.__version__)."""
 
     def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: object) -> None:
         super().__init__(option_strings, dest, nargs=0, help=str(kwargs.get("help")))
