@@ -1,6 +1,5 @@
-"""Fetch: HTTP/1.1 with h11 on asyncio's transports, politely and within bounds. h11,
-httpcore (its network-stream interface and errors) and httpx (which reads the rare address
-that is not plain) are used only here.
+"""Fetch: HTTP/1.1 with h11 on asyncio's transports, politely and within bounds. h11 and httpx
+(which reads the rare address that is not plain) are used only here.
 
 One connection pool per host, on asyncio's transports; at most ``concurrency`` requests in
 all and ``per_host`` per host; redirects followed, every hop checked; conditional requests;
@@ -33,7 +32,6 @@ from urllib.parse import urlencode, urljoin, urlsplit
 
 import certifi
 import h11
-import httpcore
 
 from . import __version__
 from .errors import FetchError
@@ -271,13 +269,13 @@ class Fetcher:
                 return await self._read(answer, max_bytes, started)
             finally:
                 await answer.aclose()
-        except httpcore.TimeoutException as exc:
+        except TimeoutException as exc:
             host = urlsplit(url).hostname or url
             raise _Retry(
                 f"timed out ({_TIMEOUTS.get(type(exc), 'no answer')}) waiting for {host}",
                 kind="timeout",
             ) from exc
-        except httpcore.UnsupportedProtocol as exc:
+        except UnsupportedProtocol as exc:
             raise FetchError(_describe(exc, url), kind=_kind(exc)) from exc
         except _NETWORK_ERRORS as exc:
             raise _Retry(_describe(exc, url), kind=_kind(exc)) from exc
@@ -341,7 +339,7 @@ class Fetcher:
         try:
             address = _address(target)
         except FetchError as exc:
-            raise httpcore.RemoteProtocolError(f"Invalid URL in location header: {exc}") from exc
+            raise RemoteProtocolError(f"Invalid URL in location header: {exc}") from exc
         if hops > MAX_REDIRECTS:
             raise _TooMany
         read = 0
@@ -577,7 +575,7 @@ def _redirect_target(current: _Address, location: str) -> str:
     try:
         joined = urljoin(current.text, location)
     except ValueError as exc:
-        raise httpcore.RemoteProtocolError(f"Invalid URL in location header: {exc}") from exc
+        raise RemoteProtocolError(f"Invalid URL in location header: {exc}") from exc
     if current.fragment and "#" not in joined:
         joined = f"{joined}#{current.fragment}"
     return joined
@@ -722,7 +720,7 @@ class _Guard:
                 address.name, address.port, type=socket.SOCK_STREAM
             )
         except (OSError, UnicodeError) as exc:
-            raise httpcore.ConnectError(str(exc)) from exc
+            raise ConnectError(str(exc)) from exc
         addresses = list(dict.fromkeys(str(info[4][0]) for info in found))
         host = address.host
         refused = address_refusal(host, addresses) if addresses else f"{host} has no address"
@@ -742,7 +740,7 @@ class _Connection:
 
     __slots__ = ("h11", "idle_since", "stream")
 
-    def __init__(self, stream: httpcore.AsyncNetworkStream) -> None:
+    def __init__(self, stream: _Stream) -> None:
         self.stream = stream
         self.h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=_HEAD)
         self.idle_since = 0.0
@@ -754,7 +752,7 @@ class _Connection:
     async def send(self, data: bytes, timeout: float | None) -> None:
         # a server may answer before it has read the request, and close: its answer is
         # read all the same (as httpcore does)
-        with suppress(httpcore.WriteError):
+        with suppress(WriteError):
             await self.stream.write(data, timeout)
 
     async def event(self, timeout: float | None) -> h11.Event | type[h11.PAUSED]:
@@ -763,14 +761,12 @@ class _Connection:
             try:
                 event = state.next_event()
             except h11.RemoteProtocolError as exc:
-                raise httpcore.RemoteProtocolError(str(exc)) from exc
+                raise RemoteProtocolError(str(exc)) from exc
             if event is not h11.NEED_DATA:
                 return event  # type: ignore[return-value]
             data = await self.stream.read(_READ, timeout)
             if not data and state.their_state is h11.SEND_RESPONSE:
-                raise httpcore.RemoteProtocolError(
-                    "Server disconnected without sending a response."
-                )
+                raise RemoteProtocolError("Server disconnected without sending a response.")
             state.receive_data(data)
 
 
@@ -881,7 +877,7 @@ class _Pools:
                     data += state.send(h11.Data(data=body))
                 data += state.send(h11.EndOfMessage())
             except h11.LocalProtocolError as exc:
-                raise httpcore.LocalProtocolError(str(exc)) from exc
+                raise LocalProtocolError(str(exc)) from exc
             await connection.send(data, timeouts["write"])
             while True:
                 head = await connection.event(timeouts["read"])
@@ -957,29 +953,85 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+# --- a request's errors --------------------------------------------------------------------
+# Named and ordered as httpcore's were (the connections were once its, and a message without
+# words names its kind), and raised by the streams below, with the operating system's error
+# as the cause.
+
+
+class TimeoutException(Exception):
+    pass
+
+
+class ConnectTimeout(TimeoutException):
+    pass
+
+
+class ReadTimeout(TimeoutException):
+    pass
+
+
+class WriteTimeout(TimeoutException):
+    pass
+
+
+class PoolTimeout(TimeoutException):
+    pass
+
+
+class NetworkError(Exception):
+    pass
+
+
+class ConnectError(NetworkError):
+    pass
+
+
+class ReadError(NetworkError):
+    pass
+
+
+class WriteError(NetworkError):
+    pass
+
+
+class ProtocolError(Exception):
+    pass
+
+
+class RemoteProtocolError(ProtocolError):
+    pass
+
+
+class LocalProtocolError(ProtocolError):
+    pass
+
+
+class UnsupportedProtocol(Exception):
+    pass
+
+
+class ProxyError(Exception):
+    pass
+
+
 # which wait ran out, in words
 _TIMEOUTS: dict[type[Exception], str] = {
-    httpcore.ConnectTimeout: "no connection",
-    httpcore.ReadTimeout: "no data",
-    httpcore.WriteTimeout: "could not send",
-    httpcore.PoolTimeout: "no free connection",
+    ConnectTimeout: "no connection",
+    ReadTimeout: "no data",
+    WriteTimeout: "could not send",
+    PoolTimeout: "no free connection",
 }
 
-# what httpcore raises when a request fails (its exceptions have no common base)
+# what a request raises when it fails (its errors have no common base)
 _NETWORK_ERRORS = (
-    httpcore.TimeoutException,
-    httpcore.NetworkError,
-    httpcore.ProtocolError,
-    httpcore.UnsupportedProtocol,
-    httpcore.ProxyError,
+    TimeoutException,
+    NetworkError,
+    ProtocolError,
+    UnsupportedProtocol,
+    ProxyError,
 )
-_NetworkError = (
-    httpcore.TimeoutException
-    | httpcore.NetworkError
-    | httpcore.ProtocolError
-    | httpcore.UnsupportedProtocol
-    | httpcore.ProxyError
-)
+_NetworkError = TimeoutException | NetworkError | ProtocolError | UnsupportedProtocol | ProxyError
 
 
 def _redirect_error(exc: Exception) -> str:
@@ -1005,7 +1057,7 @@ _SOCKET_WORDS = {
 
 
 def _os_error(exc: BaseException) -> OSError | None:
-    """The operating system's error under httpcore's wrappers."""
+    """The operating system's error under the errors above."""
     seen: set[int] = set()
     todo: list[BaseException] = [exc]
     found: list[OSError] = []
@@ -1029,9 +1081,9 @@ def _kind(exc: _NetworkError) -> str:
         return "dns"
     if isinstance(cause, ssl.SSLError):
         return "tls"
-    if isinstance(exc, httpcore.NetworkError):
+    if isinstance(exc, NetworkError):
         return "connect"
-    if isinstance(exc, httpcore.ProtocolError):
+    if isinstance(exc, ProtocolError):
         return "protocol"
     return "fetch"
 
@@ -1045,19 +1097,19 @@ def _describe(exc: _NetworkError, url: str) -> str:
         )
     if isinstance(cause, ssl.SSLError):
         return f"cannot connect to {host}: TLS failed ({cause.reason or cause})"
-    if isinstance(exc, httpcore.NetworkError):
+    if isinstance(exc, NetworkError):
         words = _SOCKET_WORDS.get(cause.errno) if cause is not None and cause.errno else None
         if words is None and cause is not None:
             words = (cause.strerror or str(cause)).lower()
         return f"cannot connect to {host}: {words or str(exc) or 'connection failed'}"
-    if isinstance(exc, httpcore.RemoteProtocolError):
+    if isinstance(exc, RemoteProtocolError):
         return f"{host} broke the HTTP protocol: {exc}"
-    if isinstance(exc, httpcore.UnsupportedProtocol):
+    if isinstance(exc, UnsupportedProtocol):
         return f"not an http(s) address: {url}"
     return f"{host}: {exc or type(exc).__name__}"
 
 
-# --- httpcore's network backend on asyncio -------------------------------------------------
+# --- the network backend on asyncio ----------------------------------------------------------
 # httpcore's default backend for asyncio goes through anyio: a cancel scope around every read
 # and write, and a poll() of the socket whenever it looks whether an idle connection is still
 # usable (for every idle connection of a pool, whenever it places a request); together more
@@ -1065,7 +1117,8 @@ def _describe(exc: _NetworkError, url: str) -> str:
 # to the transport, and whether an idle connection has something to read (its server closed
 # it, or sent what nobody asked for) is what the protocol has been given already. TLS is
 # asyncio's, with the same ssl context and the same server name (SNI and verification).
-# Errors are httpcore's, as its own backends raise them, the operating system's as the cause.
+# Errors are the ones above, as httpcore's own backends raised them, the operating system's as
+# the cause.
 
 # received and not yet read, at most; beyond it the transport stops reading the socket
 _HIGH_WATER = 256 * 1024
@@ -1152,7 +1205,7 @@ def _expire(future: asyncio.Future[None]) -> None:
         future.set_exception(TimeoutError())
 
 
-class _Stream(httpcore.AsyncNetworkStream):
+class _Stream:
     def __init__(self, transport: asyncio.Transport, protocol: _Protocol) -> None:
         self._transport = transport
         self._protocol = protocol
@@ -1163,7 +1216,7 @@ class _Stream(httpcore.AsyncNetworkStream):
             try:
                 await protocol.readable(timeout)
             except TimeoutError as exc:
-                raise httpcore.ReadTimeout(str(exc) or "timed out") from exc
+                raise ReadTimeout(str(exc) or "timed out") from exc
         if protocol.buffer:
             data = bytes(protocol.buffer[:max_bytes])
             del protocol.buffer[:max_bytes]
@@ -1173,7 +1226,7 @@ class _Stream(httpcore.AsyncNetworkStream):
                     self._transport.resume_reading()
             return data
         if protocol.error is not None:
-            raise httpcore.ReadError(str(protocol.error)) from protocol.error
+            raise ReadError(str(protocol.error)) from protocol.error
         return b""  # the end: the server closed the connection
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
@@ -1182,16 +1235,16 @@ class _Stream(httpcore.AsyncNetworkStream):
         protocol = self._protocol
         if protocol.lost or self._transport.is_closing():
             error = protocol.error
-            raise httpcore.WriteError(str(error or "the connection is closed")) from error
+            raise WriteError(str(error or "the connection is closed")) from error
         try:
             self._transport.write(buffer)
             await protocol.drained(timeout)
         except TimeoutError as exc:
-            raise httpcore.WriteTimeout(str(exc) or "timed out") from exc
+            raise WriteTimeout(str(exc) or "timed out") from exc
         except OSError as exc:
-            raise httpcore.WriteError(str(exc)) from exc
+            raise WriteError(str(exc)) from exc
         if protocol.lost and protocol.error is not None:
-            raise httpcore.WriteError(str(protocol.error)) from protocol.error
+            raise WriteError(str(protocol.error)) from protocol.error
 
     async def aclose(self) -> None:
         if self._transport.get_extra_info("ssl_object") is None:
@@ -1204,7 +1257,7 @@ class _Stream(httpcore.AsyncNetworkStream):
         ssl_context: ssl.SSLContext,
         server_hostname: str | None = None,
         timeout: float | None = None,
-    ) -> httpcore.AsyncNetworkStream:
+    ) -> _Stream:
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(timeout):
@@ -1217,15 +1270,15 @@ class _Stream(httpcore.AsyncNetworkStream):
                 )
         except TimeoutError as exc:
             self._transport.abort()
-            raise httpcore.ConnectTimeout(str(exc) or "timed out") from exc
+            raise ConnectTimeout(str(exc) or "timed out") from exc
         except (OSError, ssl.SSLError, ConnectionError) as exc:
             self._transport.abort()
-            raise httpcore.ConnectError(str(exc)) from exc
+            raise ConnectError(str(exc)) from exc
         except BaseException:
             self._transport.abort()
             raise
         if secure is None:  # the connection was lost during the handshake
-            raise httpcore.ConnectError("the connection closed during the TLS handshake")
+            raise ConnectError("the connection closed during the TLS handshake")
         assert isinstance(secure, asyncio.Transport)
         self._protocol.transport = secure
         return _Stream(secure, self._protocol)
@@ -1245,8 +1298,8 @@ class _Stream(httpcore.AsyncNetworkStream):
         return None
 
 
-class _AsyncioBackend(httpcore.AsyncNetworkBackend):
-    """httpcore's network backend on asyncio's transports (see the section's comment)."""
+class _AsyncioBackend:
+    """The network backend on asyncio's transports (see the section's comment)."""
 
     async def connect_tcp(
         self,
@@ -1255,7 +1308,7 @@ class _AsyncioBackend(httpcore.AsyncNetworkBackend):
         timeout: float | None = None,
         local_address: str | None = None,
         socket_options: Iterable[_SocketOption] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
+    ) -> _Stream:
         loop = asyncio.get_running_loop()
         local = (local_address, 0) if local_address else None
         try:
@@ -1264,9 +1317,9 @@ class _AsyncioBackend(httpcore.AsyncNetworkBackend):
                     _Protocol, host, port, local_addr=local
                 )
         except TimeoutError as exc:
-            raise httpcore.ConnectTimeout(str(exc) or "timed out") from exc
+            raise ConnectTimeout(str(exc) or "timed out") from exc
         except OSError as exc:
-            raise httpcore.ConnectError(str(exc)) from exc
+            raise ConnectError(str(exc)) from exc
         sock = transport.get_extra_info("socket")
         for option in socket_options or ():
             sock.setsockopt(*option)
@@ -1277,15 +1330,15 @@ class _AsyncioBackend(httpcore.AsyncNetworkBackend):
         path: str,
         timeout: float | None = None,
         socket_options: Iterable[_SocketOption] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
+    ) -> _Stream:
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(timeout):
                 transport, protocol = await loop.create_unix_connection(_Protocol, path)
         except TimeoutError as exc:
-            raise httpcore.ConnectTimeout(str(exc) or "timed out") from exc
+            raise ConnectTimeout(str(exc) or "timed out") from exc
         except OSError as exc:
-            raise httpcore.ConnectError(str(exc)) from exc
+            raise ConnectError(str(exc)) from exc
         return _Stream(transport, protocol)
 
     async def sleep(self, seconds: float) -> None:
