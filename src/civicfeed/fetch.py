@@ -25,12 +25,10 @@ from collections import Counter, OrderedDict, defaultdict
 from collections.abc import AsyncIterable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager, suppress
 from contextvars import ContextVar
-from email.utils import parsedate_to_datetime
 from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlencode, urljoin, urlsplit
 
-import certifi
 import h11
 
 from . import __version__
@@ -937,6 +935,8 @@ def _tls_context() -> ssl.SSLContext:
         return ssl.create_default_context(cafile=os.environ["SSL_CERT_FILE"])
     if os.environ.get("SSL_CERT_DIR"):
         return ssl.create_default_context(capath=os.environ["SSL_CERT_DIR"])
+    import certifi  # when the first https address is requested (with importlib.resources)
+
     return ssl.create_default_context(cafile=certifi.where())
 
 
@@ -947,6 +947,8 @@ def _retry_after(value: str | None) -> float | None:
     if value.isdigit():
         return float(value)
     try:
+        from email.utils import parsedate_to_datetime  # the rare Retry-After with a date
+
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
