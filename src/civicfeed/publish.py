@@ -314,17 +314,18 @@ class Publisher:
                 spec = replace(spec, info=replace(spec.info, empty_since=now))
             digest = _digest(spec, stories, zone, pages, digests)
             del stories, digests
-        try:
-            # the fresh pages read whole a few at a time, each in place of its stories
-            # without text, so that the feed's stories are not held twice at once
-            for start in range(0, len(fresh), _FILLED_PAGES):
-                fresh[start : start + _FILLED_PAGES] = _filled(
-                    store, fresh[start : start + _FILLED_PAGES]
-                )
-        except WriteError as exc:
-            return _Published(feed, errors=(f"feed {feed} cannot be rendered: {exc}",))
-        if fresh:  # complete: their stories and their order never change again
-            save_pages(list(enumerate(fresh, start=frozen + 1)))
+        with _uncollected():  # the fresh pages' whole stories and their JSON: no cycles
+            try:
+                # the fresh pages read whole a few at a time, each in place of its stories
+                # without text, so that the feed's stories are not held twice at once
+                for start in range(0, len(fresh), _FILLED_PAGES):
+                    fresh[start : start + _FILLED_PAGES] = _filled(
+                        store, fresh[start : start + _FILLED_PAGES]
+                    )
+            except WriteError as exc:
+                return _Published(feed, errors=(f"feed {feed} cannot be rendered: {exc}",))
+            if fresh:  # complete: their stories and their order never change again
+                save_pages(list(enumerate(fresh, start=frozen + 1)))
         before = store.published_digest(feed)
         if digest == before and all(output.exists(name) for name in _file_names(spec, pages)):
             return _Published(feed, totals=made)  # rendered from exactly these before
