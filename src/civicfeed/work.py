@@ -27,11 +27,14 @@ import resource
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any, TypeVar
-
-from pebble import ProcessExpired, ProcessPool
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .errors import WorkError
+
+# pebble is imported by the workers' start (_get), in the thread that starts them: a refresh
+# that asks for them early (start_soon) goes on meanwhile
+if TYPE_CHECKING:
+    from pebble import ProcessPool
 
 __all__ = ["MEMORY_LIMIT", "close", "run", "schedule", "start_soon", "warm_up"]
 
@@ -61,6 +64,8 @@ def _ready() -> bool:
 
 def _get() -> tuple[ProcessPool, Future[bool]]:
     global _pool, _started
+    from pebble import ProcessPool
+
     with _lock:
         if _pool is None or _started is None or not _pool.active:
             context = multiprocessing.get_context("forkserver")
@@ -122,6 +127,8 @@ async def run(function: Callable[..., T], *args: Any, seconds: float, what: str)
     if seconds <= 0:
         raise WorkError(f"{what} did not start: no time left")
     future = (await _workers()).schedule(function, args=args, timeout=seconds)
+    from pebble import ProcessExpired  # imported with the pool
+
     try:
         return await asyncio.wrap_future(future)
     except TimeoutError:
