@@ -427,14 +427,17 @@ def test_remembered_data_that_does_not_pass_now_is_not_trusted(tmp_path: Path) -
     assert load_config(path, checked=True).sources[1].timeout == 30.0
 
 
-def test_a_new_state_in_the_state_folder_has_the_folder_made_and_the_file_kept(
+def test_a_new_state_in_the_state_folder_is_kept_once_the_command_made_the_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from civicfeed import config as module
+    from civicfeed.config import keep_checked
 
     path = write(tmp_path, VALID)  # the default state, .civicfeed/state.db beside the file
     first = load_config(path, checked=True)
-    assert (tmp_path / ".civicfeed").is_dir()
+    assert not (tmp_path / ".civicfeed").exists()  # a command refused later leaves nothing
+    (tmp_path / ".civicfeed").mkdir()  # the refresh made it for its state
+    keep_checked()
     assert _kept(tmp_path).is_file()
     assert (tmp_path / ".civicfeed" / "sources.yaml.checked.json").is_file()
 
@@ -450,9 +453,14 @@ def test_a_new_state_in_the_state_folder_has_the_folder_made_and_the_file_kept(
     "state",
     [".civicfeed/deeper/state.db", "sqlite:///{tmp}/.civicfeed/other.db"],
 )
-def test_a_state_named_inside_the_state_folder_has_it_made(tmp_path: Path, state: str) -> None:
+def test_a_state_named_inside_the_state_folder_is_kept_there(tmp_path: Path, state: str) -> None:
+    from civicfeed.config import keep_checked
+
     path = write(tmp_path, f"state: {state.format(tmp=tmp_path)}\n" + textwrap.dedent(VALID))
-    load_config(path, checked=True)
+    config = load_config(path, checked=True)
+    assert config.state.path is not None
+    config.state.path.parent.mkdir(parents=True)
+    keep_checked()
     assert _kept(tmp_path).is_file()
 
 
@@ -469,10 +477,27 @@ def test_a_state_named_inside_the_state_folder_has_it_made(tmp_path: Path, state
 def test_no_state_folder_is_made_beside_a_file_whose_state_is_elsewhere(
     tmp_path: Path, state: str
 ) -> None:
+    from civicfeed.config import keep_checked
+
     path = write(tmp_path, f"state: {state.format(tmp=tmp_path)}\n" + textwrap.dedent(VALID))
     load_config(path, checked=True)
-    assert not (tmp_path / ".civicfeed").exists()
+    keep_checked()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sources.yaml"]
+
+
+def test_a_refresh_of_a_new_state_keeps_the_file_and_a_refused_one_makes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(
+        tmp_path,
+        "sources:\n  - id: gone\n    url: http://127.0.0.1:9/feed.xml\n    timeout: 1s\n",
+    )
+    assert main(["refresh", "-q", "--only", "nosuch", "--config", str(path)]) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sources.yaml"]
+    assert main(["refresh", "-q", "--config", str(path)]) == 1  # nothing listens there
+    capsys.readouterr()
+    assert (tmp_path / ".civicfeed" / "state.db").is_file()
+    assert _kept(tmp_path).is_file()
 
 
 def _kept(tmp_path: Path) -> Path:
@@ -640,6 +665,7 @@ def test_a_kept_configuration_is_read_back_without_yaml_or_pydantic_building_val
     path = write(
         tmp_path, EVERY_KIND.replace("state: postgresql://civicfeed@localhost/civicfeed\n", "")
     )
+    (tmp_path / ".civicfeed").mkdir()
     load_config(path, checked=True)  # kept
     probe = (
         "import sys\n"

@@ -318,7 +318,7 @@ def _main(args: argparse.Namespace) -> int:
 def _refresh(config: Config, args: argparse.Namespace) -> int:
     import asyncio
 
-    from .config import parse_duration
+    from .config import keep_checked, parse_duration
     from .lock import state_lock
     from .refresh import refresh
 
@@ -354,6 +354,7 @@ def _refresh(config: Config, args: argparse.Namespace) -> int:
                 on_result=display.result,
             )
         )
+        keep_checked()  # a new state's folder is made now: the file is kept for the next run
     display.finish()
     if not config.base_url and not args.quiet:  # -q (cron): failures only
         served = "the feeds" if config.publishes_to_database else f"{config.output.name}/"
@@ -444,7 +445,7 @@ def _json_log(choice: str | None) -> bool:
 def _run(config: Config, args: argparse.Namespace) -> int:
     import asyncio
 
-    from .config import parse_duration
+    from .config import keep_checked, parse_duration
     from .lock import state_lock
     from .service import EventLog, Service
 
@@ -458,6 +459,7 @@ def _run(config: Config, args: argparse.Namespace) -> int:
         _access_log(args, config) as access,
         state_lock(config.state, wait=wait, on_wait=lambda m: log.note("waiting", m)),
     ):
+        keep_checked()  # the state's folder is there now (the lock is in it)
         return asyncio.run(Service(config, listen=args.serve, log=log, access_log=access).run())
 
 

@@ -6,8 +6,8 @@ names the file, the line and the key. Relative paths are resolved against the co
 Reading the YAML and the checks made on the file as written cost more than the validation
 (some 0.3 s for 1,000 sources). With ``checked=True`` (the refresh and run commands) a file
 that passed them is remembered in the default state folder beside it
-(``.civicfeed/<file name>.checked.json``, only when that folder exists or the state is in it,
-so that a new state's first run makes it): the data it gave, under a digest of the file's
+(``.civicfeed/<file name>.checked.json``, when that folder exists, or once the command made
+it for a new state in it, see keep_checked): the data it gave, under a digest of the file's
 bytes, its resolved path and this module's code. A file with that digest is validated again
 from the remembered data, without reading the YAML; any other file, or any problem, is read
 in full as always, so an error still names file, line and key.
@@ -64,6 +64,7 @@ __all__ = [
     "HtmlRules",
     "Source",
     "json_fields",
+    "keep_checked",
     "load_config",
     "parse_duration",
     "parse_size",
@@ -570,10 +571,19 @@ class _Checked:
 
     def remember(self, raw: dict[str, Any], config: Config) -> None:
         """Keep the data of a file that passed, when it comes back from JSON as it is (other
-        YAML types, such as dates, are not kept) and the state folder is there, or is made
-        now because the configuration's state is in it (the run would make it anyway: a new
-        state's first run keeps the file for the next); and the configuration it gave."""
-        if not self._state_folder(config):
+        YAML types, such as dates, are not kept), and the configuration it gave: now when
+        the state folder is there; when the configuration's state is to be in it (a new
+        state), once the command has made it (keep_checked), never making it itself, so that
+        a command refused, or a state elsewhere, leaves no folder behind."""
+        if self.file.parent.is_dir():
+            self._keep(raw, config)
+            return
+        state = config.state.path
+        if state is not None and state.resolve().is_relative_to(self.file.parent):
+            _KEPT_LATER.append(lambda: self._keep(raw, config))
+
+    def _keep(self, raw: dict[str, Any], config: Config) -> None:
+        if not self.file.parent.is_dir():
             return
         data = {k: v for k, v in raw.items() if k != "path"}
         try:
@@ -589,21 +599,17 @@ class _Checked:
             return
         _replace(self.pickled, self.pickled_key + b"\n" + pickled)
 
-    def _state_folder(self, config: Config) -> bool:
-        """Whether the state folder beside the file is there, made when the configuration's
-        SQLite state is inside it; never made for a state elsewhere (another folder, a
-        PostgreSQL database)."""
-        folder = self.file.parent
-        if folder.is_dir():
-            return True
-        state = config.state.path
-        if state is None or not state.resolve().is_relative_to(folder):
-            return False
-        try:
-            folder.mkdir(exist_ok=True)
-        except OSError:
-            return False
-        return True
+
+# what files that passed leave to keep once their state folder is made (see keep_checked)
+_KEPT_LATER: list[Callable[[], None]] = []
+
+
+def keep_checked() -> None:
+    """Keep the files that passed whose state folder did not exist when they were loaded
+    (``load_config(checked=True)`` of a new state): for the command that has made it (a
+    refresh, once it ran), so that its next run does not read and validate the file again."""
+    while _KEPT_LATER:
+        _KEPT_LATER.pop(0)()
 
 
 def _replace(path: Path, content: bytes) -> None:
