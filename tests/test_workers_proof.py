@@ -271,10 +271,13 @@ def test_three_workers_with_one_killed_store_and_write_what_one_refresh_process_
         try:
 
             def some_fetched() -> bool:
+                # and every worker with a refresh under way, whichever of them is killed
                 counts.update(origin.paths())
-                return sum(counts.values()) >= SOURCES // 4 and bool(doing(db))
+                if sum(counts.values()) < SOURCES // 4:
+                    return False
+                return len({worker for worker, _ in doing(db).values()}) == 3
 
-            wait_for("a quarter of the sources fetched", some_fetched, workers)
+            wait_for("a quarter of the sources fetched, every worker busy", some_fetched, workers)
             before, beats = doing(db), heartbeats(db)
             workers.kill(0)
             killed_at = time.monotonic()
