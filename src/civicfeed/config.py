@@ -580,7 +580,7 @@ class _Checked:
             return
         state = config.state.path
         if state is not None and state.resolve().is_relative_to(self.file.parent):
-            _KEPT_LATER.append(lambda: self._keep(raw, config))
+            _KEPT_LATER[self.file] = lambda: self._keep(raw, config)  # the file's latest
 
     def _keep(self, raw: dict[str, Any], config: Config) -> None:
         if not self.file.parent.is_dir():
@@ -600,8 +600,9 @@ class _Checked:
         _replace(self.pickled, self.pickled_key + b"\n" + pickled)
 
 
-# what files that passed leave to keep once their state folder is made (see keep_checked)
-_KEPT_LATER: list[Callable[[], None]] = []
+# what files that passed leave to keep once their state folder is made (see keep_checked),
+# by the file they are kept in: the last one loaded of each
+_KEPT_LATER: dict[Path, Callable[[], None]] = {}
 
 
 def keep_checked() -> None:
@@ -609,7 +610,7 @@ def keep_checked() -> None:
     (``load_config(checked=True)`` of a new state): for the command that has made it (a
     refresh, once it ran), so that its next run does not read and validate the file again."""
     while _KEPT_LATER:
-        _KEPT_LATER.pop(0)()
+        _KEPT_LATER.pop(next(iter(_KEPT_LATER)))()
 
 
 def _replace(path: Path, content: bytes) -> None:
@@ -885,9 +886,9 @@ def _allowed(loc: Sequence[Any]) -> set[str]:
 
 def _unknown(key: str, allowed: Iterable[str], missing: Iterable[str]) -> str:
     """'unknown key', with the likely spelling: a missing key first, else any allowed one."""
-    for pool in (list(missing), sorted(allowed)):
-        import difflib
+    import difflib
 
+    for pool in (list(missing), sorted(allowed)):
         close = difflib.get_close_matches(key, pool, n=1, cutoff=0.6)
         if close:
             return f"unknown key; did you mean {close[0]!r}?"
