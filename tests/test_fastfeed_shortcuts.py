@@ -77,6 +77,11 @@ def _looks_like_html_by_search(text: str) -> bool:
 @example("<p title='<blink>'>a</p>")
 @example("<!-- <blink> --><p>")
 @example("a < b <3 <p>")
+@example('<P>a &amp; b&nbsp;&lt;c&gt; &quot;d&quot;</P><a href="/x.html">e</a><BR>')
+@example("<p>a</p><a href='https://e.example/a'>b</a><a href=''>c</a>")
+@example("<a href='a//b'>x</a><a href='x?'>y</a><a href='x?#'>z</a>")
+@example("<\u017ftrong>a</strong><a href='/x' >b</a><a  href='/y'>c</a>")
+@example("<p>a &amp b &copy; <o:p>c</o:p> <br/></p>")
 def test_plain_html_is_found_as_by_reading_every_tag(fragment: str) -> None:
     assert fastfeed._html_not_plain(fragment, BASE) == _html_not_plain_by_every_tag(fragment, BASE)
 
@@ -88,3 +93,15 @@ def test_plain_html_is_found_as_by_reading_every_tag(fragment: str) -> None:
 @example("plain text")
 def test_html_is_guessed_as_feedparser_guesses(text: str) -> None:
     assert fastfeed._looks_like_html(text) == _looks_like_html_by_search(text)
+
+
+_C1 = re.compile("[\x80-\x9f]")
+
+
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(st.text(st.characters(max_codepoint=0x2FF) | st.sampled_from("\x80\x9f\xa0\xc2\u201e")))
+@example("caf\u00e9 \u0080")
+@example("\u00c2\u00a0 \u00c2")
+@example("\ud800 \x85")
+def test_c1_controls_are_found_as_by_searching_the_text(text: str) -> None:
+    assert fastfeed._has_c1(text) == (_C1.search(text) is not None)
