@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -178,6 +179,10 @@ def test_entries_by_id_come_whole_and_leave_out_ids_not_stored(store: Store) -> 
     _save(store, "c", *many)
     found = store.entries_by_id(["urn:2", "urn:9", "urn:1", "urn:1"])
     assert sorted(found, key=lambda e: e.id) == [first, second]
+    # made without the dataclass's __init__: the same fields, in the same order, pickled alike
+    for read, saved in zip(sorted(found, key=lambda e: e.id), (first, second), strict=True):
+        assert list(vars(read).items()) == list(vars(saved).items())
+        assert pickle.loads(pickle.dumps(read)) == saved
     assert store.entries_by_id([]) == []
     # more ids than one read binds
     wanted = [e.id for e in reversed(many)]

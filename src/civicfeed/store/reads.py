@@ -54,10 +54,10 @@ class Reads:
         if not source_ids:
             return []
         where, args = self._in("e.source_id", source_ids)
-        return [_entry(r) for r in self._read(f"{SELECT_ENTRIES} WHERE {where}", args)]
+        return _entries(self._read(f"{SELECT_ENTRIES} WHERE {where}", args))
 
     def entries_by_id(self, entry_ids: Sequence[str]) -> list[Entry]:
-        return [_entry(r) for r in self._entry_rows(entry_ids)]
+        return _entries(self._entry_rows(entry_ids))
 
     def _entry_rows(self, entry_ids: Sequence[str]) -> list[tuple[Any, ...]]:
         """The rows of SELECT_ENTRIES of these ids, a few hundred ids per read."""
@@ -244,21 +244,33 @@ def _newest_entry(text: str) -> Entry:
     return entry
 
 
-def _entry(r: tuple[Any, ...]) -> Entry:
-    """An entry from a row of SELECT_ENTRIES."""
-    return Entry(
-        id=r[0],
-        source_id=r[1],
-        guid=r[2],
-        link=r[3],
-        title=r[4],
-        published=datetime.fromisoformat(r[5]),
-        date_known=bool(r[6]),
-        summary=r[7],
-        first_seen=datetime.fromisoformat(r[8]),
-        updated=datetime.fromisoformat(r[9]),
-        content=r[10] or "",
-    )
+def _entries(rows: Sequence[tuple[Any, ...]]) -> list[Entry]:
+    """Entries from rows of SELECT_ENTRIES, made as ``entry_heads`` makes its heads: each
+    time text converted once (entries share their times), and each Entry as pickle rebuilds
+    one, its fields set at once in their order, without the checks of the frozen __init__
+    (two thirds of the time of making it; an aggregate reads 15,000 entries whole)."""
+    times: dict[str, datetime] = {}
+    fromiso = datetime.fromisoformat
+    new = object.__new__
+    made: list[Entry] = []
+    for r in rows:
+        published, seen, updated = r[5], r[8], r[9]
+        entry = new(Entry)
+        entry.__dict__.update(
+            id=r[0],
+            source_id=r[1],
+            title=r[4],
+            link=r[3],
+            published=times.get(published) or times.setdefault(published, fromiso(published)),
+            date_known=bool(r[6]),
+            summary=r[7],
+            first_seen=times.get(seen) or times.setdefault(seen, fromiso(seen)),
+            updated=times.get(updated) or times.setdefault(updated, fromiso(updated)),
+            guid=r[2],
+            content=r[10] or "",
+        )
+        made.append(entry)
+    return made
 
 
 # archive pages read at once for their ids (each holds a page of stories as JSON, ~150 KB)
