@@ -114,3 +114,35 @@ def test_titles_from_summaries_are_the_text_a_sanitiser_built_per_call_leaves(
 ) -> None:
     by_call = nh3.clean(fragment, tags=set(), clean_content_tags=text._DROP_WITH_CONTENT)
     assert text._text_only().clean(fragment) == by_call
+
+
+_SUMMARY_PIECES = ["<p>", "</p>", "a &amp; b", "&#x0B;", "&#27;", "&#xFFFE;", "&#1;", "ä", "\x0b"]
+_LINKS = st.sampled_from([None, "/a", "/a\x0b/b", "https://e.example/%01", "x y"])
+
+
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(
+    texts,
+    st.lists(st.sampled_from(_SUMMARY_PIECES), max_size=8).map("".join) | st.none(),
+    _LINKS,
+    texts | st.none(),
+)
+@example("", None, "https://e.example/%01", None)
+@example("t", "<p>a &#x0B; b</p>", "/a", "g\x0b")
+def test_candidates_are_whole_as_scrub_makes_them(
+    title: str, summary: str | None, link: str | None, guid: str | None
+) -> None:
+    """A candidate normalise returns without scrub's walk is one scrub gives back as it is."""
+    from datetime import UTC
+
+    from civicfeed.models import Item
+    from civicfeed.normalise import normalise
+    from civicfeed.xmlsafe import is_xml_safe, scrub
+
+    item = Item(title=title, link=link, date_text=None, summary_html=summary, guid=guid)
+    candidate, _ = normalise(item, source_id="s", base_url="https://e.example/d/", zone=UTC)
+    if candidate is None:
+        return
+    assert scrub(candidate) == candidate
+    strings = (candidate.title, candidate.link, candidate.summary, candidate.guid)
+    assert all(is_xml_safe(s) for s in strings if s)

@@ -29,6 +29,7 @@ relative), gives other links for 215 of 1030 entries, and no dates in feedparser
 
 from __future__ import annotations
 
+import enum
 import html.entities
 import itertools
 import re
@@ -610,6 +611,53 @@ def _split_name(tag: str) -> tuple[str, str]:
     return "", tag.lower()
 
 
+class _Act(enum.Enum):
+    """What _entry does with an element of an entry, by its key (_entry_action)."""
+
+    INERT = enum.auto()
+    TITLE = enum.auto()
+    LINK = enum.auto()
+    GUID = enum.auto()
+    DATE = enum.auto()
+    SUMMARY = enum.auto()
+    CONTENT = enum.auto()
+    CONTENT_ENCODED = enum.auto()
+    SOURCE = enum.auto()
+    OTHER = enum.auto()  # not understood
+
+
+_ENTRY_ACTIONS: dict[str, _Act] = {}
+
+
+def _entry_action(key: str) -> _Act:
+    """What _entry does with an element named ``key`` (the first of its rules that names
+    it), kept for the keys seen; NotUnderstood for a key civicfeed reads without a handler
+    (_Reader._generic)."""
+    if key in _INERT or _Reader._generic(key):
+        action = _Act.INERT
+    elif key in _TITLE:
+        action = _Act.TITLE
+    elif key in _LINK:
+        action = _Act.LINK
+    elif key in _GUID:
+        action = _Act.GUID
+    elif key in _DATES:
+        action = _Act.DATE
+    elif key in _DESCRIPTION or key in _SUMMARY:
+        action = _Act.SUMMARY
+    elif key in _CONTENT:
+        action = _Act.CONTENT
+    elif key in _CONTENT_ENCODED:
+        action = _Act.CONTENT_ENCODED
+    elif key in _SOURCE:
+        action = _Act.SOURCE
+    else:
+        action = _Act.OTHER
+    if len(_ENTRY_ACTIONS) < _KNOWN_KEYS_KEPT:
+        _ENTRY_ACTIONS[key] = action
+    return action
+
+
 class _Reader:
     def __init__(self, base: str, parse_date: DateParser) -> None:
         self.base = base
@@ -663,16 +711,20 @@ class _Reader:
                 raise NotUnderstood("entity", str(element))
             if not isinstance(tag, str):
                 continue
-            namespace, local = _split(tag)
-            if namespace in _OTHER_OWN or namespace == _XHTML:
-                raise NotUnderstood("namespace", namespace)
-            unknown = namespace not in _OWN and namespace not in _PREFIXES
-            if unknown and (element.prefix or "").lower() in remapped:
-                raise NotUnderstood("namespace", f"{namespace} as {element.prefix}")
+            key = _known_key(tag)
+            if not key:  # a namespace feedparser does not know, or one not read here
+                namespace, local = _split(tag)
+                if namespace in _OTHER_OWN or namespace == _XHTML:
+                    raise NotUnderstood("namespace", namespace)
+                unknown = namespace not in _OWN and namespace not in _PREFIXES
+                if unknown and (element.prefix or "").lower() in remapped:
+                    raise NotUnderstood("namespace", f"{namespace} as {element.prefix}")
+                key = _key_of(tag, element.prefix)
             for name in element.attrib:
                 if name == f"{{{_XML}}}base" or name.lower() == "base":
                     raise NotUnderstood("xml:base")
-            if self._key(element) in ("item", "entry"):
+            if key in ("item", "entry"):
+                local = _split(tag)[1]
                 parent = element.getparent()
                 parent_local = _split(parent.tag)[1] if parent is not None else ""
                 if parent_local not in ("channel", "feed", "rdf"):
@@ -686,7 +738,7 @@ class _Reader:
         tag = element.tag
         if not isinstance(tag, str):
             return None
-        return _key_of(tag, element.prefix)
+        return _known_key(tag) or _key_of(tag, element.prefix)
 
     @staticmethod
     def _generic(key: str) -> bool:
@@ -760,27 +812,31 @@ class _Reader:
                 entry["id"] = about
         title_done = False
         for child in item:
-            key = self._key(child)
-            if key is None:
-                continue
-            if key in _INERT or self._generic(key):
+            tag = child.tag
+            if not isinstance(tag, str):
+                continue  # a comment or processing instruction
+            key = _known_key(tag) or _key_of(tag, child.prefix)
+            action = _ENTRY_ACTIONS.get(key)
+            if action is None:
+                action = _entry_action(key)
+            if action is _Act.INERT:
                 self._check_inert(child)
-            elif key in _TITLE:
+            elif action is _Act.TITLE:
                 value, kind = self._text_field("title", child, "text/plain")
                 if not title_done:
                     entry["title"] = value
                     entry["title_detail"] = {"type": kind, "value": value}
                 title_done = title_done or (bool(value) and key != "media_title")
-            elif key in _LINK:
+            elif action is _Act.LINK:
                 self._link(entry, child, entry=True)
-            elif key in _GUID:
+            elif action is _Act.GUID:
                 self._guid(entry, child)
-            elif key in _DATES:
+            elif action is _Act.DATE:
                 name = _DATES[key]
                 value, _ = self._finish(name, _text(child), None)
                 entry[name] = value
                 entry[f"{name}_parsed"] = self.parse_date(value) if value else None
-            elif key in _DESCRIPTION or key in _SUMMARY:
+            elif action is _Act.SUMMARY:
                 if "summary" in entry and not has_content:
                     has_content = True
                     self._content(entry, child, "text/plain")
@@ -789,13 +845,13 @@ class _Reader:
                     value, kind = self._text_field("summary", child, default)
                     entry["summary"] = value
                     entry["summary_detail"] = {"type": kind, "value": value}
-            elif key in _CONTENT:
+            elif action is _Act.CONTENT:
                 has_content = True
                 self._content(entry, child, "text/plain")
-            elif key in _CONTENT_ENCODED:
+            elif action is _Act.CONTENT_ENCODED:
                 has_content = True
                 self._content(entry, child, "text/html")
-            elif key in _SOURCE:
+            elif action is _Act.SOURCE:
                 # feedparser reads the source into its own record; a title after it counts
                 title_done = False
                 for element in child.iterdescendants():
@@ -815,7 +871,7 @@ class _Reader:
         """Attributes as feedparser normalises them: names lower-case, rel and type
         values lower-case; only unnamespaced ones and xml:lang."""
         attributes: dict[str, str] = {}
-        for raw_name, raw_value in element.attrib.items():
+        for raw_name, raw_value in element.items():
             name, value = str(raw_name), str(raw_value)
             if name.startswith("{"):
                 if name == f"{{{_XML}}}lang":
@@ -839,7 +895,7 @@ class _Reader:
         value, _ = self._finish("link", _text(element), None, resolve=True)
         if entry:
             value = value.replace("&amp;", "&")
-        record["link"] = _LINK_REFERENCE.sub(r"&\g<1>", value)
+        record["link"] = _LINK_REFERENCE.sub(r"&\g<1>", value) if "&" in value else value
 
     def _guid(self, entry: dict[str, Any], element: etree._Element) -> None:
         attributes = self._attributes(element)
@@ -895,6 +951,26 @@ class _Reader:
             if _has_c1(value):
                 value = value.translate(_CP1252)
         return value, kind or ""
+
+
+# feedparser's names of the elements of the namespaces it knows (those _check_tree lets
+# through without a look at the prefix written), by tag; "" for any other tag
+_KNOWN_KEYS: dict[str, str] = {}
+_KNOWN_KEYS_KEPT = 4096
+
+
+def _known_key(tag: str) -> str:
+    """feedparser's name for an element whose namespace is the feed's own or one it knows
+    (a name that does not depend on the prefix written), "" for an element of any other
+    (XHTML and the other formats' among them): a dictionary's lookup for the tags seen."""
+    key = _KNOWN_KEYS.get(tag)
+    if key is None:
+        namespace, _ = _split_name(tag)
+        known = namespace in _OWN or (namespace in _PREFIXES and namespace != _XHTML)
+        key = _key_of(tag, None) if known and namespace not in _OTHER_OWN else ""
+        if len(_KNOWN_KEYS) < _KNOWN_KEYS_KEPT:
+            _KNOWN_KEYS[tag] = key
+    return key
 
 
 @lru_cache(maxsize=4096)

@@ -178,8 +178,11 @@ def _xml_item(entry: dict[str, Any]) -> Item | None:
 
 
 def _first_of(entry: dict[str, Any], *keys: str) -> Any:
-    values = (dict.get(entry, key) for key in keys)
-    return next((value for value in values if value), None)
+    for key in keys:
+        value = dict.get(entry, key)
+        if value:
+            return value
+    return None
 
 
 def _plain(value: str, detail: Mapping[str, Any] | None) -> str:

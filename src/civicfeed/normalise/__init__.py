@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, tzinfo
 
 from ..models import Candidate, Extraction, Item, Normalised
-from ..xmlsafe import scrub
+from ..xmlsafe import scrub, strip_controls
 from .dates import mentions_date, parse_date, plausible, read_date
 from .text import MAX_TITLE, absolute_link, clean_text, derive_title, sanitise_html
 
@@ -46,6 +46,11 @@ def normalise(
         summary=summary,
         guid=guid or None,
     )
+    # its strings searched at once, as scrub searches them: a candidate with nothing to
+    # remove (the usual one) is returned as it is, without scrub's walk and its mark
+    texts = "".join(text for text in (source_id, title, link, summary, guid) if text)
+    if len(strip_controls(texts)) == len(texts):
+        return candidate, warnings
     return scrub(candidate), warnings
 
 
