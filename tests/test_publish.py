@@ -9,6 +9,7 @@ import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
@@ -16,8 +17,10 @@ from lxml import etree
 
 from civicfeed import publish
 from civicfeed.cli import main
+from civicfeed.config import load_config
 from civicfeed.dedup import Story
 from civicfeed.publish import page_stories
+from civicfeed.store import open_store
 from conftest import BASE, write_sources
 from feedcheck import ATOM, check_atom, check_rss, rss_items
 from origin import Origin
@@ -365,6 +368,66 @@ def test_archives_are_written_with_rfc5005_links(
     assert _links(check_atom(archive / "2.atom"))["next-archive"] == f"{BASE}archive/liste/3.atom"
     assert _links(check_atom(feeds / "liste.atom"))["prev-archive"] == f"{BASE}archive/liste/3.atom"
     assert len(rss_items(feeds / "liste.rss")) == 3
+
+
+def test_a_feed_read_whole_at_once_is_published_as_from_its_heads(
+    origin: Origin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A feed of one source with at most max_entries entries is read whole in one read
+    (``_whole_heads``); the files and archive pages are those of its heads read whole after."""
+    monkeypatch.setenv("CIVICFEED_NOW", "2026-03-01T08:00:00+00:00")
+
+    def listing(numbers: range) -> str:
+        rows = "".join(
+            f'<li><span class="d">{n}.03.2019</span><a href="/m/{n}">Meldung {n}</a>'
+            f"<p>Text {n} &amp; mehr</p></li>"
+            for n in numbers
+        )
+        return f"<html><body><ul>{rows}</ul></body></html>"
+
+    origin.set("/drei/", listing(range(1, 4)))  # exactly max_entries: page 1 completes
+    origin.set("/zwei/", listing(range(1, 3)))
+    origin.set("/fuenf/", listing(range(1, 6)))  # more than max_entries: read by its heads
+    sources = "".join(
+        f"  - id: {name}\n    url: {origin.url(f'/{name}/')}\n    max_entries: 3\n"
+        "    html: {item: li, date: .d, summary: p}\n"
+        for name in ("drei", "zwei", "fuenf")
+    )
+    made = {}
+    read_whole: list[str] = []
+    chosen = publish._whole_heads
+
+    def noted(store: Any, spec: publish.FeedSpec, known: Any) -> Any:
+        found = chosen(store, spec, known)
+        if found is not None:
+            read_whole.append(spec.info.id)
+        return found
+
+    for way, reader in (("whole", noted), ("heads", lambda store, spec, known: None)):
+        folder = tmp_path / way
+        folder.mkdir()
+        config = write_sources(folder, sources, defaults="")
+        monkeypatch.setattr(publish, "_whole_heads", reader)
+        assert main(["refresh", "--config", str(config)]) == 0
+        monkeypatch.setattr(publish, "_whole_heads", chosen)
+        feeds = folder / "feeds"
+        made[way] = {
+            path.relative_to(feeds).as_posix(): path.read_bytes()
+            for path in sorted(feeds.rglob("*"))
+            if path.is_file()
+        }
+        store = open_store(load_config(config).state, read_only=True)
+        try:
+            made[way]["pages"] = repr(
+                [store.archived_pages(name) for name in ("drei", "zwei", "fuenf")]
+            ).encode()
+        finally:
+            store.close()
+    assert sorted(read_whole) == ["drei", "zwei"]
+    assert made["whole"] == made["heads"]
+    assert "archive/drei/1.rss" in made["whole"]
+    assert "archive/fuenf/1.rss" in made["whole"]
+    assert b"Text 2 &amp;amp; mehr" in made["whole"]["archive/drei/1.rss"]
 
 
 def _links(root: etree._Element) -> dict[str, str]:

@@ -27,7 +27,7 @@ from . import __version__, clock
 from .config import Aggregate, Config, Source
 from .dedup import Story, merge_stories
 from .errors import WriteError
-from .models import FeedTotals, SourceState
+from .models import Entry, FeedTotals, SourceState
 from .render import (
     STYLESHEET_NAME,
     Archive,
@@ -238,7 +238,7 @@ class Publisher:
                 continue
             if quiet.issuperset(spec.members) and self._still_published(store, spec, zone, output):
                 if spec.info.id not in totals:  # published before totals were kept
-                    stories, _ = self._stories(store, spec)
+                    stories, _, _ = self._stories(store, spec)
                     site_due |= self._summarise(store, spec, stories, totals)
                 continue
             due.append(spec)
@@ -297,8 +297,9 @@ class Publisher:
         feed = spec.info.id
         with _uncollected():
             # the stories without their text (summaries, articles), with every entry's
-            # digest: the full entries are read only of the stories rendered (see _filled)
-            stories, digests = self._stories(store, spec)
+            # digest: the full entries are read only of the stories rendered (see _filled);
+            # or all of them whole at once (``whole``), where all of them are rendered
+            stories, digests, whole = self._stories(store, spec, totals.get(feed))
             pending = None if stories or spec.info.aggregate else _never_fetched(store, spec)
             if pending is not None:  # no file until there is something true to say
                 return _Published(feed, site_due=True)
@@ -318,7 +319,7 @@ class Publisher:
             try:
                 # the fresh pages read whole a few at a time, each in place of its stories
                 # without text, so that the feed's stories are not held twice at once
-                for start in range(0, len(fresh), _FILLED_PAGES):
+                for start in range(0, 0 if whole else len(fresh), _FILLED_PAGES):
                     fresh[start : start + _FILLED_PAGES] = _filled(
                         store, fresh[start : start + _FILLED_PAGES]
                     )
@@ -335,7 +336,8 @@ class Publisher:
         kept = _kept_pages(spec, before, zone, pages, output)
         jobs = _PageJobs.start(share, spec, range(kept + 1, pages + 1), pages)
         try:
-            (current,) = _filled(store, [current])
+            if not whole:
+                (current,) = _filled(store, [current])
             page_of = _pages_of(store, feed, frozen, fresh)
             for group in self._render(spec, current, pages, page_of, ()):
                 self._write(group, written, errors, output)
@@ -425,18 +427,24 @@ class Publisher:
                 continue
             store.mark_removed(feed_id, clock.now())
 
-    def _stories(self, store: Store, spec: FeedSpec) -> tuple[list[Story], dict[str, str]]:
+    def _stories(
+        self, store: Store, spec: FeedSpec, known: FeedTotals | None = None
+    ) -> tuple[list[Story], dict[str, str], bool]:
         """The feed's stories made of its entries without their text (``Store.entry_heads``:
         enough to merge, page and count them; ``_filled`` reads the rest of those rendered),
-        and the digest of every entry, by id."""
+        the digest of every entry, by id, and whether the stories are whole instead (see
+        ``_whole_heads``: all of them read in one read, where all of them are rendered)."""
         config = self.config
-        heads = store.entry_heads(spec.members)
+        heads = _whole_heads(store, spec, known)
+        whole = heads is not None
+        if heads is None:
+            heads = store.entry_heads(spec.members)
         digests = {entry.id: digest for entry, digest, _ in heads}
         keys = {entry.id: key for entry, _, key in heads}
         entries = [entry for entry, _, _ in heads]
         del heads
         stories = merge_stories(entries, spec.members, config.tz, config.dedup_window, keys)
-        return stories, digests
+        return stories, digests, whole
 
     def _summarise(
         self,
@@ -937,6 +945,20 @@ def _uncollected() -> Iterator[None]:
         yield
     finally:
         gc.enable()
+
+
+def _whole_heads(
+    store: Store, spec: FeedSpec, known: FeedTotals | None
+) -> list[tuple[Entry, str, str]] | None:
+    """The entries of a feed of one source read whole (``Store.whole_entries``), when it
+    has at most ``max_entries`` of them: then its subscription document renders every one
+    of its stories (a source's stories are its entries). None for any other feed, or when
+    its totals ``known`` (as last published) count more stories already."""
+    if spec.info.aggregate or len(spec.members) != 1:
+        return None
+    if known is not None and known.count > spec.max_entries:
+        return None
+    return store.whole_entries(spec.members, spec.max_entries)
 
 
 def _reason(exc: Exception) -> str:

@@ -170,6 +170,26 @@ def test_times_of_one_save_that_differ_only_by_fold_are_stored_as_two_instants(
     assert stored["urn:2"].first_seen == stored["urn:2"].updated == stored["urn:2"].published
 
 
+def test_whole_entries_are_the_heads_with_their_text_when_few_enough(store: Store) -> None:
+    first = make_entry("urn:1", guid="g1", link="http://x/1", content="<p>Artikel</p>")
+    second = make_entry("urn:2", title="Zweite", minutes=5)
+    _save(store, "a", first, second)
+    _save(store, "b", make_entry("urn:3", "b"))
+    heads = {entry.id: (digest, key) for entry, digest, key in store.entry_heads(["a"])}
+    for at_most in (2, 3, 100):
+        whole = store.whole_entries(["a"], at_most)
+        assert whole is not None
+        assert sorted(entry.id for entry, _, _ in whole) == ["urn:1", "urn:2"]
+        for entry, digest, key in whole:
+            assert entry == {"urn:1": first, "urn:2": second}[entry.id]
+            assert list(vars(entry)) == list(vars(first))  # its fields in their order
+            assert (digest, key) == heads[entry.id]
+    assert store.whole_entries(["a"], 1) is None  # more than that: not read whole
+    assert store.whole_entries(["a", "b"], 2) is None
+    assert store.whole_entries([], 5) == []
+    assert store.whole_entries(["z"], 5) == []
+
+
 def test_entries_by_id_come_whole_and_leave_out_ids_not_stored(store: Store) -> None:
     first = make_entry("urn:1", guid="g1", link="http://x/1", content="<p>Artikel</p>")
     second = make_entry("urn:2", "b", title="Zweite", minutes=5)

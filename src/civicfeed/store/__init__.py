@@ -141,6 +141,15 @@ class Store(Protocol):
         stories and to know whether they changed, without reading their text."""
         ...
 
+    def whole_entries(
+        self, source_ids: Sequence[str], at_most: int
+    ) -> list[tuple[Entry, str, str]] | None:
+        """What ``entry_heads`` gives, each entry whole (summary and article included), in
+        one read, when these sources have at most ``at_most`` entries stored; None when they
+        have more (after reading ``at_most`` + 1 of them): a feed whose stories all fit in its
+        subscription document, where every entry read is rendered."""
+        ...
+
     def entries_by_id(self, entry_ids: Sequence[str]) -> list[Entry]:
         """The stored entries of these ids (articles included), in no particular order; an
         id that is not stored is left out."""

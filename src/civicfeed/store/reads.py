@@ -8,7 +8,7 @@ import json
 import re
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from ..dedup import TITLE_KEY_RULES, Story, title_key
 from ..models import DetailPage, Entry, FeedTotals, OutputFile, SourceState, Validators
@@ -72,38 +72,29 @@ class Reads:
         if not source_ids:
             return []
         where, args = self._in("source_id", source_ids)
-        rows = self._read(f"{SELECT_HEADS} WHERE {where}", args)
-        times: dict[str, datetime] = {}  # each text read once: entries share their times
-        fromiso = datetime.fromisoformat
-        new = object.__new__
-        rules = f"{TITLE_KEY_RULES}:"
-        heads: list[tuple[Entry, str, str]] = []
-        for r in rows:
-            published, seen, updated, stored = r[5], r[7], r[8], r[10]
-            # an Entry as pickle rebuilds one: its fields set at once, without the checks of
-            # the frozen __init__ (a third of the time of every head of a large aggregate)
-            entry = new(Entry)
-            entry.__dict__.update(
-                id=r[0],
-                source_id=r[1],
-                title=r[4],
-                link=r[3],
-                published=times.get(published) or times.setdefault(published, fromiso(published)),
-                date_known=bool(r[6]),
-                summary="",
-                first_seen=times.get(seen) or times.setdefault(seen, fromiso(seen)),
-                updated=times.get(updated) or times.setdefault(updated, fromiso(updated)),
-                guid=r[2],
-                content="",
-            )
-            if stored is not None and stored.startswith(rules):
-                key = stored[len(rules) :]
-            else:  # made by other rules (or not yet): made again
-                key = title_key(entry.title)
-            heads.append((entry, r[9], key))
+        return self._with_digests(_heads(self._read(f"{SELECT_HEADS} WHERE {where}", args)))
+
+    def whole_entries(
+        self, source_ids: Sequence[str], at_most: int
+    ) -> list[tuple[Entry, str, str]] | None:
+        if not source_ids:
+            return []
+        where, args = self._in("e.source_id", source_ids)
+        rows = self._read(f"{_SELECT_WHOLE} WHERE {where} LIMIT {int(at_most) + 1}", args)
+        if len(rows) > at_most:
+            return None
+        entries = _entries(rows)
+        return self._with_digests(
+            [(entry, r[11], _key_of(entry, r[12])) for entry, r in zip(entries, rows, strict=True)]
+        )
+
+    def _with_digests(
+        self, heads: list[tuple[Entry, str | None, str]]
+    ) -> list[tuple[Entry, str, str]]:
+        """Heads whose digest is missing given one, made from the whole entry."""
         missing = [entry.id for entry, digest, _ in heads if digest is None]
         if not missing:
-            return heads
+            return cast(list[tuple[Entry, str, str]], heads)  # no digest is None
         # none after migrate(), which fills them in: made here all the same
         found = {r[0]: entry_digest(tuple(r[:10]), r[10]) for r in self._entry_rows(missing)}
         return [
@@ -242,6 +233,50 @@ def _newest_entry(text: str) -> Entry:
             _NEWEST_KNOWN.clear()
         entry = _NEWEST_KNOWN[text] = entry_from(json.loads(text))
     return entry
+
+
+# an entry whole (SELECT_ENTRIES), then its digest and title key (as in SELECT_HEADS)
+_SELECT_WHOLE = SELECT_ENTRIES.replace(" FROM entries e", ", e.digest, e.title_key FROM entries e")
+_RULES = f"{TITLE_KEY_RULES}:"
+
+
+def _key_of(entry: Entry, stored: str | None) -> str:
+    """An entry's title key: the stored one, if made by the current rules, else made again."""
+    if stored is not None and stored.startswith(_RULES):
+        return stored[len(_RULES) :]
+    return title_key(entry.title)
+
+
+def _heads(rows: Sequence[tuple[Any, ...]]) -> list[tuple[Entry, str | None, str]]:
+    """(entry without its text, stored digest, title key) from rows of SELECT_HEADS."""
+    times: dict[str, datetime] = {}  # each text read once: entries share their times
+    fromiso = datetime.fromisoformat
+    new = object.__new__
+    heads: list[tuple[Entry, str | None, str]] = []
+    for r in rows:
+        published, seen, updated, stored = r[5], r[7], r[8], r[10]
+        # an Entry as pickle rebuilds one: its fields set at once, without the checks of
+        # the frozen __init__ (a third of the time of every head of a large aggregate)
+        entry = new(Entry)
+        entry.__dict__.update(
+            id=r[0],
+            source_id=r[1],
+            title=r[4],
+            link=r[3],
+            published=times.get(published) or times.setdefault(published, fromiso(published)),
+            date_known=bool(r[6]),
+            summary="",
+            first_seen=times.get(seen) or times.setdefault(seen, fromiso(seen)),
+            updated=times.get(updated) or times.setdefault(updated, fromiso(updated)),
+            guid=r[2],
+            content="",
+        )
+        if stored is not None and stored.startswith(_RULES):
+            key = stored[len(_RULES) :]
+        else:  # made by other rules (or not yet): made again
+            key = title_key(entry.title)
+        heads.append((entry, r[9], key))
+    return heads
 
 
 def _entries(rows: Sequence[tuple[Any, ...]]) -> list[Entry]:
