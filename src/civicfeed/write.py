@@ -138,13 +138,19 @@ class FolderOutput:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.where = str(folder)
-        self._folders: set[Path] = set()
+        self._folders: set[str] = set()
 
     def begin(self) -> None:
         remove_leftovers(self.folder)
 
     def put(self, name: str, data: bytes) -> bool:
-        return write_if_changed(self.folder / name, data, self._folders)
+        # write_if_changed by the name as text: a publish puts every file of every feed
+        target = os.path.join(self.where, name)
+        if _holds(target, data):
+            return False
+        _replace(target, data)
+        self._folders.add(os.path.dirname(target))
+        return True
 
     def exists(self, name: str) -> bool:
         # os.path, not pathlib: asked for every file of every feed on each publish
@@ -184,7 +190,9 @@ class FolderOutput:
         remove_feed_files(self.folder, feed_id)
 
     def flush(self) -> None:
-        sync_folders(self._folders)
+        for folder in sorted(self._folders):
+            _sync_folder(folder)
+        self._folders.clear()
 
 
 # The naming rule of temporary files, here only: ".<name>.<random>.tmp" beside the file they
@@ -290,16 +298,51 @@ def write_if_changed(path: Path, data: bytes, folders: set[Path] | None = None) 
     The rename is made durable by flushing the folder too: at once, or, when ``folders`` is
     given, by adding the folder to it for one ``sync_folders`` call after a batch of writes.
     """
+    target = os.fspath(path)
+    if _holds(target, data):
+        return False
+    _replace(target, data)
+    if folders is None:
+        _sync_folder(os.path.dirname(target) or ".")
+    else:
+        folders.add(path.parent)
+    return True
+
+
+_READ = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
+
+
+def _holds(target: str, data: bytes) -> bool:
+    """Whether the file ``target`` holds exactly ``data``: False if it is absent, or as
+    soon as more or other bytes are read (read unbuffered, at most one byte past them)."""
     try:
-        if path.read_bytes() == data:
-            return False
+        handle = os.open(target, _READ)
     except FileNotFoundError:
-        pass
+        return False
     except OSError as exc:
-        raise WriteError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        raise WriteError(f"cannot read {target}: {exc.strerror or exc}") from exc
+    try:
+        wanted = len(data) + 1
+        chunks = []
+        while wanted > 0:
+            chunk = os.read(handle, wanted)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            wanted -= len(chunk)
+    except OSError as exc:  # a folder where the file should be, say
+        raise WriteError(f"cannot read {target}: {exc.strerror or exc}") from exc
+    finally:
+        os.close(handle)
+    return (chunks[0] if len(chunks) == 1 else b"".join(chunks)) == data
+
+
+def _replace(target: str, data: bytes) -> None:
+    """``target`` replaced by a temporary file beside it holding ``data``, flushed to disk
+    first (write_if_changed; its folder is not flushed here)."""
     temporary = None
     try:
-        temporary, handle = _temporary_beside(path)
+        temporary, handle = _temporary_beside(target)
         try:
             os.fchmod(handle, 0o644)
             view = memoryview(data)
@@ -308,19 +351,14 @@ def write_if_changed(path: Path, data: bytes, folders: set[Path] | None = None) 
             os.fsync(handle)
         finally:
             os.close(handle)
-        os.replace(temporary, path)
+        os.replace(temporary, target)
         temporary = None
-        if folders is None:
-            _sync_folder(path.parent)
-        else:
-            folders.add(path.parent)
     except OSError as exc:
-        raise WriteError(f"cannot write {path}: {exc.strerror or exc}") from exc
+        raise WriteError(f"cannot write {target}: {exc.strerror or exc}") from exc
     finally:
         if temporary is not None:
             with contextlib.suppress(OSError):
                 os.unlink(temporary)
-    return True
 
 
 # the temporary files' names: this process's id and a count, made without a random source
@@ -335,21 +373,21 @@ _CREATE = (
 )
 
 
-def _temporary_beside(path: Path) -> tuple[str, int]:
-    """A new temporary file in ``path``'s folder (made with its parents where missing): its
-    name and an open descriptor for writing."""
-    folder = path.parent
+def _temporary_beside(target: str) -> tuple[str, int]:
+    """A new temporary file in ``target``'s folder (made with its parents where missing):
+    its name and an open descriptor for writing."""
+    folder, name = os.path.split(target)
     for _ in range(100):
-        name = os.path.join(
-            folder, f"{_TEMPORARY_PREFIX}{path.name}.{os.getpid()}-{next(_made)}{_TEMPORARY_SUFFIX}"
+        temporary = os.path.join(
+            folder, f"{_TEMPORARY_PREFIX}{name}.{os.getpid()}-{next(_made)}{_TEMPORARY_SUFFIX}"
         )
         try:
-            return name, os.open(name, _CREATE, 0o600)
+            return temporary, os.open(temporary, _CREATE, 0o600)
         except FileExistsError:
             continue
         except FileNotFoundError:  # the folder first: tried only when it is not there
-            folder.mkdir(parents=True, exist_ok=True)
-    raise FileExistsError(f"no free temporary name beside {path}")
+            os.makedirs(folder or ".", exist_ok=True)
+    raise FileExistsError(f"no free temporary name beside {target}")
 
 
 def sync_folders(folders: set[Path]) -> None:
@@ -359,7 +397,7 @@ def sync_folders(folders: set[Path]) -> None:
     folders.clear()
 
 
-def _sync_folder(folder: Path) -> None:
+def _sync_folder(folder: Path | str) -> None:
     with contextlib.suppress(OSError):  # not every file system lets a folder be opened
         fd = os.open(folder, os.O_RDONLY)
         try:
