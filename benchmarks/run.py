@@ -572,39 +572,86 @@ def write_block(key: str, text: str, path: Path = RESULTS) -> None:
     path.write_text(new, encoding="utf-8")
 
 
+# What writing one published file costs this machine, measured beside each size's runs: a file
+# of the size of a feed's documents, written as civicfeed writes every file it publishes.
+PROBE_FILES = 300
+PROBE_BYTES = 26_000
+
+
+def file_cost(folder: Path) -> float:
+    """CPU milliseconds this process spends on each of PROBE_FILES new files of PROBE_BYTES
+    written into a new folder inside ``folder`` as civicfeed publishes one
+    (``civicfeed.write.write_if_changed``: a temporary file beside it, written, flushed to disk
+    and renamed over its name; the folder flushed once). The files stay, for the caller to
+    remove with the rest: removing them here would make the next files dearer (see
+    ``benchmark``)."""
+    from civicfeed.write import sync_folders, write_if_changed
+
+    place = Path(tempfile.mkdtemp(prefix="file-cost-", dir=folder))
+    data = b"x" * PROBE_BYTES
+    folders: set[Path] = set()
+    start = time.process_time()
+    for number in range(PROBE_FILES):
+        write_if_changed(place / f"{number}.rss", data, folders)
+    sync_folders(folders)
+    return (time.process_time() - start) * 1000 / PROBE_FILES
+
+
 def benchmark(args: argparse.Namespace, argv: list[str]) -> None:
     print(machine())
-    for n in args.sizes:
-        folder = Path(tempfile.mkdtemp(prefix=f"civicfeed-benchmark-{n}-"))
-        print(
-            f"\nN = {n}: latency {args.latency * 1000:g} ms, {args.addresses} addresses, "
-            f"per_host {args.per_host}, concurrency "
-            f"{args.concurrency or _civicfeed_default('concurrency')} (files in {folder})"
-        )
-        load_before, started, measured_on = _load(), datetime.now(UTC), machine()
-        try:
-            measurements = Bench(args, n, folder).run()
-        finally:
-            if not args.keep:
+    # Every size's folder is removed at the end, not before the next size: on an ext4 file
+    # system without a journal (this machine's), the kernel does not reuse an inode freed in the
+    # last minute (five while its inode table block is not yet written back) and steps over each
+    # of them to find a free one, so that files created soon after thousands were removed cost
+    # up to 20 times the CPU (``file_cost`` shows what it was during each size's runs).
+    folders: list[Path] = []
+    try:
+        for n in args.sizes:
+            folder = Path(tempfile.mkdtemp(prefix=f"civicfeed-benchmark-{n}-"))
+            folders.append(folder)
+            _benchmark_size(args, argv, n, folder)
+    finally:
+        if not args.keep:
+            for folder in folders:
                 shutil.rmtree(folder, ignore_errors=True)
-        load_after = _load()
-        text = "\n\n".join(
-            part for part in (table(measurements), "\n".join(targets(n, measurements))) if part
+
+
+def _benchmark_size(args: argparse.Namespace, argv: list[str], n: int, folder: Path) -> None:
+    """One size's runs in ``folder``: the table and the targets printed, and written into
+    RESULTS.md unless ``--results ''``."""
+    print(
+        f"\nN = {n}: latency {args.latency * 1000:g} ms, {args.addresses} addresses, "
+        f"per_host {args.per_host}, concurrency "
+        f"{args.concurrency or _civicfeed_default('concurrency')} (files in {folder})"
+    )
+    load_before, started, measured_on = _load(), datetime.now(UTC), machine()
+    cost_before = file_cost(folder)
+    measurements = Bench(args, n, folder).run()
+    cost_after = file_cost(folder)
+    load_after = _load()
+    files = (
+        f"Writing a published file ({PROBE_BYTES // 1000} KB, as civicfeed writes one: "
+        f"created beside its name, flushed to disk, renamed) cost {cost_before:.3f} ms of "
+        f"CPU before the runs and {cost_after:.3f} ms after."
+    )
+    print(files)
+    text = "\n\n".join(
+        part for part in (table(measurements), "\n".join(targets(n, measurements))) if part
+    )
+    print("\n" + text)
+    if args.results:
+        write_block(
+            f"results {n}",
+            f"### N = {n}\n\n"
+            f"{started:%Y-%m-%d %H:%M} UTC, `{_command(argv)}`; {measured_on}.\n"
+            f"Latency {args.latency * 1000:g} ms per request, {args.addresses} loopback "
+            f"addresses, per_host {args.per_host}, concurrency "
+            f"{args.concurrency or _civicfeed_default('concurrency')}, {args.change:g} % "
+            f"changed in the third run. Load average (1 / 5 / 15 min) {load_before} "
+            f"before, {load_after} after; *others' CPU s* is the CPU time the rest of the "
+            f"machine used while that contender ran. {files}\n\n" + text,
+            args.results,
         )
-        print("\n" + text)
-        if args.results:
-            write_block(
-                f"results {n}",
-                f"### N = {n}\n\n"
-                f"{started:%Y-%m-%d %H:%M} UTC, `{_command(argv)}`; {measured_on}.\n"
-                f"Latency {args.latency * 1000:g} ms per request, {args.addresses} loopback "
-                f"addresses, per_host {args.per_host}, concurrency "
-                f"{args.concurrency or _civicfeed_default('concurrency')}, {args.change:g} % "
-                f"changed in the third run. Load average (1 / 5 / 15 min) {load_before} "
-                f"before, {load_after} after; *others' CPU s* is the CPU time the rest of the "
-                "machine used while that contender ran.\n\n" + text,
-                args.results,
-            )
 
 
 def profile(args: argparse.Namespace, argv: list[str]) -> None:
