@@ -446,3 +446,32 @@ def test_stored_title_keys_group_as_the_keys_made_from_the_titles() -> None:
     # the keys given are the ones grouped by (the store gives them as title_key made them)
     apart = merge_stories(entries, order, BERLIN, keys={**keys, "b1": "etwas anderes"})
     assert len(apart) == 3
+
+
+def test_new_entries_are_made_as_the_dataclass_makes_them() -> None:
+    """plan_source makes new entries without the frozen __init__: the same fields in the
+    same order, equal, hashed and pickled alike."""
+    import pickle
+
+    now = datetime(2026, 3, 1, 8, tzinfo=UTC)
+    dated = Candidate("s", "A title", "https://e.example/a", now - timedelta(days=1), "<p>x</p>")
+    undated = Candidate("s", "Another", None, None, "", guid="g-1", content="<p>article</p>")
+    plan = plan_source([], [dated, undated], now=now, zone=ZoneInfo("Europe/Berlin"))
+    for made, candidate in zip(plan.new, (dated, undated), strict=True):
+        expected = Entry(
+            id=made.id,
+            source_id=candidate.source_id,
+            title=candidate.title,
+            link=candidate.link,
+            published=candidate.published or now,
+            date_known=candidate.published is not None,
+            summary=candidate.summary,
+            first_seen=now,
+            updated=now,
+            guid=candidate.guid,
+            content=candidate.content or "",
+        )
+        assert list(vars(made).items()) == list(vars(expected).items())
+        assert made == expected
+        assert hash(made) == hash(expected)
+        assert pickle.dumps(made) == pickle.dumps(expected)

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import enum
 import html.entities
-import itertools
 import re
 import threading
 import time
@@ -417,29 +416,30 @@ def _references_plain(text: str) -> bool:
 
 
 # The usual summary, told in a few scans: its only references '&amp;', '&lt;', '&gt;',
-# '&quot;' and '&nbsp;', no '/>', and every '<' the start of a tag of _SAFE_TAGS without
-# attributes or of a link written <a href='...'> or <a href="..."> whose address holds no
-# quote, angle bracket, '&' or white space. Every construct the walk below refuses is left
-# out (short tags, comments, declarations, other references), so that such a fragment is
-# plain exactly when each of its addresses is (_url_not_plain).
+# '&quot;' and '&nbsp;', and every '<' the start of a tag of _SAFE_TAGS without attributes
+# or of a link written <a href='...'> or <a href="..."> whose address holds no quote, angle
+# bracket, '&' or white space. Every construct the walk below refuses is left out: other
+# references, comments, declarations, and short tags (what _SHORT_TAG finds starts at a '<'
+# with no white space or '>' before its '/>', which no such tag has), so that such a
+# fragment is plain exactly when each of its addresses is (_url_not_plain).
 _UNUSUAL_REFERENCE = re.compile(r"&(?!amp;|lt;|gt;|quot;|nbsp;)")
 _USUAL_TAG = re.compile(
-    r"""a href=(?:'([^'"<>&\s]*)'|"([^'"<>&\s]*)")>|/?([A-Za-z][A-Za-z0-9]*)>"""
+    r"""<(?:a href=(?:'([^'"<>&\s]*)'|"([^'"<>&\s]*)")>|/?([A-Za-z][A-Za-z0-9]*)>)"""
 )
 
 
 def _usual_addresses(fragment: str) -> list[str] | None:
     """The link addresses of a fragment of the usual shape above, None for any other."""
-    if "/>" in fragment or _UNUSUAL_REFERENCE.search(fragment) is not None:
+    if _UNUSUAL_REFERENCE.search(fragment) is not None:
+        return None
+    # the tags found hold no '<' but their first: as many as there are '<', one starts at each
+    tags = _USUAL_TAG.findall(fragment)
+    if len(tags) != fragment.count("<"):
         return None
     addresses = []
-    for piece in itertools.islice(fragment.split("<"), 1, None):
-        tag = _USUAL_TAG.match(piece)
-        if tag is None:
-            return None
-        name = tag.group(3)
-        if name is None:  # a link
-            addresses.append(tag.group(1) if tag.group(1) is not None else tag.group(2))
+    for single, double, name in tags:
+        if not name:  # a link
+            addresses.append(single or double)
         elif name.lower() not in _SAFE_TAGS:
             return None
     return addresses
@@ -711,7 +711,7 @@ class _Reader:
                 raise NotUnderstood("entity", str(element))
             if not isinstance(tag, str):
                 continue
-            key = _known_key(tag)
+            key = _KNOWN_KEYS.get(tag) or _known_key(tag)
             if not key:  # a namespace feedparser does not know, or one not read here
                 namespace, local = _split(tag)
                 if namespace in _OTHER_OWN or namespace == _XHTML:
@@ -815,7 +815,7 @@ class _Reader:
             tag = child.tag
             if not isinstance(tag, str):
                 continue  # a comment or processing instruction
-            key = _known_key(tag) or _key_of(tag, child.prefix)
+            key = _KNOWN_KEYS.get(tag) or _known_key(tag) or _key_of(tag, child.prefix)
             action = _ENTRY_ACTIONS.get(key)
             if action is None:
                 action = _entry_action(key)
