@@ -135,7 +135,7 @@ def test_candidates_are_whole_as_scrub_makes_them(
     """A candidate normalise returns without scrub's walk is one scrub gives back as it is."""
     from datetime import UTC
 
-    from civicfeed.models import Item
+    from civicfeed.models import Candidate, Item
     from civicfeed.normalise import normalise
     from civicfeed.xmlsafe import is_xml_safe, scrub
 
@@ -144,5 +144,10 @@ def test_candidates_are_whole_as_scrub_makes_them(
     if candidate is None:
         return
     assert scrub(candidate) == candidate
+    # made without the frozen __init__: the same fields in the same order as with it
+    made = Candidate(**vars(candidate))
+    assert list(vars(candidate).items()) == list(vars(made).items())
+    assert candidate == made
+    assert hash(candidate) == hash(made)
     strings = (candidate.title, candidate.link, candidate.summary, candidate.guid)
     assert all(is_xml_safe(s) for s in strings if s)

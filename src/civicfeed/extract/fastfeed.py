@@ -720,7 +720,7 @@ class _Reader:
                 if unknown and (element.prefix or "").lower() in remapped:
                     raise NotUnderstood("namespace", f"{namespace} as {element.prefix}")
                 key = _key_of(tag, element.prefix)
-            for name in element.attrib:
+            for name in element.keys():  # noqa: SIM118 - a list, without the attributes' proxy
                 if name == f"{{{_XML}}}base" or name.lower() == "base":
                     raise NotUnderstood("xml:base")
             if key in ("item", "entry"):

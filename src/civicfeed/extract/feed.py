@@ -164,10 +164,13 @@ def _xml_item(entry: dict[str, Any]) -> Item | None:
     date_text = _first_of(entry, "published", "updated", "created")
     parsed = _first_of(entry, "published_parsed", "updated_parsed", "created_parsed")
     try:
-        hint = datetime.fromtimestamp(calendar.timegm(parsed), UTC) if parsed else None
+        hint = _utc(parsed) if parsed else None
     except (ValueError, OverflowError):  # year 0 or 10000 once its offset is applied
         hint = None
-    return Item(
+    # made as pickle rebuilds one, its fields set at once in their order, without the checks
+    # of the frozen __init__ (two thirds of the time of making it; one per entry)
+    item: Item = object.__new__(Item)
+    item.__dict__.update(
         title=title,
         link=entry.get("link") or None,
         date_text=date_text,
@@ -175,6 +178,19 @@ def _xml_item(entry: dict[str, Any]) -> Item | None:
         summary_html=summary or None,
         guid=entry.get("id") or None,
     )
+    return item
+
+
+def _utc(parsed: time.struct_time) -> datetime:
+    """``datetime.fromtimestamp(calendar.timegm(parsed), UTC)``: for the fields of a valid
+    time (what feedparser gives, leap seconds aside) the time they name, made at once."""
+    year, month, day, hour, minute, second = parsed[:6]
+    if second < 60:
+        try:
+            return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
+        except ValueError:
+            pass  # out of range: calendar.timegm carries it over
+    return datetime.fromtimestamp(calendar.timegm(parsed), UTC)
 
 
 def _first_of(entry: dict[str, Any], *keys: str) -> Any:
