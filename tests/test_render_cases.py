@@ -15,7 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from civicfeed.render import jsonfeed
+import render_cases
+from civicfeed.render import Archive, jsonfeed, render_atom, render_rss
 from civicfeed.render.model import in_zone, zoned_text
 from civicfeed.xmlsafe import strip_controls
 from figures import record
@@ -40,6 +41,27 @@ def test_renders_exactly_the_stored_bytes(folder: Path) -> None:
         expected = (folder / name).read_bytes()
         assert data.decode("utf-8") == expected.decode("utf-8"), f"{folder.name}/{name}"
         assert data == expected
+
+
+def test_an_atom_document_is_the_same_whichever_rss_document_came_before() -> None:
+    # the Atom document takes the texts the RSS document before it escaped (render/feed.py):
+    # rendered alone, after its own RSS document or after another case's, the same bytes
+    cases = [load(folder) for folder in CASES]
+    for case, folder in zip(cases, CASES, strict=True):
+        expected = (folder / "feed.atom").read_bytes()
+        info = render_cases.feed_info(case["info"])
+        items = render_cases.stories(case["stories"])
+        zone = ZoneInfo(case.get("zone", "Europe/Berlin"))
+        place = case.get("archive")
+        archive = Archive(place["number"], place["newest"]) if place else None
+        for before in cases:
+            render_case(before)  # its RSS document, then the rest
+            render_rss(
+                render_cases.feed_info(before["info"]),
+                render_cases.stories(before["stories"]),
+                zone,
+            )
+            assert render_atom(info, items, zone, archive) == expected, folder.name
 
 
 @pytest.mark.parametrize("folder", CASES, ids=[folder.name for folder in CASES])

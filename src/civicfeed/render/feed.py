@@ -57,6 +57,24 @@ def _text(value: str) -> str:
     return value
 
 
+# the texts (summaries, articles) of the RSS document rendered last, escaped, by text: its
+# Atom document, rendered next (see Publisher._render), escapes the same ones; a document's
+# worth, replaced by each RSS document
+_ESCAPED: dict[str, str] = {}
+
+
+def _kept_text(value: str) -> str:
+    """``_text`` of a summary or an article, kept for the Atom document after (RSS)."""
+    escaped = _ESCAPED[value] = _text(value)
+    return escaped
+
+
+def _known_text(value: str) -> str:
+    """``_text`` of a summary or an article, as the RSS document before made it (Atom)."""
+    escaped = _ESCAPED.get(value)
+    return _text(value) if escaped is None else escaped
+
+
 def _attr(value: str) -> str:
     """An attribute value in double quotes: what lxml escapes there (white space other than
     the space as references, which attribute-value normalisation would otherwise turn into
@@ -114,6 +132,7 @@ def render_rss(
     if info.language:
         parts.append(_element("    ", "language", info.language))
     parts.append(f"    <lastBuildDate>{rfc822(updated)}</lastBuildDate>\n")
+    _ESCAPED.clear()  # the texts of the document before go
     sources: dict[str, str] = {}  # an aggregate's <source> line of each source, made once
     for story in stories:
         _rss_item(parts, info, story, zone, sources)
@@ -134,11 +153,11 @@ def _rss_item(
         parts.append(f"      <link>{_text(link)}</link>\n")
     summary = summary_html(info, story)
     if summary:
-        parts.append(f"      <description>{_text(summary)}</description>\n")
+        parts.append(f"      <description>{_kept_text(summary)}</description>\n")
         if entry.content:  # the article (follow)
-            parts.append(f"      <content:encoded>{_text(entry.content)}</content:encoded>\n")
+            parts.append(f"      <content:encoded>{_kept_text(entry.content)}</content:encoded>\n")
     elif entry.content:  # the article alone is the description
-        parts.append(f"      <description>{_text(entry.content)}</description>\n")
+        parts.append(f"      <description>{_kept_text(entry.content)}</description>\n")
     if story.id:
         parts.append(f'      <guid isPermaLink="false">{_text(story.id)}</guid>\n')
     parts.append(f"      <pubDate>{rfc822(in_zone(entry.published, zone))}</pubDate>\n")
@@ -192,13 +211,13 @@ def _atom_entry(
     parts.append(_element("    ", "title", entry.title))
     parts.append(f"    <updated>{zoned_text(entry_updated(story), zone)}</updated>\n")
     if entry.content:  # the article (follow)
-        parts.append(f'    <content type="html">{_text(entry.content)}</content>\n')
+        parts.append(f'    <content type="html">{_known_text(entry.content)}</content>\n')
     # Atom wants a link or content in every entry; an item without a link of its own still
     # stands on its source's page
     parts.append(f'    <link href="{_attr(entry.link or info.page_of(entry.source_id))}"/>\n')
     summary = summary_html(info, story)
     if summary:
-        parts.append(f'    <summary type="html">{_text(summary)}</summary>\n')
+        parts.append(f'    <summary type="html">{_known_text(summary)}</summary>\n')
     parts.append(f"    <published>{zoned_text(entry.published, zone)}</published>\n")
     if info.aggregate:  # which of our sources published it
         block = sources.get(entry.source_id)
