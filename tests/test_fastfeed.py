@@ -406,6 +406,7 @@ def _rss(items: str, head: str = "") -> bytes:
         (_rss("<item><title>a <b>b</b></title></item>"), "markup"),
         (_rss("<item><title>a &lt;b&gt;b&lt;/b&gt;</title></item>"), "html title"),
         (_rss("<item><description>&lt;video&gt;x&lt;/video&gt;</description></item>"), "html"),
+        (_rss("<item><description>&lt;a href=''&gt;x&lt;/a&gt;</description></item>"), "html"),
         (_rss("<item><image><title>x</title></image></item>"), "element"),
         (_rss("<item><title>x</title></item>").replace(b"utf-8", b"windows-1250"), "encoding"),
         (_rss("<item><title>x</title></item>", '<!DOCTYPE rss SYSTEM "/etc/passwd">'), "doctype"),
