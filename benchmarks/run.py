@@ -601,7 +601,7 @@ def benchmark(args: argparse.Namespace, argv: list[str]) -> None:
     print(machine())
     # Every size's folder is removed at the end, not before the next size: on an ext4 file
     # system without a journal (this machine's), the kernel does not reuse an inode freed in the
-    # last minute (five while its inode table block is not yet written back) and steps over each
+    # last minute (six while its inode table block has not been written back) and steps over each
     # of them to find a free one, so that files created soon after thousands were removed cost
     # up to 20 times the CPU (``file_cost`` shows what it was during each size's runs).
     folders: list[Path] = []
