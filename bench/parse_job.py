@@ -18,6 +18,7 @@ import argparse
 import cProfile
 import io
 import pstats
+import shutil
 import sys
 import tempfile
 import time
@@ -51,16 +52,19 @@ def _empty_caches() -> None:
 def _jobs(count: int) -> dict[str, list[tuple[Fetched, Source]]]:
     chosen = sources(2 * count)
     folder = Path(tempfile.mkdtemp(prefix="civicfeed-parse-job-"))
-    config = load_config(
-        write_civicfeed_config(
-            folder,
-            lambda s: f"http://{s.address}:8000{s.path}",
-            chosen,
-            per_host=2,
-            concurrency=None,
-            timeout=900,
+    try:  # the configuration's file is needed only while it is read
+        config = load_config(
+            write_civicfeed_config(
+                folder,
+                lambda s: f"http://{s.address}:8000{s.path}",
+                chosen,
+                per_host=2,
+                concurrency=None,
+                timeout=900,
+            )
         )
-    )
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
     by_id = {s.id: s for s in config.sources}
     jobs: dict[str, list[tuple[Fetched, Source]]] = {"rss": [], "html": []}
     for source in chosen:
