@@ -33,7 +33,7 @@ from datetime import date, datetime, timedelta, tzinfo
 from operator import attrgetter
 from typing import TypeVar
 
-from .models import Candidate, Entry
+from .models import Candidate, Entry, made
 
 __all__ = [
     "DEFAULT_WINDOW",
@@ -293,8 +293,8 @@ def _create(candidate: Candidate, now: datetime, entry_id: str) -> Entry:
     """The new entry of a candidate, made as pickle rebuilds one: its fields set at once in
     their order, without the checks of the frozen __init__ (half the time of making it;
     a new source's planning makes one per item)."""
-    entry: Entry = object.__new__(Entry)
-    entry.__dict__.update(
+    return made(
+        Entry,
         id=entry_id,
         source_id=candidate.source_id,
         title=candidate.title,
@@ -307,7 +307,6 @@ def _create(candidate: Candidate, now: datetime, entry_id: str) -> Entry:
         guid=candidate.guid,
         content=candidate.content or "",
     )
-    return entry
 
 
 def _merge(entry: Entry, candidate: Candidate, now: datetime) -> Entry:

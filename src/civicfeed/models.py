@@ -11,7 +11,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
-from typing import Literal
+from typing import Any, Literal, TypeVar
+
+_Record = TypeVar("_Record")
+
+
+def made(kind: type[_Record], **fields: Any) -> _Record:
+    """A record of one of the frozen classes here made as pickle rebuilds one: its fields set
+    at once, given in the class's order, without the checks of the frozen ``__init__`` (two
+    thirds of the time of making one). For the paths that make one per item or per stored
+    entry; every field must be given, and the values' types are the caller's to get right."""
+    record: _Record = object.__new__(kind)
+    record.__dict__.update(fields)
+    return record
 
 
 @dataclass(frozen=True)

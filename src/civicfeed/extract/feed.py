@@ -23,7 +23,7 @@ import lxml.html
 from feedparser.datetimes import _parse_date
 
 from ..errors import ExtractError
-from ..models import Extraction, Fetched, Item
+from ..models import Extraction, Fetched, Item, made
 from . import fastfeed
 from .encoding import browser_codec, http_charset
 from .xmlscan import scan
@@ -167,10 +167,8 @@ def _xml_item(entry: dict[str, Any]) -> Item | None:
         hint = _utc(parsed) if parsed else None
     except (ValueError, OverflowError):  # year 0 or 10000 once its offset is applied
         hint = None
-    # made as pickle rebuilds one, its fields set at once in their order, without the checks
-    # of the frozen __init__ (two thirds of the time of making it; one per entry)
-    item: Item = object.__new__(Item)
-    item.__dict__.update(
+    return made(  # one per entry: without the frozen __init__'s checks
+        Item,
         title=title,
         link=entry.get("link") or None,
         date_text=date_text,
@@ -178,7 +176,6 @@ def _xml_item(entry: dict[str, Any]) -> Item | None:
         summary_html=summary or None,
         guid=entry.get("id") or None,
     )
-    return item
 
 
 def _utc(parsed: time.struct_time) -> datetime:

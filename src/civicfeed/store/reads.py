@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from ..dedup import TITLE_KEY_RULES, Story, title_key
-from ..models import DetailPage, Entry, FeedTotals, OutputFile, SourceState, Validators
+from ..models import DetailPage, Entry, FeedTotals, OutputFile, SourceState, Validators, made
 from .records import dt, entry_digest, entry_from, story_from
 
 __all__ = ["SELECT_ENTRIES", "SELECT_HEADS", "Reads"]
@@ -251,14 +251,11 @@ def _heads(rows: Sequence[tuple[Any, ...]]) -> list[tuple[Entry, str | None, str
     """(entry without its text, stored digest, title key) from rows of SELECT_HEADS."""
     times: dict[str, datetime] = {}  # each text read once: entries share their times
     fromiso = datetime.fromisoformat
-    new = object.__new__
     heads: list[tuple[Entry, str | None, str]] = []
     for r in rows:
-        published, seen, updated, stored = r[5], r[7], r[8], r[10]
-        # an Entry as pickle rebuilds one: its fields set at once, without the checks of
-        # the frozen __init__ (a third of the time of every head of a large aggregate)
-        entry = new(Entry)
-        entry.__dict__.update(
+        published, seen, updated = r[5], r[7], r[8]
+        entry = made(  # without the frozen __init__'s checks: a large aggregate has many
+            Entry,
             id=r[0],
             source_id=r[1],
             title=r[4],
@@ -271,27 +268,21 @@ def _heads(rows: Sequence[tuple[Any, ...]]) -> list[tuple[Entry, str | None, str
             guid=r[2],
             content="",
         )
-        if stored is not None and stored.startswith(_RULES):
-            key = stored[len(_RULES) :]
-        else:  # made by other rules (or not yet): made again
-            key = title_key(entry.title)
-        heads.append((entry, r[9], key))
+        heads.append((entry, r[9], _key_of(entry, r[10])))
     return heads
 
 
 def _entries(rows: Sequence[tuple[Any, ...]]) -> list[Entry]:
     """Entries from rows of SELECT_ENTRIES, made as ``entry_heads`` makes its heads: each
-    time text converted once (entries share their times), and each Entry as pickle rebuilds
-    one, its fields set at once in their order, without the checks of the frozen __init__
-    (two thirds of the time of making it; an aggregate reads 15,000 entries whole)."""
+    time text converted once (entries share their times), and each Entry ``made`` without
+    the checks of the frozen __init__ (an aggregate reads 15,000 entries whole)."""
     times: dict[str, datetime] = {}
     fromiso = datetime.fromisoformat
-    new = object.__new__
-    made: list[Entry] = []
+    entries: list[Entry] = []
     for r in rows:
         published, seen, updated = r[5], r[8], r[9]
-        entry = new(Entry)
-        entry.__dict__.update(
+        entry = made(
+            Entry,
             id=r[0],
             source_id=r[1],
             title=r[4],
@@ -304,8 +295,8 @@ def _entries(rows: Sequence[tuple[Any, ...]]) -> list[Entry]:
             guid=r[2],
             content=r[10] or "",
         )
-        made.append(entry)
-    return made
+        entries.append(entry)
+    return entries
 
 
 # archive pages read at once for their ids (each holds a page of stories as JSON, ~150 KB)
