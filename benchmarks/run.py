@@ -589,7 +589,7 @@ def file_cost(folder: Path) -> float:
 
     place = Path(tempfile.mkdtemp(prefix="file-cost-", dir=folder))
     data = b"x" * PROBE_BYTES
-    folders: set[Path] = set()
+    folders: set[str] = set()
     start = time.process_time()
     for number in range(PROBE_FILES):
         write_if_changed(place / f"{number}.rss", data, folders)

@@ -138,19 +138,13 @@ class FolderOutput:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.where = str(folder)
-        self._folders: set[str] = set()
+        self._folders: set[str] = set()  # by name as text: a publish puts every file
 
     def begin(self) -> None:
         remove_leftovers(self.folder)
 
     def put(self, name: str, data: bytes) -> bool:
-        # write_if_changed by the name as text: a publish puts every file of every feed
-        target = os.path.join(self.where, name)
-        if _holds(target, data):
-            return False
-        _replace(target, data)
-        self._folders.add(os.path.dirname(target))
-        return True
+        return write_if_changed(os.path.join(self.where, name), data, self._folders)
 
     def exists(self, name: str) -> bool:
         # os.path, not pathlib: asked for every file of every feed on each publish
@@ -190,9 +184,7 @@ class FolderOutput:
         remove_feed_files(self.folder, feed_id)
 
     def flush(self) -> None:
-        for folder in sorted(self._folders):
-            _sync_folder(folder)
-        self._folders.clear()
+        sync_folders(self._folders)
 
 
 # The naming rule of temporary files, here only: ".<name>.<random>.tmp" beside the file they
@@ -288,7 +280,7 @@ class StoreOutput:
         self._pending.clear()
 
 
-def write_if_changed(path: Path, data: bytes, folders: set[Path] | None = None) -> bool:
+def write_if_changed(path: str | Path, data: bytes, folders: set[str] | None = None) -> bool:
     """Write ``data`` to ``path`` unless it holds exactly that; True if the file changed.
 
     The new content goes to a temporary file in the same folder, is flushed to disk and
@@ -302,10 +294,11 @@ def write_if_changed(path: Path, data: bytes, folders: set[Path] | None = None) 
     if _holds(target, data):
         return False
     _replace(target, data)
+    folder = os.path.dirname(target) or "."
     if folders is None:
-        _sync_folder(os.path.dirname(target) or ".")
+        _sync_folder(folder)
     else:
-        folders.add(path.parent)
+        folders.add(folder)
     return True
 
 
@@ -390,14 +383,14 @@ def _temporary_beside(target: str) -> tuple[str, int]:
     raise FileExistsError(f"no free temporary name beside {target}")
 
 
-def sync_folders(folders: set[Path]) -> None:
+def sync_folders(folders: set[str]) -> None:
     """Flush each folder of a batch of writes once (see write_if_changed)."""
     for folder in sorted(folders):
         _sync_folder(folder)
     folders.clear()
 
 
-def _sync_folder(folder: Path | str) -> None:
+def _sync_folder(folder: str) -> None:
     with contextlib.suppress(OSError):  # not every file system lets a folder be opened
         fd = os.open(folder, os.O_RDONLY)
         try:
@@ -454,7 +447,7 @@ def export_files(store: Store, folder: Path, gone: Collection[str]) -> ExportRep
     removed: list[str] = []
     errors: list[str] = []
     unchanged = 0
-    folders: set[Path] = set()
+    folders: set[str] = set()
     try:
         listed = store.output_files()
     except StoreError as exc:
