@@ -580,20 +580,20 @@ PROBE_BYTES = 26_000
 
 def file_cost(folder: Path) -> float:
     """CPU milliseconds this process spends on each of PROBE_FILES new files of PROBE_BYTES
-    written into a new folder inside ``folder`` as civicfeed publishes one
-    (``civicfeed.write.write_if_changed``: a temporary file beside it, written, flushed to disk
-    and renamed over its name; the folder flushed once). The files stay, for the caller to
-    remove with the rest: removing them here would make the next files dearer (see
+    written into a new folder inside ``folder`` as civicfeed publishes them
+    (``civicfeed.write.FolderOutput``: each a temporary file beside its name, written; the
+    batch flushed to disk and renamed; the folder flushed once). The files stay, for the
+    caller to remove with the rest: removing them here would make the next files dearer (see
     ``benchmark``)."""
-    from civicfeed.write import sync_folders, write_if_changed
+    from civicfeed.write import FolderOutput
 
     place = Path(tempfile.mkdtemp(prefix="file-cost-", dir=folder))
     data = b"x" * PROBE_BYTES
-    folders: set[str] = set()
+    output = FolderOutput(place)
     start = time.process_time()
     for number in range(PROBE_FILES):
-        write_if_changed(place / f"{number}.rss", data, folders)
-    sync_folders(folders)
+        output.put(f"{number}.rss", data)
+    output.flush()
     return (time.process_time() - start) * 1000 / PROBE_FILES
 
 
@@ -630,7 +630,7 @@ def _benchmark_size(args: argparse.Namespace, argv: list[str], n: int, folder: P
     cost_after = file_cost(folder)
     load_after = _load()
     files = (
-        f"Writing a published file ({PROBE_BYTES // 1000} KB, as civicfeed writes one: "
+        f"Writing a published file ({PROBE_BYTES // 1000} KB, as civicfeed writes a batch: "
         f"created beside its name, flushed to disk, renamed) cost {cost_before:.3f} ms of "
         f"CPU before the runs and {cost_after:.3f} ms after."
     )

@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 from civicfeed.cli import main
-from civicfeed.write import is_temporary, write_if_changed
+from civicfeed.errors import WriteError
+from civicfeed.write import SYNC_WHOLE_FROM, FolderOutput, is_temporary, write_if_changed
 from origin import Origin
 from test_service import Process, processes
 
@@ -143,3 +144,115 @@ def test_a_written_file_is_readable_by_all_whatever_the_umask(tmp_path: Path) ->
     finally:
         os.umask(before)
     assert (tmp_path / "a.rss").stat().st_mode & 0o777 == 0o644
+
+
+class _Flushes:
+    """What a batch of FolderOutput did to make its files durable: the files flushed one by
+    one (by the name of the temporary file) and the whole-file-system flushes asked for."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, *, whole: int | None = 0) -> None:
+        from civicfeed import write
+
+        self.files: list[str] = []
+        self.whole: list[str] = []
+        real = os.fsync
+
+        def fsync(fd: int) -> None:
+            self.files.append(os.readlink(f"/proc/self/fd/{fd}"))
+            real(fd)
+
+        def syncfs(fd: int) -> int:  # ``whole``: what the call answers (None: no such call)
+            self.whole.append(os.readlink(f"/proc/self/fd/{fd}"))
+            os.sync()
+            assert whole is not None
+            return whole
+
+        monkeypatch.setattr(os, "fsync", fsync)
+        monkeypatch.setattr(write, "_syncfs", lambda: None if whole is None else syncfs)
+
+
+def _batch(folder: Path, count: int, text: str = "x") -> FolderOutput:
+    output = FolderOutput(folder)
+    output.begin()
+    for number in range(count):
+        assert output.put(f"archive/all/{number}.rss", f"<rss>{text}{number}</rss>".encode())
+    return output
+
+
+def test_a_large_batch_is_made_durable_by_one_flush_of_its_file_system_before_any_rename(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    feeds = tmp_path / "feeds"
+    _batch(feeds, SYNC_WHOLE_FROM, "old").flush()
+    flushes = _Flushes(monkeypatch)
+    output = _batch(feeds, SYNC_WHOLE_FROM, "new")
+    folder = feeds / "archive" / "all"
+    # put, not yet renamed: readers still see the old files, beside the temporary ones
+    assert (folder / "0.rss").read_bytes() == b"<rss>old0</rss>"
+    assert sum(is_temporary(p.name) for p in folder.iterdir()) == SYNC_WHOLE_FROM
+    assert flushes.whole == []
+    output.flush()
+    assert flushes.whole == [str(feeds)]  # once, for all of them
+    assert flushes.files == [str(folder)]  # no file one by one; the folder once
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        f"{n}.rss" for n in range(SYNC_WHOLE_FROM)
+    )
+    assert (folder / "7.rss").read_bytes() == b"<rss>new7</rss>"
+
+
+@pytest.mark.parametrize("whole", [None, -1], ids=["no such call", "the call fails"])
+def test_without_a_whole_flush_each_file_of_a_batch_is_flushed_one_by_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, whole: int | None
+) -> None:
+    flushes = _Flushes(monkeypatch, whole=whole)
+    output = _batch(tmp_path / "feeds", SYNC_WHOLE_FROM + 3)
+    output.flush()
+    folder = tmp_path / "feeds" / "archive" / "all"
+    files = [name for name in flushes.files if not os.path.isdir(name)]
+    assert len(files) == SYNC_WHOLE_FROM + 3
+    assert all(is_temporary(Path(name).name) for name in files)  # before its rename
+    assert flushes.files[-1] == str(folder)
+    assert len(list(folder.iterdir())) == SYNC_WHOLE_FROM + 3
+
+
+def test_a_small_batch_flushes_its_files_one_by_one_not_the_file_system(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    flushes = _Flushes(monkeypatch)
+    _batch(tmp_path / "feeds", SYNC_WHOLE_FROM - 1).flush()
+    assert flushes.whole == []
+    assert len([name for name in flushes.files if not os.path.isdir(name)]) == SYNC_WHOLE_FROM - 1
+
+
+def test_a_name_put_twice_or_asked_about_in_a_batch_is_settled_first(tmp_path: Path) -> None:
+    output = FolderOutput(tmp_path / "feeds")
+    output.begin()
+    assert output.put("index.html", b"<p>1</p>")
+    assert output.exists("index.html")  # what was put is there for the publish itself
+    assert not output.put("index.html", b"<p>1</p>")  # the same bytes as the first put
+    assert output.put("index.html", b"<p>2</p>")
+    read = output.read("index.html")
+    assert read is not None
+    assert read.data == b"<p>2</p>"
+    assert output.put("herne.rss", b"<rss/>")
+    assert output.names() == ["herne.rss", "index.html"]
+    output.flush()
+    assert [p.name for p in (tmp_path / "feeds").iterdir() if is_temporary(p.name)] == []
+
+
+def test_a_file_that_cannot_be_renamed_fails_alone_and_the_batch_says_which(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _Flushes(monkeypatch)
+    feeds = tmp_path / "feeds"
+    output = _batch(feeds, SYNC_WHOLE_FROM)
+    blocked = feeds / "archive" / "all" / "3.rss"
+    blocked.mkdir()  # a folder where the file should go, made after it was put
+    (blocked / "keep").write_bytes(b"")
+    with pytest.raises(WriteError, match=r"cannot write .*/archive/all/3\.rss"):
+        output.flush()
+    folder = feeds / "archive" / "all"
+    assert (folder / "4.rss").read_bytes() == b"<rss>x4</rss>"
+    assert blocked.is_dir()
+    assert [p.name for p in folder.iterdir() if is_temporary(p.name)] == []
+    assert len([p for p in folder.iterdir() if p.is_file()]) == SYNC_WHOLE_FROM - 1
