@@ -150,7 +150,9 @@ class _Flushes:
     """What a batch of FolderOutput did to make its files durable: the files flushed one by
     one (by the name of the temporary file) and the whole-file-system flushes asked for."""
 
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, *, whole: int | None = 0) -> None:
+    def __init__(
+        self, monkeypatch: pytest.MonkeyPatch, *, whole: int | None = 0, kind: str = "ext4"
+    ) -> None:
         from civicfeed import write
 
         self.files: list[str] = []
@@ -169,6 +171,8 @@ class _Flushes:
 
         monkeypatch.setattr(os, "fsync", fsync)
         monkeypatch.setattr(write, "_syncfs", lambda: None if whole is None else syncfs)
+        # ``kind``: the type of the output's file system, whatever the machine's is
+        monkeypatch.setattr(write, "_file_system_type", lambda major, minor: kind)
 
 
 def _batch(folder: Path, count: int, text: str = "x") -> FolderOutput:
@@ -200,11 +204,15 @@ def test_a_large_batch_is_made_durable_by_one_flush_of_its_file_system_before_an
     assert (folder / "7.rss").read_bytes() == b"<rss>new7</rss>"
 
 
-@pytest.mark.parametrize("whole", [None, -1], ids=["no such call", "the call fails"])
+@pytest.mark.parametrize(
+    ("whole", "kind"),
+    [(None, "ext4"), (-1, "ext4"), (0, "nfs4"), (0, "fuse.sshfs")],
+    ids=["no such call", "the call fails", "a network file system", "a FUSE file system"],
+)
 def test_without_a_whole_flush_each_file_of_a_batch_is_flushed_one_by_one(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, whole: int | None
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, whole: int | None, kind: str
 ) -> None:
-    flushes = _Flushes(monkeypatch, whole=whole)
+    flushes = _Flushes(monkeypatch, whole=whole, kind=kind)
     output = _batch(tmp_path / "feeds", SYNC_WHOLE_FROM + 3)
     output.flush()
     folder = tmp_path / "feeds" / "archive" / "all"
@@ -213,6 +221,15 @@ def test_without_a_whole_flush_each_file_of_a_batch_is_flushed_one_by_one(
     assert all(is_temporary(Path(name).name) for name in files)  # before its rename
     assert flushes.files[-1] == str(folder)
     assert len(list(folder.iterdir())) == SYNC_WHOLE_FROM + 3
+    assert flushes.whole == ([str(tmp_path / "feeds")] if whole == -1 else [])
+
+
+def test_the_type_of_a_folders_file_system_is_read_from_the_kernels_list_of_mounts() -> None:
+    from civicfeed import write
+
+    device = os.stat("/proc").st_dev  # procfs: mounted on every Linux system
+    assert write._file_system_type(os.major(device), os.minor(device)) == "proc"
+    assert write._file_system_type(4095, 1048575) is None  # no such device
 
 
 def test_a_small_batch_flushes_its_files_one_by_one_not_the_file_system(

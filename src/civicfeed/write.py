@@ -248,11 +248,19 @@ class FolderOutput:
 # being written to that file system.
 SYNC_WHOLE_FROM = 32
 
+# the file systems whose syncfs makes a file as durable as its fsync does: local ones that
+# write back every inode and flush the disk's cache. Not network or FUSE file systems, whose
+# syncfs may leave the file to the server or the daemon (it is flushed file by file there).
+WHOLE_FLUSH_TYPES = frozenset(
+    {"ext2", "ext3", "ext4", "xfs", "btrfs", "f2fs", "jfs", "zfs", "tmpfs", "overlay"}
+)
+
 
 def _sync_file_system(folder: str) -> bool:
     """Whether everything written to the file system ``folder`` is on, by anyone, was
-    flushed to disk (syncfs, Linux only): False where there is no such call, or it failed
-    (the caller then flushes its files one by one, each reporting its own error)."""
+    flushed to disk (syncfs, Linux only, on a file system of WHOLE_FLUSH_TYPES): False where
+    there is no such call or file system, or the call failed (the caller then flushes its
+    files one by one, each reporting its own error)."""
     call = _syncfs()
     if call is None:
         return False
@@ -261,9 +269,27 @@ def _sync_file_system(folder: str) -> bool:
     except OSError:
         return False
     try:
+        device = os.fstat(handle).st_dev
+        if _file_system_type(os.major(device), os.minor(device)) not in WHOLE_FLUSH_TYPES:
+            return False
         return bool(call(handle) == 0)
     finally:
         os.close(handle)
+
+
+def _file_system_type(major: int, minor: int) -> str | None:
+    """The type of the file system mounted from the device ``major:minor`` (the kernel's
+    list of this process's mounts), None when it is not found there."""
+    wanted = f"{major}:{minor}"
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as mounts:
+            for line in mounts:
+                fields = line.split()
+                if len(fields) > 2 and fields[2] == wanted and " - " in line:
+                    return line.split(" - ", 1)[1].split()[0]
+    except OSError:
+        return None
+    return None
 
 
 @functools.cache
