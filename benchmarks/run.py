@@ -597,6 +597,28 @@ def file_cost(folder: Path) -> float:
     return (time.process_time() - start) * 1000 / PROBE_FILES
 
 
+# How fast this machine runs Python at the moment, measured beside each size's runs: on a shared
+# host the same code runs up to 1.5 times slower in one hour than in another, so figures taken
+# at different times compare only together with this rate.
+SPEED_LOOPS = 2_000_000
+
+
+def machine_speed(tries: int = 3) -> float:
+    """Millions of iterations per second of a plain Python loop (an addition and a comparison
+    each), the best of ``tries`` timings by this process's CPU clock: the first timing of a
+    process and any timing that shared a core run low."""
+    best = 0.0
+    for _ in range(tries):
+        total, start = 0, time.process_time()
+        for number in range(SPEED_LOOPS):
+            total += number & 7
+            if total > 1 << 62:
+                total = 0
+        spent = time.process_time() - start
+        best = max(best, SPEED_LOOPS / spent / 1e6 if spent > 0 else 0.0)
+    return best
+
+
 def benchmark(args: argparse.Namespace, argv: list[str]) -> None:
     print(machine())
     # Every size's folder is removed at the end, not before the next size: on an ext4 file
@@ -625,14 +647,15 @@ def _benchmark_size(args: argparse.Namespace, argv: list[str], n: int, folder: P
         f"{args.concurrency or _civicfeed_default('concurrency')} (files in {folder})"
     )
     load_before, started, measured_on = _load(), datetime.now(UTC), machine()
-    cost_before = file_cost(folder)
+    cost_before, speed_before = file_cost(folder), machine_speed()
     measurements = Bench(args, n, folder).run()
-    cost_after = file_cost(folder)
+    cost_after, speed_after = file_cost(folder), machine_speed()
     load_after = _load()
     files = (
         f"Writing a published file ({PROBE_BYTES // 1000} KB, as civicfeed writes a batch: "
         f"created beside its name, flushed to disk, renamed) cost {cost_before:.3f} ms of "
-        f"CPU before the runs and {cost_after:.3f} ms after."
+        f"CPU before the runs and {cost_after:.3f} ms after; a plain Python loop ran "
+        f"{speed_before:.1f} M and {speed_after:.1f} M iterations per second of CPU."
     )
     print(files)
     text = "\n\n".join(
