@@ -598,8 +598,8 @@ def file_cost(folder: Path) -> float:
 
 
 # How fast this machine runs Python at the moment, measured beside each size's runs: on a shared
-# host the same code runs up to 1.5 times slower in one hour than in another, so figures taken
-# at different times compare only together with this rate.
+# host the same code runs up to 1.7 times slower in one hour, or one minute, than in another,
+# so figures taken at different times compare only together with this rate.
 SPEED_LOOPS = 2_000_000
 
 
