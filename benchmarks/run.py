@@ -397,9 +397,11 @@ class Bench:
 
 
 def _civicfeed_default(key: str) -> int:
+    import dataclasses
+
     from civicfeed.config import Config
 
-    value = Config.model_fields[key].default
+    value = next(part.default for part in dataclasses.fields(Config) if part.name == key)
     assert isinstance(value, int)
     return value
 

@@ -1,7 +1,9 @@
 """sources.yaml: loading, validation and the resolved configuration.
 
-PyYAML gives the data and the line of every node; pydantic validates every key, so an error
-names the file, the line and the key. Relative paths are resolved against the config file.
+PyYAML gives the data and the line of every node; pydantic validates every key (schema.py),
+so an error names the file, the line and the key. Relative paths are resolved against the
+config file. What validation gives, and every stage takes, is the configuration's plain
+records (Config and its parts, below): no stage sees a validation library.
 
 Reading the YAML and the checks made on the file as written cost more than the validation
 (some 0.3 s for 1,000 sources). With ``checked=True`` (the refresh and run commands) a file
@@ -12,15 +14,16 @@ bytes, its resolved path and this module's code. A file with that digest is vali
 from the remembered data, without reading the YAML; any other file, or any problem, is read
 in full as always, so an error still names file, line and key.
 
-Validating 1,000 sources again, and building the validators of the whole configuration for it
-(pydantic does that when first asked), cost some 50 ms more on every run. So the configuration
-that passed is kept too, pickled (``.civicfeed/<file name>.config.pickle``), under a digest of
-the same and of the code of everything the validation calls and pydantic's version; it is read
-back only when that digest is the file's, and unpickled with nothing but the classes of a
-configuration allowed (no other object, no function, can be made from it). The configuration
-reads no environment variable and includes no other file: its bytes and its path are all it
-depends on. Both files are replaced whole (written beside, then renamed), so a run killed
-while writing, or two runs at once, leave the one or the other, never a mix.
+Validating 1,000 sources again, and importing pydantic for it (more CPU than all the other
+imports of a refresh together), cost more still on every run. So the configuration that
+passed is kept too, its records pickled (``.civicfeed/<file name>.config.pickle``), under a
+digest of the same and of the code of everything the validation calls and pydantic's
+version; it is read back only when that digest is the file's, without importing pydantic,
+and unpickled with nothing but the classes of a configuration allowed (no other object, no
+function, can be made from it). The configuration reads no environment variable and includes
+no other file: its bytes and its path are all it depends on. Both files are replaced whole
+(written beside, then renamed), so a run killed while writing, or two runs at once, leave the
+one or the other, never a mix.
 """
 
 from __future__ import annotations
@@ -33,30 +36,21 @@ import pickle
 import re
 import sys
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    PlainValidator,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from typing import TYPE_CHECKING, Any, Literal
+from zoneinfo import ZoneInfo
 
 from .errors import ConfigError
-from .store.location import StateLocation, parse_state
+from .store.location import StateLocation
 from .xmlsafe import is_xml_safe, strip_controls
 
-# PyYAML is imported when a file is read (parse_config), not at import: a configuration kept
-# from a file that passed (see the module's description) is read back without it
+# PyYAML and pydantic (schema.py) are imported when a file is read (parse_config), not at
+# import: a configuration kept from a file that passed (see the module's description) is read
+# back without them
 if TYPE_CHECKING:
     import yaml
+    from pydantic import ValidationError
 
 __all__ = [
     "Aggregate",
@@ -83,7 +77,8 @@ _SIZE_UNITS = {
     "mib": 2**20,
     "gib": 2**30,
 }
-_ID = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
+# what an id may be (source and aggregate ids name files: see schema.py)
+ID = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
 MAX_DURATION = 365 * 86400.0  # a year: longer is a mistake, and overflows the scheduler
 # ids whose files would collide with what else the output folder holds or the server answers:
 # index.html, feeds.opml, feed.xsl, archive/ (publish.py, render/) and /healthz (server.py)
@@ -120,15 +115,6 @@ def parse_size(value: object) -> int:
     raise ValueError(f"{value!r} is not a size; write e.g. 500KB, 10MB or 1GiB")
 
 
-def _check_selector(value: str | None) -> str | None:
-    if value is None:
-        return None
-    from .css import compile_selector  # the one place that knows CSS (not the parsers)
-
-    compile_selector(value)
-    return value
-
-
 def parse_window(value: object) -> float:
     """A duration, or 0 (the same calendar day only)."""
     if value in (0, "0"):
@@ -136,203 +122,115 @@ def parse_window(value: object) -> float:
     return parse_duration(value)
 
 
-Duration = Annotated[float, BeforeValidator(parse_duration)]
-Window = Annotated[float, BeforeValidator(parse_window)]
+# --- the configuration's records ------------------------------------------------------------
+#
+# What validation gives (schema.py validates a file's data against models of the same names,
+# fields and defaults) and what every stage takes: plain frozen records, which a remembered
+# configuration is pickled as, so that reading it back imports no validation library.
+
 DateOrder = Literal["dmy", "mdy"]
+DEFAULT_STATE = StateLocation.sqlite(Path(".civicfeed/state.db"))
 
 
-def _check_language(value: str) -> str:
-    if not re.match(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$", value):
-        raise ValueError(f"{value!r} is not a language tag; write e.g. de, en or de-AT")
-    return value
-
-
-Language = Annotated[str, AfterValidator(_check_language)]
-Size = Annotated[int, BeforeValidator(parse_size)]
-Selector = Annotated[str, AfterValidator(_check_selector)]
-OptionalSelector = Annotated[str | None, AfterValidator(_check_selector)]
-
-
-def _check_id(value: str) -> str:
-    if not _ID.match(value):
-        raise ValueError(f"{value!r} is not a valid id: use lower-case letters, digits and '-'")
-    return value
-
-
-Ident = Annotated[str, AfterValidator(_check_id)]
-
-
-def _auto_html(value: object) -> object:
-    """``html: auto`` is an HTML listing whose items are found automatically."""
-    if value == "auto":
-        return {}
-    return value
-
-
-class _Strict(BaseModel):
-    # validators built when a file is first validated, not at import (pydantic builds them
-    # with the configuration's, see Config): a configuration read back from its pickle (see
-    # the module's description) never needs them
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=False, defer_build=True)
-
-
-class HtmlRules(_Strict):
+@dataclass(frozen=True, kw_only=True)
+class HtmlRules:
     """How to read an HTML listing. Selectors inside an item are relative to it."""
 
-    item: OptionalSelector = None  # None: the items are detected automatically
-    title: OptionalSelector = None
-    date: OptionalSelector = None
-    link: OptionalSelector = None
-    summary: OptionalSelector = None
+    item: str | None = None  # None: the items are detected automatically
+    title: str | None = None
+    date: str | None = None
+    link: str | None = None
+    summary: str | None = None
     # a regular expression removed from every title, e.g. "mehr zur Meldung:"
     title_remove: str | None = None
     # When an item has no date on the listing, its detail page (the item's link) is
     # fetched once and this selector's text is read for a date; "auto": the page's main text.
-    detail_date: OptionalSelector = None
-
-    @field_validator("title_remove")
-    @classmethod
-    def _pattern(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"{value!r} is not a regular expression ({exc})") from None
-        return value
+    detail_date: str | None = None
 
 
-class Source(_Strict):
-    id: Ident
+@dataclass(frozen=True, kw_only=True)
+class Source:
+    id: str
     # None: the feed's own title, else the page's <title>, else the host (see publish.py)
-    title: str | None = Field(default=None, min_length=1)
+    title: str | None = None
     url: str
     description: str | None = None
     home: str | None = None  # the human page a feed source stands for; default: url
     tags: tuple[str, ...] = ()
-    html: Annotated[HtmlRules | None, BeforeValidator(_auto_html)] = None
-    timeout: Duration = 20.0
-    max_bytes: Size = 10 * 10**6
-    every: Duration = 1800.0
+    html: HtmlRules | None = None  # None: a feed; ``html: auto`` in the file: HtmlRules()
+    timeout: float = 20.0  # seconds
+    max_bytes: int = 10 * 10**6
+    every: float = 1800.0  # seconds
     cron: str | None = None  # a crontab line for `civicfeed run`; instead of `every`
-    max_entries: int = Field(default=100, ge=1)
+    max_entries: int = 100
     # the language of its feed (RSS <language>, Atom xml:lang, JSON Feed language); None: the
     # language a feed source declares, else the top-level language
-    language: Language | None = None
+    language: str | None = None
     # numeric dates with slashes: day first (11/2/2026), or "mdy", month first (2/11/2026);
     # None: the top-level date_order
     date_order: DateOrder | None = None
     # full text: every entry's detail page (its link) is read once for the article itself
     follow: bool = False
-    content: OptionalSelector = None  # the article's element; default: main-content extraction
+    content: str | None = None  # the article's element; default: main-content extraction
     follow_hosts: tuple[str, ...] = ()  # hosts besides the source's own whose links are followed
-
-    @field_validator("follow_hosts")
-    @classmethod
-    def _hosts(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for host in value:
-            if not re.match(r"^[A-Za-z0-9.-]+(:\d+)?$", host):
-                raise ValueError(f"{host!r} is not a host name (e.g. presse.example.de)")
-        return tuple(host.lower() for host in value)
-
-    @field_validator("cron")
-    @classmethod
-    def _cron(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        from .scheduler import check_cron  # the one place that knows crontab syntax
-
-        return check_cron(value)
-
-    @field_validator("url", "home")
-    @classmethod
-    def _http_url(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError(f"{value!r} is not an http(s) URL")
-        return value
 
     @property
     def kind(self) -> str:
         return "html" if self.html is not None else "feed"
 
 
-class Aggregate(_Strict):
-    id: Ident
-    title: str = Field(min_length=1)
+@dataclass(frozen=True, kw_only=True)
+class Aggregate:
+    id: str
+    title: str
     description: str | None = None
     sources: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
-    max_entries: int = Field(default=100, ge=1)
-    language: Language | None = None  # None: the top-level language
-
-    @model_validator(mode="after")
-    def _needs_members(self) -> Aggregate:
-        if not self.sources and not self.tags:
-            raise ValueError("an aggregate needs 'sources' or 'tags'")
-        return self
+    max_entries: int = 100
+    language: str | None = None  # None: the top-level language
 
 
-class WorkerSettings(_Strict):
+@dataclass(frozen=True, kw_only=True)
+class WorkerSettings:
     """`civicfeed run --worker` (workers.py); its command-line options override these."""
 
     # the jobs of a worker without a heartbeat for this long are run again by the others
-    stalled_after: Duration = Field(default=60.0, ge=2)
+    stalled_after: float = 60.0
     # jobs at once (default: concurrency, at most 16)
-    jobs: int | None = Field(default=None, ge=1, le=256)
+    jobs: int | None = None
 
 
-class Config(_Strict):
+@dataclass(frozen=True, kw_only=True)
+class Config:
     """The whole resolved configuration. Paths are absolute."""
 
-    # its validator is built when a file is first validated, not at import: a configuration
-    # read back from its pickle (see the module's description) never needs it
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=False, defer_build=True)
-
     path: Path
-    title: str = Field(default="Meldungen als Feeds", min_length=1)  # the index page's title
-    language: Language = "de"  # of every feed that has none of its own
+    title: str = "Meldungen als Feeds"  # the index page's title
+    language: str = "de"  # of every feed that has none of its own
     websub_hub: str | None = None  # a WebSub hub to declare in the feeds and to ping
     timezone: str = "UTC"
     output: Path = Path("feeds")
     # a SQLite file (a path or sqlite:///PATH) or a PostgreSQL database (postgresql://…)
-    state: Annotated[StateLocation, PlainValidator(parse_state)] = StateLocation.sqlite(
-        Path(".civicfeed/state.db")
-    )
+    state: StateLocation = DEFAULT_STATE
     # where the published files go: the output folder, or the state database (served by
     # `civicfeed serve`, copied out by `civicfeed export`); default: the folder with a SQLite
     # state, the database with a PostgreSQL one
     publish_to: Literal["folder", "database"] | None = None
     base_url: str | None = None
-    concurrency: int = Field(default=128, ge=1, le=256)
-    per_host: int = Field(default=2, ge=1, le=16)
+    concurrency: int = 128
+    per_host: int = 2
     # how far apart two sources' copies of one story may be dated (seconds; 0: the same day)
-    dedup_window: Window = 86400.0
+    dedup_window: float = 86400.0
     date_order: DateOrder = "dmy"  # for sources that do not set their own
     # behind a reverse proxy: take the public scheme and host from X-Forwarded-Proto/-Host
     trust_proxy: bool = False
     # /healthz answers 503 when the last refresh ended longer ago; default 3 × shortest every
-    stale_after: Duration | None = None
+    stale_after: float | None = None
     # hosts that may be fetched although they resolve to internal addresses (see netpolicy.py)
     allow_hosts: tuple[str, ...] = ()
-    worker: WorkerSettings = Field(default_factory=WorkerSettings)
-    sources: tuple[Source, ...] = Field(min_length=1)
+    worker: WorkerSettings = field(default_factory=WorkerSettings)
+    sources: tuple[Source, ...]
     feeds: tuple[Aggregate, ...] = ()
-
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"{value!r} is not a known time zone (e.g. Europe/Berlin)") from exc
-        return value
-
-    @field_validator("allow_hosts")
-    @classmethod
-    def _allowed(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for host in value:
-            if not re.match(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)$", host):
-                raise ValueError(f"{host!r} is not a host name (e.g. intranet.stadt.example)")
-        return tuple(host.lower() for host in value)
 
     @property
     def trusted_hosts(self) -> frozenset[str]:
@@ -342,22 +240,6 @@ class Config(_Strict):
 
         named = [*self.allow_hosts, *(host for s in self.sources for host in s.follow_hosts)]
         return trusted_hosts([s.url for s in self.sources] + [self.websub_hub], named)
-
-    @field_validator("websub_hub")
-    @classmethod
-    def _hub(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError(f"{value!r} is not an http(s) URL")
-        return value
-
-    @field_validator("base_url")
-    @classmethod
-    def _base(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        if not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError(f"{value!r} is not an http(s) URL")
-        return value if value.endswith("/") else value + "/"
 
     @property
     def stale_limit(self) -> float:
@@ -396,6 +278,10 @@ class Config(_Strict):
                 chosen.append(source)
                 taken.add(source.id)
         return tuple(chosen)
+
+
+# the records a configuration is made of (a kept configuration may hold only these)
+_RECORDS = (HtmlRules, Source, Aggregate, WorkerSettings, Config)
 
 
 # --- loading -------------------------------------------------------------------------------
@@ -462,32 +348,35 @@ class _Problems:
         raise ConfigError.of(found[:MAX_PROBLEMS], omitted=max(0, len(found) - MAX_PROBLEMS))
 
 
-def json_fields(model: BaseModel, *, exclude: Collection[str] = ()) -> dict[str, Any]:
-    """The fields of ``model`` (a configuration's part) but ``exclude``, as JSON data: what
-    ``model.model_dump(mode="json", exclude=exclude)`` gives, made from the fields directly,
-    so that a configuration read back from its pickle never builds pydantic's serializers
-    (and validators with them, some 30 ms); by pydantic when a value is of a kind whose JSON
-    it decides."""
-    try:
-        return {
-            name: _plain(getattr(model, name))
-            for name in type(model).model_fields
-            if name not in exclude
-        }
-    except TypeError:
-        return model.model_dump(mode="json", exclude=set(exclude))
+def json_fields(record: object, *, exclude: Collection[str] = ()) -> dict[str, Any]:
+    """The fields of ``record`` (a configuration's part) but ``exclude``, as JSON data: what
+    pydantic's ``model_dump(mode="json", exclude=exclude)`` of its model gives (stored
+    digests of a source's settings are made from it, tests/test_config.py holds the two
+    equal)."""
+    return {
+        part.name: _plain(getattr(record, part.name))
+        for part in fields(record)  # type: ignore[arg-type]
+        if part.name not in exclude
+    }
+
+
+def field_names(record: type[Any]) -> set[str]:
+    """The keys a block of the file may hold: its record's fields."""
+    return {part.name for part in fields(record)}
 
 
 def _plain(value: object) -> Any:
-    """A value as JSON data, as ``model_dump(mode="json")`` gives it: text, whole numbers,
-    true, false and null as they are, a tuple as a list, a model as the mapping of its
-    fields; TypeError for any other kind."""
-    if value is None or type(value) in (str, bool, int):
+    """A value as JSON data, as ``model_dump(mode="json")`` gives it: text, numbers, true,
+    false and null as they are, a tuple as a list, a path as its text, a record as the
+    mapping of its fields; TypeError for any other kind."""
+    if value is None or type(value) in (str, bool, int, float):
         return value
     if type(value) is tuple:
         return [_plain(item) for item in value]
-    if isinstance(value, BaseModel):
-        return {name: _plain(getattr(value, name)) for name in type(value).model_fields}
+    if isinstance(value, Path):
+        return str(value)
+    if type(value) in _RECORDS:
+        return json_fields(value)
     raise TypeError(f"{type(value).__name__} is not plain data")
 
 
@@ -653,17 +542,9 @@ _CODE: list[str] = []
 
 
 def _yaml_version() -> str:
-    """What stands for PyYAML's version in the digest of a file's remembered data, without
-    importing it: a digest of its package's ``__init__.py``, which holds ``__version__``."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("yaml")
-    if spec is None or spec.origin is None:
-        return ""
-    try:
-        return hashlib.sha256(Path(spec.origin).read_bytes()).hexdigest()
-    except OSError:
-        return ""
+    """What stands for PyYAML's version in the digest of a file's remembered data: a digest
+    of its package's ``__init__.py``, which holds ``__version__``."""
+    return _package_file_digest("yaml", "__init__.py")
 
 
 def _code_digest() -> str:
@@ -673,21 +554,42 @@ def _code_digest() -> str:
     return _CODE[0]
 
 
-# the modules whose code the validation calls besides this one (state, selectors, crontab
-# lines, control characters)
-_VALIDATION_MODULES = ("store/location.py", "css.py", "scheduler.py", "xmlsafe.py", "errors.py")
+# the modules whose code the validation calls besides this one (the schema, state,
+# selectors, crontab lines, control characters)
+_VALIDATION_MODULES = (
+    "schema.py",
+    "store/location.py",
+    "css.py",
+    "scheduler.py",
+    "xmlsafe.py",
+    "errors.py",
+)
 
 
 def _validation_digest() -> str:
     """A digest of what a kept configuration depends on besides the file: the code of the
-    modules the validation calls, pydantic's version (its pickles) and Python's."""
-    from pydantic.version import VERSION
-
-    digest = hashlib.sha256(f"{VERSION}\0{sys.version}\0".encode())
+    modules the validation calls, pydantic's version and Python's."""
+    digest = hashlib.sha256(f"{_package_file_digest('pydantic', 'version.py')}\0".encode())
+    digest.update(f"{sys.version}\0".encode())
     package = Path(__file__).parent
     for name in _VALIDATION_MODULES:
         digest.update(hashlib.sha256((package / name).read_bytes()).digest())
     return digest.hexdigest()
+
+
+def _package_file_digest(package: str, name: str) -> str:
+    """A digest of a file of an installed package, found without importing the package
+    (pydantic's import costs more than a whole unchanged refresh's other imports); what
+    stands for its version where that file holds the version."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.origin is None:
+        return ""
+    try:
+        return hashlib.sha256((Path(spec.origin).parent / name).read_bytes()).hexdigest()
+    except OSError:
+        return ""
 
 
 def parse_config(
@@ -727,18 +629,18 @@ def _validated(
     problems: _Problems,
 ) -> Config:
     """The configuration of a file's data (defaults merged), validated and cross-checked."""
+    from . import schema
+
     base = path.resolve().parent
     raw = {**raw, "path": path.resolve()}
     try:
-        config = Config.model_validate(raw)
-    except ValidationError as exc:
+        config = schema.validate(raw)
+    except schema.ValidationError as exc:
         _translate(exc, origin, problems)
         problems.raise_any()
         raise AssertionError("a validation error was not translated") from exc  # pragma: no cover
     problems.raise_any()
-    config = config.model_copy(
-        update={"output": base / config.output, "state": config.state.resolved(base)}
-    )
+    config = replace(config, output=base / config.output, state=config.state.resolved(base))
     _cross_check(config, problems)
     problems.raise_any()
     return config
@@ -812,7 +714,7 @@ def _merge_defaults(
             ("defaults",),
         )
         defaults = {}
-    allowed = set(Source.model_fields) - _NOT_DEFAULTABLE
+    allowed = field_names(Source) - _NOT_DEFAULTABLE
     for key in list(defaults):
         if key not in allowed:
             reason = (
@@ -874,13 +776,13 @@ def _check_raw(data: dict[str, Any], problems: _Problems) -> None:
 def _allowed(loc: Sequence[Any]) -> set[str]:
     names = [p for p in loc if isinstance(p, str)]
     if names == ["sources"]:
-        return set(Source.model_fields)
+        return field_names(Source)
     if names == ["sources", "html"]:
-        return set(HtmlRules.model_fields)
+        return field_names(HtmlRules)
     if names == ["feeds"]:
-        return set(Aggregate.model_fields)
+        return field_names(Aggregate)
     if names == ["defaults"]:
-        return set(Source.model_fields) - _NOT_DEFAULTABLE
+        return field_names(Source) - _NOT_DEFAULTABLE
     return set()
 
 

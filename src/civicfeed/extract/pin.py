@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from datetime import UTC, date
 from typing import TYPE_CHECKING
 
@@ -124,7 +125,7 @@ def explain(fetched: Fetched, rules: HtmlRules, pinned: Pinned | None = None) ->
     ``pinned``: pin_listing's result for this page, when the caller has it (the page is not
     read again for it)."""
     configured = tuple(
-        (key, str(value)) for key, value in rules.model_dump().items() if value is not None
+        (key, str(value)) for key, value in asdict(rules).items() if value is not None
     )
     try:
         if rules.item:
@@ -146,7 +147,7 @@ def explain(fetched: Fetched, rules: HtmlRules, pinned: Pinned | None = None) ->
 
 
 def _rules(selectors: dict[str, str]) -> HtmlRules:
-    from ..config import HtmlRules  # the config model is only the carrier of the selectors
+    from ..config import HtmlRules  # the config record is only the carrier of the selectors
 
     return HtmlRules(**selectors)
 
