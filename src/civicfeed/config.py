@@ -280,7 +280,7 @@ class Config:
         return tuple(chosen)
 
 
-# the records a configuration is made of (a kept configuration may hold only these)
+# the records a configuration is made of (what a kept configuration may hold: _KEPT_CLASSES)
 _RECORDS = (HtmlRules, Source, Aggregate, WorkerSettings, Config)
 
 
@@ -518,12 +518,7 @@ def _replace(path: Path, content: bytes) -> None:
 
 # what a kept configuration may be made of (its own classes, paths; the rest is plain data)
 _KEPT_CLASSES = {
-    ("civicfeed.config", "Config"),
-    ("civicfeed.config", "Source"),
-    ("civicfeed.config", "HtmlRules"),
-    ("civicfeed.config", "Aggregate"),
-    ("civicfeed.config", "WorkerSettings"),
-    ("civicfeed.store.location", "StateLocation"),
+    *((record.__module__, record.__name__) for record in (*_RECORDS, StateLocation)),
     ("pathlib", "PosixPath"),
     ("pathlib", "WindowsPath"),
 }
