@@ -13,9 +13,10 @@ full and dropped) at civicfeed's limits, with a connection pool per host as civi
 ``parse`` is the parsing floor: feedparser on the feeds and lxml with the listings' CSS
 selectors on the listings, in this one process, for the same documents the origin serves (all
 of them, or with ``--changed`` the changed ones only); it reports the CPU time of the parsing
-alone. ``profile`` runs ``civicfeed ARGS`` under cProfile (its imports included), timed by
-CPU time (or wall time), with the jobs civicfeed gives its worker processes run in its own
-process, and writes the profile to ``OUT``.
+alone, and beside it the CPU time of civicfeed's own parsing and, on a first run, rendering of
+the same documents (``floors.stage_floors``). ``profile`` runs ``civicfeed ARGS`` under
+cProfile (its imports included), timed by CPU time (or wall time), with the jobs civicfeed
+gives its worker processes run in its own process, and writes the profile to ``OUT``.
 """
 
 from __future__ import annotations
@@ -136,6 +137,7 @@ def parse(count: int, addresses: int, changed: float | None) -> None:
     from lxml.cssselect import CSSSelector
 
     from .documents import CHANGE_STEP, HTML_SELECTORS, changes, document, sources
+    from .floors import stage_floors
 
     every = sources(count, addresses)
     if changed is None:
@@ -167,6 +169,7 @@ def parse(count: int, addresses: int, changed: float | None) -> None:
             "lxml_cpu": round(cpu["html"], 4),
             "failed": 0,
         }
+        | stage_floors(count, addresses, changed)
     )
 
 
