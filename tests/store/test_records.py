@@ -1,4 +1,5 @@
-"""How an archive page's stories are written as JSON (store/records.py): the stored text."""
+"""How an archive page's stories are written as JSON (store/records.py): the stored text, and
+the text of pages stored before in the layout of an object per entry, still read."""
 
 from __future__ import annotations
 
@@ -7,13 +8,20 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from civicfeed.dedup import Story
-from civicfeed.store.records import entry_json, page_json, story_from, story_json
+from civicfeed.store.records import (
+    entry_json,
+    page_from,
+    page_ids,
+    page_json,
+    story_from,
+    story_json,
+)
 from store.builders import NOW, make_entry
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
 
-def test_a_page_is_stored_as_the_json_of_each_field_with_times_in_utc() -> None:
+def _stories() -> list[Story]:
     # the hour repeated when the clocks went back: two instants with the same wall time
     first = datetime(2026, 10, 25, 2, 30, tzinfo=BERLIN)
     second = first.replace(fold=1)
@@ -23,7 +31,12 @@ def test_a_page_is_stored_as_the_json_of_each_field_with_times_in_utc() -> None:
         Story("urn:1", entry, (copy,), second),
         Story("urn:3", make_entry("urn:3", minutes=5), (), NOW + timedelta(minutes=5)),
     ]
-    expected = json.dumps(
+    return stories
+
+
+# a page as it was stored before the compact layout (json.dumps of story_json per story)
+def _page_before(stories: list[Story]) -> str:
+    return json.dumps(
         [
             {
                 "id": "urn:1",
@@ -60,10 +73,109 @@ def test_a_page_is_stored_as_the_json_of_each_field_with_times_in_utc() -> None:
             story_json(stories[1]),
         ]
     )
+
+
+FIELDS = [
+    "id",
+    "source_id",
+    "title",
+    "link",
+    "published",
+    "date_known",
+    "summary",
+    "first_seen",
+    "updated",
+    "guid",
+    "content",
+]
+
+
+def test_a_page_is_stored_as_its_ids_then_each_entry_as_its_values_with_times_in_utc() -> None:
+    stories = _stories()
+    second = "2026-10-25T01:30:00.000000+00:00"
+    expected = json.dumps(
+        {
+            "ids": ["urn:1", "urn:3"],
+            "fields": FIELDS,
+            "stories": [
+                [
+                    [
+                        *("urn:1", "a", "Titel", None),
+                        # the first of the two instants with the wall time 02:30 that night
+                        "2026-10-25T00:30:00.000000+00:00",
+                        *(True, '<p>Grüße & "mehr"</p>', second, second, None, ""),
+                    ],
+                    [
+                        [
+                            *("urn:2", "b", "Titel", "https://b.example/2", second, True),
+                            *("<p>Zusammenfassung</p>", second, second, "g", ""),
+                        ]
+                    ],
+                    second,
+                ],
+                [
+                    list(entry_json(stories[1].entry).values()),
+                    [],
+                    stories[1].updated.isoformat(timespec="microseconds"),
+                ],
+            ],
+        }
+    )
     assert page_json(stories) == expected
-    assert page_json(stories, {}) == json.dumps([story_json(s, {}) for s in stories])
-    assert json.loads(expected)[1]["entry"] == entry_json(stories[1].entry)
-    back = [story_from(raw) for raw in json.loads(page_json(stories))]
-    assert [s.entry.published.timestamp() for s in back] == [
-        s.entry.published.timestamp() for s in stories
+    assert page_json(stories, {}) == expected
+    assert page_ids(expected) == ["urn:1", "urn:3"]
+    assert _instants(page_from(expected)) == _instants(stories)
+
+
+def _instants(stories: list[Story]) -> list[tuple[object, ...]]:
+    """Each story with its times as instants (a time of the repeated hour in Berlin is never
+    equal to one in UTC, whatever instant both are)."""
+    return [
+        (
+            story.id,
+            [
+                (
+                    *(copy.id, copy.source_id, copy.title, copy.link, copy.summary, copy.guid),
+                    *(copy.published.timestamp(), copy.first_seen.timestamp()),
+                    *(copy.updated.timestamp(), copy.date_known, copy.content),
+                )
+                for copy in (story.entry, *story.origins)
+            ],
+            story.updated.timestamp(),
+        )
+        for story in stories
     ]
+
+
+def test_a_page_stored_before_in_the_layout_of_an_object_per_entry_reads_as_it_was() -> None:
+    stories = _stories()
+    before = _page_before(stories)
+    assert json.loads(before)[1]["entry"] == entry_json(stories[1].entry)
+    assert page_from(before) == [story_from(raw) for raw in json.loads(before)]
+    assert page_from(before) == page_from(page_json(stories))
+    assert _instants(page_from(before)) == _instants(stories)
+    assert page_ids(before) == ["urn:1", "urn:3"]
+
+
+def test_the_ids_of_a_page_are_read_whatever_characters_they_hold() -> None:
+    odd = ['urn:"1"', "urn:[2]", "urn:\\3", 'urn:4", "entry": {', "urn:ü"]
+    stories = [Story(ident, make_entry(ident), (), NOW) for ident in odd]
+    assert page_ids(page_json(stories)) == odd
+    assert page_ids(_page_json_before(stories)) == odd  # decoded whole: escapes in the text
+    assert [s.id for s in page_from(page_json(stories))] == odd
+
+
+def _page_json_before(stories: list[Story]) -> str:
+    return json.dumps([story_json(story, {}) for story in stories])
+
+
+def test_a_page_written_with_other_fields_is_read_by_their_names() -> None:
+    # a field Entry no longer has is left out; one it has since takes its default
+    entry = make_entry("urn:1", guid="g")
+    values = entry_json(entry)
+    names = [name for name in FIELDS if name != "content"] + ["gone"]
+    row = [values[name] for name in names if name != "gone"] + ["x"]
+    text = json.dumps(
+        {"ids": ["urn:1"], "fields": names, "stories": [[row, [], values["updated"]]]}
+    )
+    assert page_from(text) == [Story("urn:1", entry, (), entry.updated)]

@@ -5,14 +5,13 @@ into records are the same for all."""
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
 from ..dedup import TITLE_KEY_RULES, Story, title_key
 from ..models import DetailPage, Entry, FeedTotals, OutputFile, SourceState, Validators, made
-from .records import dt, entry_digest, entry_from, story_from
+from .records import dt, entry_digest, entry_from, page_from, page_ids
 
 __all__ = ["SELECT_ENTRIES", "SELECT_HEADS", "Reads"]
 
@@ -178,7 +177,7 @@ class Reads:
         for expected, (number, stories) in enumerate(rows, start=1):
             if number != expected:
                 break  # pages are kept in an unbroken run from 1
-            pages.append([story_from(raw) for raw in json.loads(stories)])
+            pages.append(page_from(stories))
         return pages
 
     def archived_page_ids(self, feed_id: str) -> list[list[str]]:
@@ -205,7 +204,7 @@ class Reads:
             for expected, (number, stories) in enumerate(found, start=first):
                 if number != expected:
                     return pages  # removed in between (prune): the run ends here
-                pages.append(story_ids(stories))
+                pages.append(page_ids(stories))
         return pages
 
     def archived_page(self, feed_id: str, number: int) -> list[Story] | None:
@@ -215,7 +214,7 @@ class Reads:
             f" WHERE feed_id = {self._MARK} AND number = {self._MARK}",
             (feed_id, number),
         )
-        return [story_from(raw) for raw in json.loads(rows[0][0])] if rows else None
+        return page_from(rows[0][0]) if rows else None
 
 
 # the newest entries of feed_summaries decoded before, by their JSON text (a publish reads
@@ -301,20 +300,6 @@ def _entries(rows: Sequence[tuple[Any, ...]]) -> list[Entry]:
 
 # archive pages read at once for their ids (each holds a page of stories as JSON, ~150 KB)
 _PAGES_AT_ONCE = 16
-# a story as the store writes it (json.dumps of records.story_json): an object whose first
-# key is "id" and second "entry". Outside strings only, since a quote inside one is escaped.
-_STORY_ID = re.compile(r'\{"id": "([^"\\]*)", "entry": \{')
-_ENTRY_KEY = '"entry": {'
-
-
-def story_ids(stories: str) -> list[str]:
-    """The ids of an archive page's stories, in order, from its JSON: found by their place
-    in the text where every story is matched (ids without escapes, the store's own layout),
-    else by decoding the whole page."""
-    found = _STORY_ID.findall(stories)
-    if found and len(found) == stories.count(_ENTRY_KEY):
-        return found
-    return [str(raw["id"]) for raw in json.loads(stories)]
 
 
 _SELECT_STATE = (
