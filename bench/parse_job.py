@@ -18,20 +18,18 @@ import argparse
 import cProfile
 import io
 import pstats
-import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
-from benchmarks.documents import content_type, document, sources, write_civicfeed_config
-from civicfeed.config import Source, load_config
+from benchmarks.documents import sources
+from benchmarks.floors import fetched_documents
+from civicfeed.config import Source
 from civicfeed.models import Fetched
 from civicfeed.refresh import read_document
 
@@ -51,27 +49,10 @@ def _empty_caches() -> None:
 
 def _jobs(count: int) -> dict[str, list[tuple[Fetched, Source]]]:
     chosen = sources(2 * count)
-    folder = Path(tempfile.mkdtemp(prefix="civicfeed-parse-job-"))
-    try:  # the configuration's file is needed only while it is read
-        config = load_config(
-            write_civicfeed_config(
-                folder,
-                lambda s: f"http://{s.address}:8000{s.path}",
-                chosen,
-                per_host=2,
-                concurrency=None,
-                timeout=900,
-            )
-        )
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-    by_id = {s.id: s for s in config.sources}
+    _, fetched = fetched_documents(chosen, chosen, 0)
     jobs: dict[str, list[tuple[Fetched, Source]]] = {"rss": [], "html": []}
-    for source in chosen:
-        spec = by_id[source.id]
-        headers = MappingProxyType({"content-type": content_type(source)})
-        fetched = Fetched(str(spec.url), 200, headers, document(source, 0))
-        jobs[source.kind].append((fetched, spec))
+    for source, job in zip(chosen, fetched, strict=True):
+        jobs[source.kind].append(job)
     return jobs
 
 

@@ -24,10 +24,13 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from . import documents
 from .documents import CHANGE_STEP, changes, content_type, document, sources, write_civicfeed_config
 
 if TYPE_CHECKING:
+    from civicfeed.config import Config, Source
     from civicfeed.dedup import Story
+    from civicfeed.models import Fetched
 
 NOW = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)  # when the stories are first seen
 
@@ -36,45 +39,18 @@ def stage_floors(count: int, addresses: int, changed: float | None) -> dict[str,
     """CPU seconds of civicfeed's parsing of the documents of ``count`` sources (those of the
     changed ones after a change of ``changed`` percent, when given) and, on a first run only,
     of rendering every feed of them; the feeds and files rendered."""
-    from civicfeed.config import load_config
     from civicfeed.dedup import merge_stories, plan_source
-    from civicfeed.models import Entry, Fetched
+    from civicfeed.models import Entry
     from civicfeed.publish import Publisher, feed_specs, page_stories
     from civicfeed.refresh import read_document
 
     every = sources(count, addresses)
-    folder = Path(tempfile.mkdtemp(prefix="civicfeed-floors-"))
-    try:  # the configuration's file is needed only while it is read
-        config = load_config(
-            write_civicfeed_config(
-                folder,
-                lambda s: f"http://{s.address}:8000{s.path}",
-                every,
-                per_host=2,
-                concurrency=None,
-                timeout=900,
-            )
-        )
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-    by_id = {source.id: source for source in config.sources}
     if changed is None:
         chosen, version = every, 0
     else:
         chosen, version = [every[i] for i in changes(count, changed)], CHANGE_STEP
+    config, jobs = fetched_documents(every, chosen, version)
     zone = config.tz
-    jobs = [
-        (
-            Fetched(
-                str(by_id[s.id].url),
-                200,
-                MappingProxyType({"content-type": content_type(s)}),
-                document(s, version),
-            ),
-            by_id[s.id],
-        )
-        for s in chosen
-    ]
     read_document(*jobs[0], zone, config.date_order)  # imports, compiled selectors
     parse_cpu = 0.0
     entries: dict[str, tuple[Entry, ...]] = {}
@@ -112,3 +88,35 @@ def stage_floors(count: int, addresses: int, changed: float | None) -> dict[str,
 
 def _page_of(pages: Sequence[Sequence[Story]]) -> Callable[[int], Sequence[Story]]:
     return lambda number: pages[number - 1]
+
+
+def fetched_documents(
+    every: Sequence[documents.Source], chosen: Sequence[documents.Source], version: int
+) -> tuple[Config, list[tuple[Fetched, Source]]]:
+    """The configuration of ``every`` source (benchmarks/documents.py's) and, for each of
+    ``chosen``, in their order, its document of ``version`` as fetched with the source as
+    configured: what a parsing worker is given."""
+    from civicfeed.config import load_config
+    from civicfeed.models import Fetched
+
+    folder = Path(tempfile.mkdtemp(prefix="civicfeed-documents-"))
+    try:  # the configuration's file is needed only while it is read
+        config = load_config(
+            write_civicfeed_config(
+                folder,
+                lambda s: f"http://{s.address}:8000{s.path}",
+                list(every),
+                per_host=2,
+                concurrency=None,
+                timeout=900,
+            )
+        )
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    by_id = {source.id: source for source in config.sources}
+    jobs = []
+    for source in chosen:
+        headers = MappingProxyType({"content-type": content_type(source)})
+        fetched = Fetched(str(by_id[source.id].url), 200, headers, document(source, version))
+        jobs.append((fetched, by_id[source.id]))
+    return config, jobs
