@@ -17,6 +17,7 @@ from lxml import etree
 
 import render_cases
 from civicfeed.render import Archive, jsonfeed, render_atom, render_rss
+from civicfeed.render.feed import rfc822
 from civicfeed.render.model import in_zone, zoned_text
 from civicfeed.xmlsafe import strip_controls
 from figures import record
@@ -155,6 +156,8 @@ def test_any_text_is_written_as_itself(
     assert not feedparser.parse(rendered["feed.atom"]).bozo
 
 
+DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _ZONES = ["Europe/Berlin", "America/St_Johns", "Asia/Kathmandu", "UTC"]
 
 
@@ -174,3 +177,16 @@ def test_a_date_is_written_in_the_zone_asked_for_whatever_was_written_before(
         assert zoned_text(moment, zone) == in_zone(moment, zone).isoformat()
     shifted = moment.astimezone(timezone(timedelta(hours=5)))  # the same instant, not in UTC
     assert zoned_text(shifted, ZoneInfo(name)) == zoned_text(moment, ZoneInfo(name))
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 30), timezones=st.timezones()
+    )
+)
+def test_a_date_in_rss_is_what_strftime_writes_in_the_c_locale(moment: datetime) -> None:
+    # English names whatever the locale; the year as it is (not padded), the offset to the
+    # second where a zone's offset had seconds (local mean time)
+    day, month = DAYS[moment.weekday()], MONTHS[moment.month - 1]
+    expected = moment.strftime(f"{day}, %d {month} {moment.year} %H:%M:%S %z")
+    assert rfc822(moment) == expected

@@ -13,8 +13,9 @@ renders to identical bytes.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 
 from .. import __version__
 from ..dedup import Story
@@ -98,19 +99,25 @@ def _element(indent: str, tag: str, text: str, attributes: str = "") -> str:
 
 def rfc822(moment: datetime) -> str:
     """RFC 822 (as RFC 2822 writes it) in English whatever the locale: what strftime's
-    ``%a, %d %b %Y %H:%M:%S %z`` writes in the C locale."""
-    offset = moment.utcoffset()
-    zone = ""
-    if offset is not None:
-        seconds = int(offset.total_seconds())
-        sign = "-" if seconds < 0 else "+"
-        hours, rest = divmod(abs(seconds), 3600)
-        minutes, seconds = divmod(rest, 60)
-        zone = f" {sign}{hours:02d}{minutes:02d}" + (f"{seconds:02d}" if seconds else "")
+    ``%a, %d %b %Y %H:%M:%S %z`` writes in the C locale. The day and the time are cut from
+    ``isoformat`` (one call in C, its year always four digits wide), the offset written once
+    per offset: every story's date is written so."""
+    text = moment.isoformat()
     return (
-        f"{_DAYS[moment.weekday()]}, {moment.day:02d} {_MONTHS[moment.month - 1]} "
-        f"{moment.year} {moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}{zone}"
+        f"{_DAYS[moment.weekday()]}, {text[8:10]} {_MONTHS[moment.month - 1]} "
+        f"{moment.year} {text[11:19]}{_offset_text(moment.utcoffset())}"
     )
+
+
+@functools.lru_cache(maxsize=64)
+def _offset_text(offset: timedelta | None) -> str:
+    if offset is None:
+        return ""
+    seconds = int(offset.total_seconds())
+    sign = "-" if seconds < 0 else "+"
+    hours, rest = divmod(abs(seconds), 3600)
+    minutes, seconds = divmod(rest, 60)
+    return f" {sign}{hours:02d}{minutes:02d}" + (f"{seconds:02d}" if seconds else "")
 
 
 def render_rss(
