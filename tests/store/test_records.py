@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from civicfeed.dedup import Story
 from civicfeed.store.records import (
+    Times,
+    _iso_of,
     entry_json,
     page_from,
     page_ids,
     page_json,
     story_from,
-    story_json,
 )
 from store.builders import NOW, make_entry
 
@@ -32,6 +34,19 @@ def _stories() -> list[Story]:
         Story("urn:3", make_entry("urn:3", minutes=5), (), NOW + timedelta(minutes=5)),
     ]
     return stories
+
+
+def story_json(story: Story, times: Times | None = None) -> dict[str, Any]:
+    """A story as pages were stored before the compact layout: an object per story, each
+    entry an ``entry_json`` object."""
+    if times is None:
+        times = {}
+    return {
+        "id": story.id,
+        "entry": entry_json(story.entry, times),
+        "origins": [entry_json(copy, times) for copy in story.origins],
+        "updated": _iso_of(story.updated, times),
+    }
 
 
 # a page as it was stored before the compact layout (json.dumps of story_json per story)
